@@ -1,0 +1,101 @@
+# weft - build, test, install.  See README.md.
+#   make                 libweft (static + shared) and every tool into bin/
+#   make test            unit, golden, tool and bad-input tests
+#   make check-asan      the same suite under AddressSanitizer + UBSan
+#   make fuzz            libFuzzer harnesses, FUZZ_SECONDS each (default 60)
+#   make bench           benchmarks (tests/bench), figures printed
+#   make install PREFIX=/usr/local
+.SUFFIXES:
+
+CC       ?= cc
+CLANG    ?= clang
+OPT      ?= -O2
+CFLAGS   ?= $(OPT) -g
+PREFIX   ?= /usr/local
+BUILD    ?= build
+BIN      ?= bin
+FUZZ_SECONDS ?= 60
+
+PKGS     := zlib libpcre2-8 jansson
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lz -lpcre2-8 -ljansson)
+
+WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
+ALL_CFLAGS = -std=c11 -D_DEFAULT_SOURCE -D_FILE_OFFSET_BITS=64 $(WARN) -fPIC \
+             -Ilib -Ikernels $(PKG_CFLAGS) $(CFLAGS) $(EXTRA_CFLAGS)
+LDLIBS   = $(PKG_LIBS) -lm -lpthread
+
+SOVER    := 0
+LIB_SRC  := $(sort $(wildcard lib/*.c) $(wildcard kernels/*.c))
+LIB_OBJ  := $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRC))
+TOOL_SRC := $(sort $(wildcard tools/*.c))
+TOOLS    := $(patsubst tools/%.c,$(BIN)/%,$(TOOL_SRC))
+TEST_SRC := $(sort $(wildcard tests/unit/test_*.c))
+TESTS    := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(TEST_SRC))
+FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+HEADERS  := $(sort $(filter-out %_int.h,$(wildcard lib/*.h)))
+ALL_HEADERS := $(wildcard lib/*.h) $(wildcard kernels/*.h)
+
+all: $(BUILD)/libweft.a $(BUILD)/libweft.so.$(SOVER) $(TOOLS)
+
+$(BUILD)/%.o: %.c $(ALL_HEADERS) Makefile
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(BUILD)/libweft.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $(LIB_OBJ)
+
+$(BUILD)/libweft.so.$(SOVER): $(LIB_OBJ) lib/libweft.map
+	$(CC) -shared -Wl,-soname,libweft.so.$(SOVER) -Wl,--version-script=lib/libweft.map \
+	  $(CFLAGS) $(EXTRA_CFLAGS) -o $@ $(LIB_OBJ) $(LDLIBS)
+
+$(BIN)/%: tools/%.c tools/common.h $(BUILD)/libweft.a
+	@mkdir -p $(BIN)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libweft.a $(LDLIBS)
+
+$(BUILD)/tests/%: tests/unit/%.c tests/unit/test.h $(BUILD)/libweft.a
+	@mkdir -p $(BUILD)/tests
+	$(CC) $(ALL_CFLAGS) -Itests/unit -o $@ $< $(BUILD)/libweft.a $(LDLIBS)
+
+test: all $(TESTS)
+	WEFT_BIN=$(BIN) WEFT_TESTBIN=$(BUILD)/tests sh tests/run
+
+ASAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+check-asan:
+	$(MAKE) BUILD=build-asan BIN=build-asan/bin CFLAGS="$(ASAN_FLAGS)" test
+
+FUZZ_FLAGS := -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
+FUZZERS := $(patsubst tests/fuzz/%.c,build-fuzz/%,$(FUZZ_SRC))
+build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(LIB_SRC) $(ALL_HEADERS)
+	@mkdir -p build-fuzz
+	$(CLANG) -std=c11 -D_DEFAULT_SOURCE -Ilib -Ikernels $(PKG_CFLAGS) $(FUZZ_FLAGS) -o $@ $< $(LIB_SRC) $(LDLIBS)
+fuzz-build: $(FUZZERS)
+fuzz: $(FUZZERS)
+	@for f in $(FUZZERS); do \
+	  n=$${f#build-fuzz/fuzz_}; mkdir -p build-fuzz/corpus-$$n; \
+	  echo "fuzz $$n: $(FUZZ_SECONDS) s"; \
+	  $$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 -max_len=65536 \
+	     build-fuzz/corpus-$$n tests/fuzz/seeds/$$n 2>build-fuzz/$$n.log || { tail -n 40 build-fuzz/$$n.log; exit 1; }; \
+	  grep -E 'stat::number_of_executed_units|Done' build-fuzz/$$n.log | tail -n 2; \
+	done
+
+bench: all
+	WEFT_BIN=$(BIN) sh tests/bench/run
+
+install: all
+	mkdir -p $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig \
+	  $(DESTDIR)$(PREFIX)/include/weft $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man5
+	cp $(TOOLS) $(DESTDIR)$(PREFIX)/bin/
+	cp $(BUILD)/libweft.a $(BUILD)/libweft.so.$(SOVER) $(DESTDIR)$(PREFIX)/lib/
+	ln -sf libweft.so.$(SOVER) $(DESTDIR)$(PREFIX)/lib/libweft.so
+	cp $(HEADERS) $(DESTDIR)$(PREFIX)/include/weft/
+	cp man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+	cp man/*.5 $(DESTDIR)$(PREFIX)/share/man/man5/
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(shell sed -n 's/^#define WEFT_VERSION "\(.*\)"/\1/p' lib/util.h)|' \
+	  -e 's|@PKGS@|$(PKGS)|' lib/weft.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/weft.pc
+
+clean:
+	rm -rf build build-asan build-fuzz bin
+
+.PHONY: all test check-asan fuzz fuzz-build bench install clean

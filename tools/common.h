@@ -1,0 +1,130 @@
+/* common.h - what every weft tool shares: its name in messages, fatal
+ * errors, atomic output files, refusing binary output to a terminal.
+ * Header-only, included once by each tools/<tool>.c. */
+#ifndef WEFT_TOOLS_COMMON_H
+#define WEFT_TOOLS_COMMON_H
+
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "stream.h"
+#include "util.h"
+
+static const char *prog = "weft";
+static char *out_tmp;      /* temporary output file, removed on failure */
+static char *out_final;    /* its final name */
+
+static inline void tool_init(const char *name)
+{
+	prog = name;
+	weft_stream_set_tool(name);
+	/* SIGPIPE keeps its default action: a closed pipe ends the tool
+	 * quietly with the conventional status 141, as for any Unix filter. */
+}
+
+static inline void discard_output(void)
+{
+	if (out_tmp) {
+		unlink(out_tmp);
+		free(out_tmp);
+		out_tmp = NULL;
+	}
+}
+
+/* Print "prog: message" and exit 1, removing any partial output file. */
+__attribute__((noreturn, format(printf, 1, 2))) static inline void die(const char *fmt, ...)
+{
+	va_list ap;
+	fflush(stdout);
+	fprintf(stderr, "%s: ", prog);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	discard_output();
+	exit(1);
+}
+
+/* die() with the library's last error message. */
+__attribute__((noreturn)) static inline void die_lib(const char *what)
+{
+	if (what)
+		die("%s: %s", what, weft_errmsg());
+	die("%s", weft_errmsg());
+}
+
+/* Open the output: stdout for NULL or "-", else a temporary file beside
+ * path that out_close() renames into place.  binary: refuse a terminal
+ * unless force (like gzip). */
+static inline FILE *out_open(const char *path, int binary, int force)
+{
+	if (!path || strcmp(path, "-") == 0) {
+		if (binary && !force && isatty(STDOUT_FILENO))
+			die("refusing to write a binary stream to a terminal (redirect it, pipe it, or use --force)");
+		return stdout;
+	}
+	size_t n = strlen(path) + 16;
+	out_tmp = malloc(n);
+	out_final = strdup(path);
+	if (!out_tmp || !out_final)
+		die("out of memory");
+	snprintf(out_tmp, n, "%s.tmp.XXXXXX", path);
+	int fd = mkstemp(out_tmp);
+	if (fd < 0) {
+		int e = errno;
+		free(out_tmp);
+		out_tmp = NULL;
+		die("%s: cannot create: %s", path, strerror(e));
+	}
+	FILE *f = fdopen(fd, "wb");
+	if (!f)
+		die("%s: %s", path, strerror(errno));
+	return f;
+}
+
+/* Flush and close the output, reporting write errors (disk full); rename a
+ * temporary file into place. */
+static inline void out_close(FILE *f)
+{
+	const char *name = out_final ? out_final : "<stdout>";
+	errno = 0;
+	if (fflush(f) != 0 || ferror(f))
+		die("%s: write error: %s", name, strerror(errno ? errno : EIO));
+	if (f != stdout) {
+		if (fclose(f) != 0)
+			die("%s: write error: %s", name, strerror(errno));
+		if (rename(out_tmp, out_final) != 0)
+			die("%s: cannot rename into place: %s", name, strerror(errno));
+		free(out_tmp);
+		out_tmp = NULL;
+	} else if (fclose(stdout) != 0 && errno != EPIPE) {
+		die("%s: write error: %s", name, strerror(errno));
+	}
+}
+
+/* Open an input file ("-" = stdin).  name_out gets a name for messages. */
+static inline FILE *in_open(const char *path, const char **name_out)
+{
+	if (!path || strcmp(path, "-") == 0) {
+		*name_out = "<stdin>";
+		return stdin;
+	}
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		die("%s: %s", path, strerror(errno));
+	*name_out = path;
+	return f;
+}
+
+static inline void print_version(void)
+{
+	printf("%s (weft) %s\n", prog, WEFT_VERSION);
+	exit(0);
+}
+
+#endif
