@@ -40,7 +40,13 @@ all: $(BUILD)/libweft.a $(BUILD)/libweft.so.$(SOVER) $(TOOLS)
 
 $(BUILD)/%.o: %.c $(ALL_HEADERS) Makefile
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+	$(CC) $(ALL_CFLAGS) $(KFLAGS) -c -o $@ $<
+
+# SIMD kernels are compiled for their instruction set only; kernels/dispatch.c
+# calls them after checking CPUID.
+$(BUILD)/kernels/%_avx2.o: KFLAGS = -mavx2 -mfma -mf16c
+$(BUILD)/kernels/%_avx512.o: KFLAGS = -mavx2 -mfma -mf16c -mavx512f -mavx512bw -mavx512vl -mavx512dq \
+	-mavx512vnni -mavx512bf16
 
 $(BUILD)/libweft.a: $(LIB_OBJ)
 	@rm -f $@
@@ -65,11 +71,14 @@ ASAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-s
 check-asan:
 	$(MAKE) BUILD=build-asan BIN=build-asan/bin CFLAGS="$(ASAN_FLAGS)" test
 
-FUZZ_FLAGS := -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
+FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all
 FUZZERS := $(patsubst tests/fuzz/%.c,build-fuzz/%,$(FUZZ_SRC))
-build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(LIB_SRC) $(ALL_HEADERS)
-	@mkdir -p build-fuzz
-	$(CLANG) -std=c11 -D_DEFAULT_SOURCE -Ilib -Ikernels $(PKG_CFLAGS) $(FUZZ_FLAGS) -o $@ $< $(LIB_SRC) $(LDLIBS)
+fuzz-lib:
+	@$(MAKE) --no-print-directory BUILD=build-fuzz/lib CC=$(CLANG) \
+	  CFLAGS="-O1 -g -fsanitize=fuzzer-no-link $(FUZZ_SAN)" build-fuzz/lib/libweft.a
+build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c fuzz-lib
+	$(CLANG) -std=c11 -D_DEFAULT_SOURCE -Ilib -Ikernels $(PKG_CFLAGS) -O1 -g -fsanitize=fuzzer $(FUZZ_SAN) \
+	  -o $@ $< build-fuzz/lib/libweft.a $(LDLIBS)
 fuzz-build: $(FUZZERS)
 fuzz: $(FUZZERS)
 	@for f in $(FUZZERS); do \
@@ -77,7 +86,7 @@ fuzz: $(FUZZERS)
 	  echo "fuzz $$n: $(FUZZ_SECONDS) s"; \
 	  $$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 -max_len=65536 \
 	     build-fuzz/corpus-$$n tests/fuzz/seeds/$$n 2>build-fuzz/$$n.log || { tail -n 40 build-fuzz/$$n.log; exit 1; }; \
-	  grep -E 'stat::number_of_executed_units|Done' build-fuzz/$$n.log | tail -n 2; \
+	  grep -aE 'stat::number_of_executed_units|Done' build-fuzz/$$n.log | tail -n 2; \
 	done
 
 bench: all
@@ -98,4 +107,4 @@ install: all
 clean:
 	rm -rf build build-asan build-fuzz bin
 
-.PHONY: all test check-asan fuzz fuzz-build bench install clean
+.PHONY: all test check-asan fuzz fuzz-lib fuzz-build bench install clean

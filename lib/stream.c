@@ -129,7 +129,7 @@ static int reserve_data(weft_frame *f, uint64_t more)
 		weft_error("frame data too large");
 		return -1;
 	}
-	if (need <= f->data_cap)
+	if (need <= f->data_cap && f->data)
 		return 0;
 	uint64_t cap = f->data_cap ? f->data_cap : 256;
 	while (cap < need)
@@ -553,6 +553,8 @@ static int read_data(weft_reader *r, weft_frame *f)
 	 * a huge frame does not allocate it up front. */
 	uint64_t have = 0, want = f->data_len;
 	int ioerr = 0;
+	if (!f->data && !(f->data = weft_malloc(1))) /* never NULL, even when empty */
+		return -1;
 	while (have < want) {
 		uint64_t chunk = want - have < (64u << 20) ? want - have : (64u << 20);
 		uint64_t need = have + chunk;

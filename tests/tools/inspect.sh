@@ -27,10 +27,10 @@ grep -q '"format": "gguf"' "$TMP/g.json" && grep -q '"tokenizer.ggml.pre": "gpt-
 
 # hostile GGUF: truncated in the middle of the token array
 head -c 5000 "$V" >"$TMP/cut.gguf"
-expect_error gguf_truncated "inspect: $TMP/cut.gguf: " "$I" "$TMP/cut.gguf"
+expect_error gguf_truncated "inspect: $TMP/cut.gguf: truncated file: metadata 'tokenizer.ggml.tokens' array count 50257 exceeds remaining 4496 bytes" "$I" "$TMP/cut.gguf"
 # a giant tensor count in a GGUF header
 { printf 'GGUF\003\000\000\000\377\377\377\377\377\377\377\177\000\000\000\000\000\000\000\000'; } >"$TMP/giant.gguf"
-expect_error gguf_giant_count "inspect: $TMP/giant.gguf: " "$I" "$TMP/giant.gguf"
+expect_error gguf_giant_count "inspect: $TMP/giant.gguf: n_tensors 9223372036854775807 exceeds limit 1048576" "$I" "$TMP/giant.gguf"
 
 # streams: whole, truncated, corrupted
 "$T" -m "$V" 'one <image> two' >"$TMP/s.wst"

@@ -75,7 +75,7 @@ if [ -e "$TMP/bad.wst" ] || ls "$TMP" | grep -q 'bad.wst.tmp'; then fail no_part
 expect_error disk_full "tokenize: <stdout>: write error: No space left on device" sh -c "\"$T\" -m \"$V\" 'Hello world' >/dev/full"
 expect_error out_dir_missing "tokenize: $TMP/no/dir/x.wst: cannot create: No such file or directory" "$T" -m "$V" -o "$TMP/no/dir/x.wst" hi
 head -c 100000 "$V" >"$TMP/trunc.gguf"
-expect_error truncated_gguf "tokenize: $TMP/trunc.gguf: " "$T" -m "$TMP/trunc.gguf" hi
+expect_error truncated_gguf "tokenize: $TMP/trunc.gguf: truncated file: metadata 'tokenizer.ggml.tokens' array count 50257 exceeds remaining 99496 bytes" "$T" -m "$TMP/trunc.gguf" hi
 expect_error other_vocab "stream is for another vocabulary" "$T" -m "$VS" -d "$TMP/s.wst"
 expect_error bad_id "tokenize: <stdin>: not a token id for this vocabulary (50257 tokens) at byte 2" sh -c "echo '1 99999999' | \"$T\" -m \"$V\" -d"
 expect_error template_unknown "tokenize: --template: unknown template 'nope'" "$T" -m "$V" --chat --template nope hi

@@ -366,6 +366,27 @@ static void write_error_reported(void)
 	weft_frame_free(f);
 }
 
+static void empty_tensors(void)
+{
+	/* zero-element tensors (and a frame of only those) round-trip, with
+	 * non-NULL data pointers */
+	weft_frame *f0 = weft_frame_new("x");
+	int64_t s[2] = {0, 3};
+	CHECK(weft_frame_add(f0, "e", WEFT_DT_F32, 2, s, NULL) != NULL);
+	CHECK(f0->tensors[0].data != NULL);
+	size_t len;
+	uint8_t *buf = write_frames(&f0, 1, &len);
+	weft_reader *r = weft_reader_mem(buf, len);
+	weft_frame *f;
+	CHECK_EQ_INT(weft_reader_next(r, &f), 1);
+	const weft_tensor *t = weft_frame_tensor(f, "e");
+	CHECK(t && t->nelem == 0 && t->data != NULL && t->shape[0] == 0 && t->shape[1] == 3);
+	weft_frame_free(f);
+	weft_reader_free(r);
+	weft_frame_free(f0);
+	free(buf);
+}
+
 static void dtype_names(void)
 {
 	for (int t = 0; t < WEFT_DT_COUNT; t++)
@@ -389,6 +410,7 @@ int main(void)
 	RUN(fingerprint_check);
 	RUN(builder_errors);
 	RUN(write_error_reported);
+	RUN(empty_tensors);
 	RUN(dtype_names);
 	TEST_MAIN_END();
 }
