@@ -76,7 +76,9 @@ typedef struct weft_gguf {
 	void *priv;
 } weft_gguf;
 
-/* Limits applied to untrusted files (override with the _ex variants). */
+/* Limits applied to untrusted files (override with the _ex variants; a zero
+ * field keeps its default).  Every count is also checked against the bytes
+ * left in the file before anything is allocated. */
 typedef struct weft_gguf_limits {
 	uint64_t max_kv;          /* default 1<<20 */
 	uint64_t max_tensors;     /* default 1<<20 */
