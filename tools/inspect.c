@@ -243,7 +243,7 @@ static int inspect_stream(FILE *in, const char *name)
 	if (rc < 0)
 		fprintf(stderr, "%s: %s: %s\n", prog, name, weft_errmsg());
 	else if (!opt_json)
-		printf("%s: %" PRIu64 " frames\n", name, weft_reader_count(r));
+		printf("%s: %" PRIu64 " frame%s\n", name, weft_reader_count(r), weft_reader_count(r) == 1 ? "" : "s");
 	weft_reader_free(r);
 	return rc < 0;
 }
