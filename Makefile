@@ -16,9 +16,9 @@ BUILD    ?= build
 BIN      ?= bin
 FUZZ_SECONDS ?= 60
 
-PKGS     := zlib libpcre2-8 jansson
+PKGS     := zlib libpcre2-8 jansson libpng libjpeg
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lz -lpcre2-8 -ljansson)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lz -lpcre2-8 -ljansson -lpng16 -ljpeg)
 
 WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
 ALL_CFLAGS = -std=c11 -D_DEFAULT_SOURCE -D_FILE_OFFSET_BITS=64 $(WARN) -fPIC \
@@ -33,6 +33,8 @@ TOOLS    := $(patsubst tools/%.c,$(BIN)/%,$(TOOL_SRC))
 TEST_SRC := $(sort $(wildcard tests/unit/test_*.c))
 TESTS    := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+BENCH_SRC := $(sort $(wildcard tests/bench/bench_*.c))
+BENCHES  := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 HEADERS  := $(sort $(filter-out %_int.h,$(wildcard lib/*.h)))
 ALL_HEADERS := $(wildcard lib/*.h) $(wildcard kernels/*.h)
 
@@ -89,8 +91,12 @@ fuzz: $(FUZZERS)
 	  grep -aE 'stat::number_of_executed_units|Done' build-fuzz/$$n.log | tail -n 2; \
 	done
 
-bench: all
-	WEFT_BIN=$(BIN) sh tests/bench/run
+$(BUILD)/bench/%: tests/bench/%.c $(BUILD)/libweft.a
+	@mkdir -p $(BUILD)/bench
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libweft.a $(LDLIBS)
+
+bench: all $(BENCHES)
+	WEFT_BIN=$(BIN) WEFT_BENCHBIN=$(BUILD)/bench sh tests/bench/run
 
 install: all
 	mkdir -p $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig \

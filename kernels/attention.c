@@ -1,0 +1,191 @@
+/* attention.c - weft_attention: the driver that splits the work across the
+ * pool, and the scalar reference kernels.
+ *
+ * Output pass: one task per (query head, block of ATTN_ROWS query rows);
+ * each row is an online softmax over its visible keys (running max m,
+ * denominator l, accumulator of weighted V rows), so no score matrix
+ * exists.  Every row is computed by the same code whatever the split, and
+ * each task writes its own rows, so the pool path equals the inline path
+ * bit for bit.
+ *
+ * Mass (optional): the normalized weight of key j in row t is
+ * exp(s_tj - m_t) / l_t, known only once the row is done.  So the output
+ * pass also records (m_t, l_t) per row, and a second pass, one task per
+ * (KV head, block of WEFT_MASS_BLOCK keys), recomputes the scores of those
+ * keys against every query of the group and adds the weights to mass.  Each
+ * mass element is owned by one task and summed in a fixed order (heads,
+ * then rows), so it too is deterministic.  The statistics live in a fixed
+ * stack buffer; long prompts are processed in chunks of query rows of a
+ * size that depends only on n_head. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ops_int.h"
+#include "util.h"
+
+#define ATTN_ROWS 8     /* query rows per output task */
+#define ATTN_STATS 4096 /* floats of row statistics per chunk (on the stack) */
+
+/* ---- scalar reference kernels ---- */
+
+static float dot_ref(const float *q, const uint16_t *k, int hd)
+{
+	float s = 0.0f;
+	for (int d = 0; d < hd; d++)
+		s += q[d] * weft_fp16_to_fp32(k[d]);
+	return s;
+}
+
+void weft_attn_rows_ref(const weft_attn_args *a, int h, int64_t t0, int64_t t1, float *st)
+{
+	const int hd = a->hd;
+	const int g = h / (a->n_head / a->n_head_kv);
+	const uint16_t *K = a->K + g * a->kv_head_stride, *V = a->V + g * a->kv_head_stride;
+	float acc[WEFT_ATTN_MAX_HD];
+	for (int64_t t = t0; t < t1; t++) {
+		const float *q = a->Q + (t * a->n_head + h) * hd;
+		float *o = a->out + (t * a->n_head + h) * hd;
+		const int64_t n = weft_attn_visible(a, g, t);
+		float m = -INFINITY, l = 0.0f;
+		memset(acc, 0, sizeof(float) * (size_t)hd);
+		for (int64_t j = 0; j < n; j++) {
+			const float s = dot_ref(q, K + j * hd, hd) * a->scale;
+			if (s > m) { /* new max: rescale what we have */
+				const float r = expf(m - s);
+				for (int d = 0; d < hd; d++)
+					acc[d] *= r;
+				l *= r;
+				m = s;
+			}
+			const float p = expf(s - m);
+			l += p;
+			const uint16_t *v = V + j * hd;
+			for (int d = 0; d < hd; d++)
+				acc[d] += p * weft_fp16_to_fp32(v[d]);
+		}
+		const float inv = l > 0.0f ? 1.0f / l : 0.0f;
+		for (int d = 0; d < hd; d++)
+			o[d] = acc[d] * inv;
+		if (st) {
+			st[2 * (t - t0)] = n > 0 ? m : 0.0f;
+			st[2 * (t - t0) + 1] = l;
+		}
+	}
+}
+
+void weft_attn_mass_ref(const weft_attn_args *a, int g, int64_t j0, int64_t j1, int64_t t0, int64_t t1,
+			const float *st)
+{
+	const int hd = a->hd, rep = a->n_head / a->n_head_kv;
+	const uint16_t *K = a->K + g * a->kv_head_stride;
+	float loc[WEFT_MASS_BLOCK] = {0};
+	for (int h = g * rep; h < (g + 1) * rep; h++)
+		for (int64_t t = t0; t < t1; t++) {
+			const int64_t n = weft_attn_visible(a, g, t);
+			const int64_t je = n < j1 ? n : j1;
+			const float m = st[((t - t0) * a->n_head + h) * 2], l = st[((t - t0) * a->n_head + h) * 2 + 1];
+			if (je <= j0 || !(l > 0.0f))
+				continue;
+			const float inv = 1.0f / l;
+			const float *q = a->Q + (t * a->n_head + h) * hd;
+			for (int64_t j = j0; j < je; j++)
+				loc[j - j0] += expf(dot_ref(q, K + j * hd, hd) * a->scale - m) * inv;
+		}
+	float *mass = a->mass + g * a->mass_stride;
+	for (int64_t j = j0; j < j1; j++)
+		mass[j] += loc[j - j0];
+}
+
+/* ---- the driver ---- */
+
+typedef struct attn_job {
+	const weft_attn_args *a;
+	const weft_ops_vt *vt;
+	int64_t t0, t1;	  /* query rows of this chunk */
+	int64_t n_tblk;	  /* row blocks per head */
+	int64_t n_jblk;	  /* key blocks per KV head (mass pass) */
+	float *st;	  /* [t1 - t0][n_head][2], or NULL */
+} attn_job;
+
+static void rows_task(void *ctx, int task, int n_tasks)
+{
+	const attn_job *jb = ctx;
+	const int h = (int)(task / jb->n_tblk);
+	const int64_t r0 = jb->t0 + (task % jb->n_tblk) * ATTN_ROWS;
+	const int64_t r1 = r0 + ATTN_ROWS < jb->t1 ? r0 + ATTN_ROWS : jb->t1;
+	float st[2 * ATTN_ROWS];
+	jb->vt->attn_rows(jb->a, h, r0, r1, jb->st ? st : NULL);
+	if (jb->st) /* scatter into the [row][head] layout attn_mass reads */
+		for (int64_t t = r0; t < r1; t++) {
+			float *d = jb->st + ((t - jb->t0) * jb->a->n_head + h) * 2;
+			d[0] = st[2 * (t - r0)];
+			d[1] = st[2 * (t - r0) + 1];
+		}
+}
+
+static void mass_task(void *ctx, int task, int n_tasks)
+{
+	const attn_job *jb = ctx;
+	const weft_attn_args *a = jb->a;
+	const int g = (int)(task / jb->n_jblk);
+	const int64_t j0 = (task % jb->n_jblk) * WEFT_MASS_BLOCK;
+	/* keys that some row of this chunk sees */
+	const int64_t n = weft_attn_visible(a, g, jb->t1 - 1);
+	if (j0 >= n)
+		return;
+	const int64_t j1 = j0 + WEFT_MASS_BLOCK < n ? j0 + WEFT_MASS_BLOCK : n;
+	jb->vt->attn_mass(a, g, j0, j1, jb->t0, jb->t1, jb->st);
+}
+
+void weft_attention(weft_pool *p, const weft_attn_args *a)
+{
+	weft_attention_vt(p, a, weft_ops_get());
+}
+
+void weft_attention_vt(weft_pool *p, const weft_attn_args *a, const weft_ops_vt *vt)
+{
+	if (a->T <= 0 || a->n_head <= 0)
+		return;
+	if (a->hd <= 0 || a->hd > WEFT_ATTN_MAX_HD || a->n_head_kv <= 0 || a->n_head % a->n_head_kv) {
+		weft_error("attention: unsupported shape (n_head %d, n_head_kv %d, head_dim %d)", a->n_head,
+			   a->n_head_kv, a->hd);
+		memset(a->out, 0, sizeof(float) * (size_t)(a->T * a->n_head * a->hd));
+		return;
+	}
+	attn_job jb = {.a = a, .vt = vt};
+	if (!a->mass) {
+		jb.t0 = 0;
+		jb.t1 = a->T;
+		jb.n_tblk = (a->T + ATTN_ROWS - 1) / ATTN_ROWS;
+		weft_pool_run(p, (int)(jb.n_tblk * a->n_head), rows_task, &jb);
+		return;
+	}
+	float st[ATTN_STATS];
+	int64_t chunk = ATTN_STATS / 2 / a->n_head;
+	if (chunk < 1)
+		chunk = 1;
+	int64_t max_kv = 0;
+	for (int g = 0; g < a->n_head_kv; g++)
+		max_kv = a->kv_len[g] > max_kv ? a->kv_len[g] : max_kv;
+	float *heap = NULL;
+	jb.st = st;
+	if (chunk == 1 && 2 * a->n_head > ATTN_STATS) { /* > 2048 heads: not on the stack */
+		heap = weft_malloc(sizeof(float) * 2 * (size_t)a->n_head);
+		if (!heap) {
+			memset(a->out, 0, sizeof(float) * (size_t)(a->T * a->n_head * a->hd));
+			return;
+		}
+		jb.st = heap;
+	}
+	jb.n_jblk = (max_kv + WEFT_MASS_BLOCK - 1) / WEFT_MASS_BLOCK;
+	for (int64_t t0 = 0; t0 < a->T; t0 += chunk) {
+		jb.t0 = t0;
+		jb.t1 = t0 + chunk < a->T ? t0 + chunk : a->T;
+		jb.n_tblk = (jb.t1 - t0 + ATTN_ROWS - 1) / ATTN_ROWS;
+		weft_pool_run(p, (int)(jb.n_tblk * a->n_head), rows_task, &jb);
+		if (jb.n_jblk > 0)
+			weft_pool_run(p, (int)(jb.n_jblk * a->n_head_kv), mass_task, &jb);
+	}
+	free(heap);
+}

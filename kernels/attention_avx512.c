@@ -1,0 +1,209 @@
+/* attention_avx512.c - the attention kernels with AVX-512 (see
+ * attention.c for the scheme).  Keys are taken in blocks of KB: their
+ * scores (one dot product of hd each), the block max, then the weights
+ * exp(s - m) as vectors and the weighted V rows added into an accumulator
+ * of hd floats; the accumulator and denominator are rescaled only when the
+ * running max grows (at most once per block). */
+#include <immintrin.h>
+#include <math.h>
+#include <string.h>
+
+#include "ops_int.h"
+#include "simd_int.h"
+
+#define KB 64 /* keys per block */
+
+static inline __mmask16 tail16(int64_t left)
+{
+	return left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1);
+}
+
+static inline __m512 ld_h(__mmask16 m, const uint16_t *p)
+{
+	return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, p));
+}
+
+/* q . k for a float q and a half k of hd values. */
+static inline float dot_f16(const float *q, const uint16_t *k, int hd)
+{
+	__m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
+	int d = 0;
+	for (; d + 32 <= hd; d += 32) {
+		a0 = _mm512_fmadd_ps(_mm512_loadu_ps(q + d), _mm512_cvtph_ps(_mm256_loadu_si256((const void *)(k + d))), a0);
+		a1 = _mm512_fmadd_ps(_mm512_loadu_ps(q + d + 16),
+				     _mm512_cvtph_ps(_mm256_loadu_si256((const void *)(k + d + 16))), a1);
+	}
+	for (; d < hd; d += 16) {
+		const __mmask16 m = tail16(hd - d);
+		a0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, q + d), ld_h(m, k + d), a0);
+	}
+	return _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
+}
+
+/* s[j] = scale * (q . K[j]) for 16 keys (hd a multiple of 16): one
+ * accumulator per key, then a transposing reduction of the 16 (46 ops for
+ * 16 keys instead of a full horizontal sum per key). */
+static inline __attribute__((always_inline)) __m512 dot16_keys(const float *q, const uint16_t *K, int hd)
+{
+	__m512 acc[16];
+#pragma GCC unroll 16
+	for (int j = 0; j < 16; j++)
+		acc[j] = _mm512_setzero_ps();
+	for (int d = 0; d < hd; d += 16) {
+		const __m512 qv = _mm512_loadu_ps(q + d);
+#pragma GCC unroll 16
+		for (int j = 0; j < 16; j++)
+			acc[j] = _mm512_fmadd_ps(qv, _mm512_cvtph_ps(_mm256_loadu_si256((const void *)(K + (int64_t)j * hd + d))),
+						 acc[j]);
+	}
+	__m512 r1[8], r2[4], r3[2];
+#pragma GCC unroll 8
+	for (int i = 0; i < 8; i++) /* 256-bit halves: keys i, i+8 */
+		r1[i] = _mm512_add_ps(_mm512_shuffle_f32x4(acc[i], acc[i + 8], 0x44),
+				      _mm512_shuffle_f32x4(acc[i], acc[i + 8], 0xee));
+#pragma GCC unroll 4
+	for (int i = 0; i < 4; i++) /* 128-bit blocks: keys i, i+8, i+4, i+12 */
+		r2[i] = _mm512_add_ps(_mm512_shuffle_f32x4(r1[i], r1[i + 4], 0x88),
+				      _mm512_shuffle_f32x4(r1[i], r1[i + 4], 0xdd));
+#pragma GCC unroll 2
+	for (int i = 0; i < 2; i++)
+		r3[i] = _mm512_add_ps(_mm512_shuffle_ps(r2[i], r2[i + 2], 0x44), _mm512_shuffle_ps(r2[i], r2[i + 2], 0xee));
+	const __m512 r4 = _mm512_add_ps(_mm512_shuffle_ps(r3[0], r3[1], 0x88), _mm512_shuffle_ps(r3[0], r3[1], 0xdd));
+	/* lane 4b + c holds key {0,2,1,3}[c] + {0,8,4,12}[b]; put key j in lane j */
+	const __m512i perm = _mm512_setr_epi32(0, 2, 1, 3, 8, 10, 9, 11, 4, 6, 5, 7, 12, 14, 13, 15);
+	return _mm512_permutexvar_ps(perm, r4);
+}
+
+/* acc[0..hd) += sum_j p[j] * V[j] for nb rows of V (hd halves each). */
+static void acc_pv(float *acc, const float *p, const uint16_t *V, int nb, int hd)
+{
+	for (int d = 0; d < hd; d += 64) {
+		const __mmask16 m0 = tail16(hd - d), m1 = tail16(hd - d - 16 < 0 ? 0 : hd - d - 16),
+				m2 = tail16(hd - d - 32 < 0 ? 0 : hd - d - 32), m3 = tail16(hd - d - 48 < 0 ? 0 : hd - d - 48);
+		__m512 a0 = _mm512_loadu_ps(acc + d), a1 = _mm512_loadu_ps(acc + d + 16);
+		__m512 a2 = _mm512_loadu_ps(acc + d + 32), a3 = _mm512_loadu_ps(acc + d + 48);
+		const uint16_t *v = V + d;
+		if (m3 == 0xffff) {
+			for (int j = 0; j < nb; j++, v += hd) {
+				const __m512 pj = _mm512_set1_ps(p[j]);
+				a0 = _mm512_fmadd_ps(pj, _mm512_cvtph_ps(_mm256_loadu_si256((const void *)v)), a0);
+				a1 = _mm512_fmadd_ps(pj, _mm512_cvtph_ps(_mm256_loadu_si256((const void *)(v + 16))), a1);
+				a2 = _mm512_fmadd_ps(pj, _mm512_cvtph_ps(_mm256_loadu_si256((const void *)(v + 32))), a2);
+				a3 = _mm512_fmadd_ps(pj, _mm512_cvtph_ps(_mm256_loadu_si256((const void *)(v + 48))), a3);
+			}
+		} else {
+			for (int j = 0; j < nb; j++, v += hd) {
+				const __m512 pj = _mm512_set1_ps(p[j]);
+				a0 = _mm512_fmadd_ps(pj, ld_h(m0, v), a0);
+				a1 = _mm512_fmadd_ps(pj, ld_h(m1, v + 16), a1);
+				a2 = _mm512_fmadd_ps(pj, ld_h(m2, v + 32), a2);
+				a3 = _mm512_fmadd_ps(pj, ld_h(m3, v + 48), a3);
+			}
+		}
+		_mm512_storeu_ps(acc + d, a0);
+		_mm512_storeu_ps(acc + d + 16, a1);
+		_mm512_storeu_ps(acc + d + 32, a2);
+		_mm512_storeu_ps(acc + d + 48, a3);
+	}
+}
+
+/* s[j] = scale * (q . K[j]) for j < nb; *max = their max. */
+static void scores(float *s, const float *q, const uint16_t *K, int nb, int hd, float scale, float *max)
+{
+	const __m512 vs = _mm512_set1_ps(scale);
+	__m512 vm = _mm512_set1_ps(-INFINITY);
+	int j = 0;
+	if (hd % 16 == 0)
+		for (; j + 16 <= nb; j += 16) {
+			const __m512 v = _mm512_mul_ps(dot16_keys(q, K + (int64_t)j * hd, hd), vs);
+			_mm512_storeu_ps(s + j, v);
+			vm = _mm512_max_ps(vm, v);
+		}
+	float m = _mm512_reduce_max_ps(vm);
+	for (; j < nb; j++) {
+		s[j] = dot_f16(q, K + (int64_t)j * hd, hd) * scale;
+		m = s[j] > m ? s[j] : m;
+	}
+	*max = m;
+}
+
+void weft_attn_rows_avx512(const weft_attn_args *a, int h, int64_t t0, int64_t t1, float *st)
+{
+	const int hd = a->hd;
+	const int g = h / (a->n_head / a->n_head_kv);
+	const uint16_t *K = a->K + g * a->kv_head_stride, *V = a->V + g * a->kv_head_stride;
+	float acc[WEFT_ATTN_MAX_HD + 64]; /* padded to whole groups of 64 */
+	float s[KB];
+	for (int64_t t = t0; t < t1; t++) {
+		const float *q = a->Q + (t * a->n_head + h) * hd;
+		float *o = a->out + (t * a->n_head + h) * hd;
+		const int64_t n = weft_attn_visible(a, g, t);
+		float m = -INFINITY, l = 0.0f;
+		memset(acc, 0, sizeof(float) * (size_t)(hd + 64));
+		for (int64_t jb = 0; jb < n; jb += KB) {
+			const int nb = n - jb < KB ? (int)(n - jb) : KB;
+			float bm;
+			scores(s, q, K + jb * hd, nb, hd, a->scale, &bm);
+			if (bm > m) { /* new running max: rescale */
+				if (l > 0.0f) {
+					const float r = expf(m - bm);
+					const __m512 vr = _mm512_set1_ps(r);
+					for (int d = 0; d < hd; d += 16)
+						_mm512_storeu_ps(acc + d, _mm512_mul_ps(_mm512_loadu_ps(acc + d), vr));
+					l *= r;
+				}
+				m = bm;
+			}
+			const __m512 vm = _mm512_set1_ps(m);
+			__m512 vl = _mm512_setzero_ps();
+			for (int j = 0; j < nb; j += 16) {
+				const __mmask16 mk = tail16(nb - j);
+				const __m512 e = _mm512_maskz_mov_ps(mk, weft_exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(mk, s + j), vm)));
+				_mm512_mask_storeu_ps(s + j, mk, e);
+				vl = _mm512_add_ps(vl, e);
+			}
+			l += _mm512_reduce_add_ps(vl);
+			acc_pv(acc, s, V + jb * hd, nb, hd);
+		}
+		const __m512 inv = _mm512_set1_ps(l > 0.0f ? 1.0f / l : 0.0f);
+		for (int d = 0; d < hd; d += 16) {
+			const __mmask16 mk = tail16(hd - d);
+			_mm512_mask_storeu_ps(o + d, mk, _mm512_mul_ps(_mm512_loadu_ps(acc + d), inv));
+		}
+		if (st) {
+			st[2 * (t - t0)] = n > 0 ? m : 0.0f;
+			st[2 * (t - t0) + 1] = l;
+		}
+	}
+}
+
+void weft_attn_mass_avx512(const weft_attn_args *a, int g, int64_t j0, int64_t j1, int64_t t0, int64_t t1,
+			   const float *st)
+{
+	const int hd = a->hd, rep = a->n_head / a->n_head_kv;
+	const uint16_t *K = a->K + g * a->kv_head_stride;
+	float loc[WEFT_MASS_BLOCK] = {0}, s[WEFT_MASS_BLOCK];
+	for (int h = g * rep; h < (g + 1) * rep; h++)
+		for (int64_t t = t0; t < t1; t++) {
+			const int64_t n = weft_attn_visible(a, g, t);
+			const int nb = (int)((n < j1 ? n : j1) - j0);
+			const float *sp = st + ((t - t0) * a->n_head + h) * 2;
+			if (nb <= 0 || !(sp[1] > 0.0f))
+				continue;
+			const float *q = a->Q + (t * a->n_head + h) * hd;
+			float bm;
+			scores(s, q, K + j0 * hd, nb, hd, a->scale, &bm);
+			const __m512 vm = _mm512_set1_ps(sp[0]), inv = _mm512_set1_ps(1.0f / sp[1]);
+			for (int j = 0; j < nb; j += 16) {
+				const __mmask16 mk = tail16(nb - j);
+				const __m512 e = weft_exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(mk, s + j), vm));
+				_mm512_mask_storeu_ps(loc + j, mk, _mm512_fmadd_ps(e, inv, _mm512_maskz_loadu_ps(mk, loc + j)));
+			}
+		}
+	float *mass = a->mass + g * a->mass_stride;
+	for (int64_t j = j0; j < j1; j += 16) {
+		const __mmask16 mk = tail16(j1 - j);
+		_mm512_mask_storeu_ps(mass + j, mk,
+				      _mm512_add_ps(_mm512_maskz_loadu_ps(mk, mass + j), _mm512_maskz_loadu_ps(mk, loc + j - j0)));
+	}
+}

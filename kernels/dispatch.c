@@ -1,0 +1,130 @@
+/* dispatch.c - pick the kernel level once from CPUID (and the OS's saved
+ * register state), or from WEFT_KERNELS=scalar|avx2|avx512 /
+ * weft_kernels_force.  SIMD kernels are only called after this check;
+ * this file is compiled without SIMD flags. */
+#include "ggml_types.h"
+#include "kernels.h"
+#include "matmul_int.h"
+
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
+
+enum { LVL_SCALAR, LVL_AVX2, LVL_AVX512 };
+
+static int cpu_max = -1, cpu_bf16;
+static weft_kern tables[3];
+static char names[3][32];
+static _Atomic(const weft_kern *) current;
+
+#if defined(__x86_64__) || defined(__i386__)
+static unsigned long long xgetbv0(void)
+{
+	unsigned lo, hi;
+	__asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+	return (unsigned long long)hi << 32 | lo;
+}
+#endif
+
+/* Highest level this CPU and OS support (0 scalar, 1 avx2, 2 avx512). */
+static void detect(void)
+{
+	cpu_max = LVL_SCALAR;
+#if defined(__x86_64__) || defined(__i386__)
+	unsigned a, b, c, d;
+	if (!__get_cpuid(1, &a, &b, &c, &d))
+		return;
+	int osxsave = c >> 27 & 1, fma = c >> 12 & 1, f16c = c >> 29 & 1, avx = c >> 28 & 1;
+	if (!osxsave || !avx)
+		return;
+	unsigned long long xcr0 = xgetbv0();
+	if ((xcr0 & 6) != 6) /* SSE and AVX state */
+		return;
+	if (!__get_cpuid_count(7, 0, &a, &b, &c, &d))
+		return;
+	int avx2 = b >> 5 & 1, f = b >> 16 & 1, dq = b >> 17 & 1, bw = b >> 30 & 1, vl = b >> 31 & 1;
+	int vnni = c >> 11 & 1;
+	if (avx2 && fma && f16c)
+		cpu_max = LVL_AVX2;
+	if (cpu_max == LVL_AVX2 && f && dq && bw && vl && vnni && (xcr0 & 0xe0) == 0xe0)
+		cpu_max = LVL_AVX512;
+	unsigned a1, b1, c1, d1;
+	if (cpu_max == LVL_AVX512 && __get_cpuid_count(7, 1, &a1, &b1, &c1, &d1))
+		cpu_bf16 = a1 >> 5 & 1;
+#endif
+}
+
+/* Build the tables: each level starts as a copy of the one below and
+ * overrides the kernels it has. */
+static void build(void)
+{
+	tables[LVL_SCALAR] = weft_kern_ref;
+	tables[LVL_AVX2] = weft_kern_ref;
+	tables[LVL_AVX512] = weft_kern_ref;
+#if defined(__x86_64__)
+	if (cpu_max >= LVL_AVX2) {
+		weft_kern_avx2_init(&tables[LVL_AVX2]);
+		tables[LVL_AVX512] = tables[LVL_AVX2];
+	}
+	if (cpu_max >= LVL_AVX512)
+		weft_kern_avx512_init(&tables[LVL_AVX512], cpu_bf16);
+#endif
+	strcpy(names[LVL_SCALAR], "scalar");
+	strcpy(names[LVL_AVX2], "avx2");
+	strcpy(names[LVL_AVX512], "avx512+vnni");
+	for (int i = 0; i < 3; i++)
+		tables[i].name = names[i];
+}
+
+static int level_of(const char *s)
+{
+	if (!strcmp(s, "scalar"))
+		return LVL_SCALAR;
+	if (!strcmp(s, "avx2"))
+		return LVL_AVX2;
+	if (!strcmp(s, "avx512"))
+		return LVL_AVX512;
+	return -1;
+}
+
+static void init_once(void)
+{
+	detect();
+	build();
+	int lvl = cpu_max;
+	const char *env = getenv("WEFT_KERNELS");
+	if (env && *env) {
+		int want = level_of(env);
+		if (want >= 0 && want <= cpu_max)
+			lvl = want;
+	}
+	atomic_store(&current, &tables[lvl]);
+}
+
+#include <pthread.h>
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+const weft_kern *weft_kern_get(void)
+{
+	const weft_kern *k = atomic_load_explicit(&current, memory_order_acquire);
+	if (k)
+		return k;
+	pthread_once(&once, init_once);
+	return atomic_load(&current);
+}
+
+const char *weft_kernels_level(void) { return weft_kern_get()->name; }
+
+int weft_kernels_force(const char *level)
+{
+	weft_kern_get();
+	int want = level ? level_of(level) : -1;
+	if (want < 0 || want > cpu_max)
+		return -1;
+	atomic_store(&current, &tables[want]);
+	return 0;
+}

@@ -1,0 +1,329 @@
+/* dot_avx512.c - AVX-512 (F/BW/VL/DQ + VNNI) row kernels for weft_matmul.
+ *
+ * Integer types: each 64 weights are decoded once into unsigned bytes
+ * (Q8_0 with its sign bit flipped, i.e. +128; others as stored) and a
+ * float scale per 32-bit lane; then for each of up to WEFT_NT tokens one
+ * vpdpbusd against the int8 activations, started from the activation's
+ * precomputed -c*sum (the zero offset c of the type, so lanes hold exact
+ * sums of (q - c) * x), converted to float and scaled.  Mins (Q4_1, Q5_1,
+ * Q4_K, Q5_K) are added from the activation block sums.  Float types:
+ * FMA over fp32 (F16/BF16 widened on load). */
+#include "ggml_types.h"
+#include "matmul_int.h"
+
+#include <immintrin.h>
+#include <string.h>
+
+#define INLINE static inline __attribute__((always_inline))
+
+INLINE float h2f(const uint8_t *p)
+{
+	uint16_t h;
+	memcpy(&h, p, 2);
+	return _cvtsh_ss(h);
+}
+
+/* Lanes 0-7 a, lanes 8-15 b. */
+INLINE __m512 sc2(float a, float b)
+{
+	return _mm512_insertf32x8(_mm512_set1_ps(a), _mm256_set1_ps(b), 1);
+}
+
+/* Per-token pointers into the converted activations. */
+typedef struct tok {
+	const int8_t *q;
+	const float *dl, *s;
+	const int32_t *corr, *bs;
+} tok;
+
+INLINE void tok_init(const weft_act *a, int64_t t0, int nt, tok *x)
+{
+	for (int t = 0; t < nt; t++) {
+		int64_t tt = t0 + t;
+		x[t].q = a->q + tt * a->q_stride;
+		x[t].dl = a->dl + tt * a->l_stride;
+		x[t].corr = a->corr + tt * a->l_stride;
+		x[t].bs = a->bs + tt * a->g_stride;
+		x[t].s = a->s + tt * a->g_stride;
+	}
+}
+
+/* 64 weights (wq, scale per lane wsc) at value i against NT tokens; lanes
+ * outside m are ignored. */
+INLINE void tokens64(const int NT, const int CORR, const tok *x, int64_t i, __m512i wq, __m512 wsc,
+		     __mmask16 m, __m512 *acc)
+{
+	for (int t = 0; t < NT; t++) {
+		__m512i xq = _mm512_maskz_loadu_epi32(m, x[t].q + i);
+		__m512i s = CORR ? _mm512_maskz_loadu_epi32(m, x[t].corr + i / 4) : _mm512_setzero_si512();
+		s = _mm512_dpbusd_epi32(s, wq, xq);
+		__m512 xd = _mm512_maskz_loadu_ps(m, x[t].dl + i / 4);
+		acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(wsc, xd), acc[t]);
+	}
+}
+
+INLINE void store(const int NT, const __m512 *acc, const float *extra, float *y, int64_t ldy)
+{
+	for (int t = 0; t < NT; t++)
+		y[t * ldy] = _mm512_reduce_add_ps(acc[t]) + extra[t];
+}
+
+/* Nibbles of two 16-byte Q4 fields as 64 bytes: lo(a), hi(a), lo(b), hi(b). */
+INLINE __m512i nib2(const uint8_t *a, const uint8_t *b)
+{
+	__m128i qa = _mm_loadu_si128((const __m128i *)a), qb = _mm_loadu_si128((const __m128i *)b);
+	__m512i v = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_broadcastsi128_si256(qa)),
+				       _mm256_broadcastsi128_si256(qb), 1);
+	const __m512i sh = _mm512_set_epi64(4 * 0x0001000100010001LL, 4 * 0x0001000100010001LL, 0, 0,
+					    4 * 0x0001000100010001LL, 4 * 0x0001000100010001LL, 0, 0);
+	return _mm512_and_si512(_mm512_srlv_epi16(v, sh), _mm512_set1_epi8(0x0f));
+}
+
+INLINE uint32_t ld32(const uint8_t *p)
+{
+	uint32_t v;
+	memcpy(&v, p, 4);
+	return v;
+}
+
+/* ---- blocks of 32: Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 ---- */
+
+enum { T40, T41, T50, T51, T80 };
+
+/* Decode blocks b0, b1 (b1 == b0 for a lone last block, whose upper half
+ * the caller masks off). */
+INLINE __m512i decode2(const int ty, const uint8_t *b0, const uint8_t *b1)
+{
+	switch (ty) {
+	case T40: return nib2(b0 + 2, b1 + 2);
+	case T41: return nib2(b0 + 4, b1 + 4);
+	case T50: case T51: {
+		int o = ty == T50 ? 2 : 4;
+		__m512i q = nib2(b0 + o + 4, b1 + o + 4);
+		__mmask64 hm = (__mmask64)ld32(b0 + o) | (__mmask64)ld32(b1 + o) << 32;
+		return _mm512_or_si512(q, _mm512_maskz_mov_epi8(hm, _mm512_set1_epi8(16)));
+	}
+	default: {
+		__m512i v = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(b0 + 2))),
+					       _mm256_loadu_si256((const __m256i *)(b1 + 2)), 1);
+		return _mm512_xor_si512(v, _mm512_set1_epi8((char)0x80));
+	}
+	}
+}
+
+INLINE void row32(const int NT, const int ty, int64_t k, const uint8_t *w, const weft_act *a, int64_t t0,
+		  float *y, int64_t ldy)
+{
+	const int bytes = ty == T40 ? 18 : ty == T41 ? 20 : ty == T50 ? 22 : ty == T51 ? 24 : 34;
+	const int mins = ty == T41 || ty == T51, corr = !mins;
+	tok x[WEFT_NT];
+	tok_init(a, t0, NT, x);
+	__m512 acc[WEFT_NT];
+	float mt[WEFT_NT] = {0};
+	for (int t = 0; t < NT; t++)
+		acc[t] = _mm512_setzero_ps();
+	int64_t nb = k / 32, g = 0;
+	for (; g + 2 <= nb; g += 2) {
+		const uint8_t *b0 = w + g * bytes, *b1 = b0 + bytes;
+		__m512i q = decode2(ty, b0, b1);
+		tokens64(NT, corr, x, 32 * g, q, sc2(h2f(b0), h2f(b1)), 0xffff, acc);
+		if (mins) {
+			float m0 = h2f(b0 + 2), m1 = h2f(b1 + 2);
+			for (int t = 0; t < NT; t++)
+				mt[t] += m0 * x[t].s[g] + m1 * x[t].s[g + 1];
+		}
+	}
+	if (g < nb) {
+		const uint8_t *b0 = w + g * bytes;
+		__m512i q = decode2(ty, b0, b0);
+		tokens64(NT, corr, x, 32 * g, q, sc2(h2f(b0), 0), 0x00ff, acc);
+		if (mins)
+			for (int t = 0; t < NT; t++)
+				mt[t] += h2f(b0 + 2) * x[t].s[g];
+	}
+	store(NT, acc, mt, y, ldy);
+}
+
+/* ---- K-quants (superblocks of 256, activations Q8_K) ---- */
+
+static void scale_min_k4(const uint8_t *s, float d, float dmin, float *sc, int *m)
+{
+	for (int j = 0; j < 8; j++) {
+		int a, b;
+		if (j < 4) {
+			a = s[j] & 63;
+			b = s[j + 4] & 63;
+		} else {
+			a = (s[j + 4] & 0xf) | (s[j - 4] >> 6) << 4;
+			b = (s[j + 4] >> 4) | (s[j] >> 6) << 4;
+		}
+		sc[j] = d * (float)a;
+		m[j] = b;
+	}
+	(void)dmin;
+}
+
+INLINE void row_q45k(const int NT, const int q5, int64_t k, const uint8_t *w, const weft_act *a, int64_t t0,
+		     float *y, int64_t ldy)
+{
+	const int bytes = q5 ? 176 : 144;
+	tok x[WEFT_NT];
+	tok_init(a, t0, NT, x);
+	__m512 acc[WEFT_NT];
+	float mt[WEFT_NT] = {0};
+	for (int t = 0; t < NT; t++)
+		acc[t] = _mm512_setzero_ps();
+	const __m512i sh = _mm512_set_epi64(4 * 0x0001000100010001LL, 4 * 0x0001000100010001LL,
+					    4 * 0x0001000100010001LL, 4 * 0x0001000100010001LL, 0, 0, 0, 0);
+	for (int64_t b = 0; b < k / 256; b++, w += bytes) {
+		float sc[8], dmin = h2f(w + 2);
+		int m[8];
+		scale_min_k4(w + 4, h2f(w), dmin, sc, m);
+		const uint8_t *qs = w + (q5 ? 48 : 16);
+		__m512i qhv = _mm512_setzero_si512();
+		if (q5) {
+			__m256i qh = _mm256_loadu_si256((const __m256i *)(w + 16));
+			qhv = _mm512_inserti64x4(_mm512_castsi256_si512(qh), qh, 1);
+		}
+		for (int c = 0; c < 4; c++) {
+			__m256i v = _mm256_loadu_si256((const __m256i *)(qs + 32 * c));
+			__m512i q = _mm512_inserti64x4(_mm512_castsi256_si512(v), v, 1);
+			q = _mm512_and_si512(_mm512_srlv_epi16(q, sh), _mm512_set1_epi8(0x0f));
+			if (q5) {
+				__m512i bit = _mm512_inserti64x4(_mm512_set1_epi8((char)(1 << (2 * c))),
+								 _mm256_set1_epi8((char)(1 << (2 * c + 1))), 1);
+				__mmask64 hm = _mm512_test_epi8_mask(qhv, bit);
+				q = _mm512_mask_add_epi8(q, hm, q, _mm512_set1_epi8(16));
+			}
+			tokens64(NT, 0, x, 256 * b + 64 * c, q, sc2(sc[2 * c], sc[2 * c + 1]), 0xffff, acc);
+		}
+		for (int t = 0; t < NT; t++) {
+			int summ = 0;
+			for (int j = 0; j < 8; j++)
+				summ += m[j] * x[t].bs[8 * b + j];
+			mt[t] -= dmin * x[t].dl[64 * b] * (float)summ;
+		}
+	}
+	store(NT, acc, mt, y, ldy);
+}
+
+INLINE void row_q6k(const int NT, int64_t k, const uint8_t *w, const weft_act *a, int64_t t0, float *y,
+		    int64_t ldy)
+{
+	tok x[WEFT_NT];
+	tok_init(a, t0, NT, x);
+	__m512 acc[WEFT_NT];
+	float mt[WEFT_NT] = {0};
+	for (int t = 0; t < NT; t++)
+		acc[t] = _mm512_setzero_ps();
+	const __m512i idx = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
+	for (int64_t b = 0; b < k / 256; b++, w += 210) {
+		float d = h2f(w + 208);
+		const int8_t *scl = (const int8_t *)(w + 192);
+		for (int h = 0; h < 2; h++) {
+			__m512i ql = _mm512_loadu_si512((const void *)(w + 64 * h));
+			__m256i qh = _mm256_loadu_si256((const __m256i *)(w + 128 + 32 * h));
+			__m512i qhv = _mm512_inserti64x4(_mm512_castsi256_si512(qh), qh, 1);
+			for (int j = 0; j < 2; j++) {
+				__m512i lo = _mm512_and_si512(j ? _mm512_srli_epi16(ql, 4) : ql, _mm512_set1_epi8(0x0f));
+				__m512i sh = _mm512_inserti64x4(_mm512_set1_epi16((short)(4 * j)),
+								_mm256_set1_epi16((short)(4 * j + 2)), 1);
+				__m512i hi = _mm512_and_si512(_mm512_srlv_epi16(qhv, sh), _mm512_set1_epi8(3));
+				__m512i q = _mm512_or_si512(lo, _mm512_slli_epi16(hi, 4));
+				int32_t s4;
+				memcpy(&s4, scl + 8 * h + 4 * j, 4);
+				__m128 f = _mm_mul_ps(_mm_cvtepi32_ps(_mm_cvtepi8_epi32(_mm_cvtsi32_si128(s4))), _mm_set1_ps(d));
+				__m512 wsc = _mm512_permutexvar_ps(idx, _mm512_castps128_ps512(f));
+				tokens64(NT, 1, x, 256 * b + 128 * h + 64 * j, q, wsc, 0xffff, acc);
+			}
+		}
+	}
+	store(NT, acc, mt, y, ldy);
+}
+
+/* ---- float types ---- */
+
+enum { TF32, TF16, TBF16 };
+
+INLINE __m512 fload(const int ty, const uint8_t *w, int64_t i, __mmask16 m)
+{
+	switch (ty) {
+	case TF32: return _mm512_maskz_loadu_ps(m, (const float *)w + i);
+	case TF16: return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, (const uint16_t *)w + i));
+	default:
+		return _mm512_castsi512_ps(_mm512_slli_epi32(
+			_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, (const uint16_t *)w + i)), 16));
+	}
+}
+
+INLINE void rowf(const int NT, const int ty, int64_t k, const uint8_t *w, const weft_act *a, int64_t t0,
+		 float *y, int64_t ldy)
+{
+	const float *x[WEFT_NT];
+	__m512 acc[2][WEFT_NT];
+	for (int t = 0; t < NT; t++) {
+		x[t] = a->f + (t0 + t) * a->f_stride;
+		acc[0][t] = acc[1][t] = _mm512_setzero_ps();
+	}
+	int64_t i = 0;
+	for (; i + 32 <= k; i += 32) {
+		__m512 w0 = fload(ty, w, i, 0xffff), w1 = fload(ty, w, i + 16, 0xffff);
+		for (int t = 0; t < NT; t++) {
+			acc[0][t] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(x[t] + i), acc[0][t]);
+			acc[1][t] = _mm512_fmadd_ps(w1, _mm512_loadu_ps(x[t] + i + 16), acc[1][t]);
+		}
+	}
+	for (; i < k; i += 16) {
+		__mmask16 m = k - i >= 16 ? 0xffff : (__mmask16)((1u << (k - i)) - 1);
+		__m512 w0 = fload(ty, w, i, m);
+		for (int t = 0; t < NT; t++)
+			acc[0][t] = _mm512_fmadd_ps(w0, _mm512_maskz_loadu_ps(m, x[t] + i), acc[0][t]);
+	}
+	for (int t = 0; t < NT; t++)
+		y[t * ldy] = _mm512_reduce_add_ps(_mm512_add_ps(acc[0][t], acc[1][t]));
+}
+
+/* ---- entry points: one per type, specialised per token count ---- */
+
+#define BY_NT(call)                                                                                  \
+	switch (nt) {                                                                                \
+	case 1: { const int NT = 1; call; } break;                                                   \
+	case 2: { const int NT = 2; call; } break;                                                   \
+	case 3: { const int NT = 3; call; } break;                                                   \
+	default: { const int NT = 4; call; } break;                                                  \
+	}
+
+#define ENTRY(name, call)                                                                            \
+	static void name(int64_t k, const uint8_t *w, const weft_act *a, int64_t t0, int nt, float *y, \
+			 int64_t ldy)                                                                \
+	{                                                                                            \
+		BY_NT(call)                                                                          \
+	}
+
+ENTRY(k_q4_0, row32(NT, T40, k, w, a, t0, y, ldy))
+ENTRY(k_q4_1, row32(NT, T41, k, w, a, t0, y, ldy))
+ENTRY(k_q5_0, row32(NT, T50, k, w, a, t0, y, ldy))
+ENTRY(k_q5_1, row32(NT, T51, k, w, a, t0, y, ldy))
+ENTRY(k_q8_0, row32(NT, T80, k, w, a, t0, y, ldy))
+ENTRY(k_q4_k, row_q45k(NT, 0, k, w, a, t0, y, ldy))
+ENTRY(k_q5_k, row_q45k(NT, 1, k, w, a, t0, y, ldy))
+ENTRY(k_q6_k, row_q6k(NT, k, w, a, t0, y, ldy))
+ENTRY(k_f32, rowf(NT, TF32, k, w, a, t0, y, ldy))
+ENTRY(k_f16, rowf(NT, TF16, k, w, a, t0, y, ldy))
+ENTRY(k_bf16, rowf(NT, TBF16, k, w, a, t0, y, ldy))
+
+void weft_kern_avx512_init(weft_kern *k, int have_bf16)
+{
+	(void)have_bf16;
+	k->dot[WEFT_TYPE_Q4_0] = k_q4_0;
+	k->dot[WEFT_TYPE_Q4_1] = k_q4_1;
+	k->dot[WEFT_TYPE_Q5_0] = k_q5_0;
+	k->dot[WEFT_TYPE_Q5_1] = k_q5_1;
+	k->dot[WEFT_TYPE_Q8_0] = k_q8_0;
+	k->dot[WEFT_TYPE_Q4_K] = k_q4_k;
+	k->dot[WEFT_TYPE_Q5_K] = k_q5_k;
+	k->dot[WEFT_TYPE_Q6_K] = k_q6_k;
+	k->dot[WEFT_TYPE_F32] = k_f32;
+	k->dot[WEFT_TYPE_F16] = k_f16;
+	k->dot[WEFT_TYPE_BF16] = k_bf16;
+}

@@ -1,0 +1,93 @@
+/* ops_int.h - internals of the float ops and attention (ops*.c,
+ * attention*.c).  Not installed.
+ *
+ * Each SIMD level provides one table of function pointers; the public
+ * weft_rmsnorm() etc. call through the table of the level dispatch.c
+ * names (weft_kernels_level(): CPUID, WEFT_KERNELS, weft_kernels_force),
+ * or the best level below it that this CPU has.  Tests call each table
+ * directly via weft_ops_level(). */
+#ifndef WEFT_OPS_INT_H
+#define WEFT_OPS_INT_H
+
+#include <stdint.h>
+
+#include "kernels.h"
+
+/* Internal: hidden from libweft.so's exports. */
+#pragma GCC visibility push(hidden)
+
+enum { WEFT_LVL_SCALAR, WEFT_LVL_AVX2, WEFT_LVL_AVX512, WEFT_LVL_N };
+
+/* Largest head_dim weft_attention accepts (its accumulators live on the stack). */
+#define WEFT_ATTN_MAX_HD 1024
+
+typedef struct weft_ops_vt {
+	const char *name;
+	void (*rmsnorm)(float *y, const float *x, const float *w, int64_t n, float eps);
+	void (*layernorm)(float *y, const float *x, const float *w, const float *b, int64_t n, float eps);
+	void (*rope)(float *x, int64_t n_heads, int64_t head_dim, int64_t rot_dim, int64_t pos,
+		     float freq_base, float freq_scale, int neox);
+	void (*softmax)(float *x, int64_t n);
+	void (*swiglu)(float *y, const float *gate, const float *up, int64_t n);
+	void (*gelu)(float *x, int64_t n);
+	void (*gelu_quick)(float *x, int64_t n);
+	void (*silu)(float *x, int64_t n);
+	void (*add)(float *y, const float *x, int64_t n);
+	void (*f32_to_f16)(uint16_t *y, const float *x, int64_t n);
+	void (*f16_to_f32)(float *y, const uint16_t *x, int64_t n);
+	/* Attention rows t0 <= t < t1 of query head h (see weft_attention).
+	 * When st is not NULL, st[2*(t - t0)] = the row's max scaled score and
+	 * st[2*(t - t0) + 1] = its softmax denominator (0 when the row sees no
+	 * key). */
+	void (*attn_rows)(const weft_attn_args *a, int h, int64_t t0, int64_t t1, float *st);
+	/* mass[g][j] += the normalized weight of key j, for j0 <= j < j1 (at
+	 * most WEFT_MASS_BLOCK), from every query row t0 <= t < t1 of every head
+	 * of group g; st as written by attn_rows, laid out
+	 * st[((t - t0) * n_head + h) * 2 + {0,1}].  Sums over h, then t. */
+	void (*attn_mass)(const weft_attn_args *a, int g, int64_t j0, int64_t j1, int64_t t0, int64_t t1,
+			  const float *st);
+} weft_ops_vt;
+
+#define WEFT_MASS_BLOCK 256
+
+extern const weft_ops_vt weft_ops_scalar_vt, weft_ops_avx2_vt, weft_ops_avx512_vt;
+
+/* The attention kernels of each level (attention*.c). */
+#define WEFT_ATTN_DECL(sfx)                                                                          \
+	void weft_attn_rows_##sfx(const weft_attn_args *a, int h, int64_t t0, int64_t t1, float *st); \
+	void weft_attn_mass_##sfx(const weft_attn_args *a, int g, int64_t j0, int64_t j1, int64_t t0,   \
+				  int64_t t1, const float *st);
+WEFT_ATTN_DECL(ref)
+WEFT_ATTN_DECL(avx2)
+WEFT_ATTN_DECL(avx512)
+
+/* The table of a level, or NULL when this CPU lacks it. */
+const weft_ops_vt *weft_ops_level(int level);
+/* The table in use; never NULL. */
+const weft_ops_vt *weft_ops_get(void);
+
+/* weft_attention with the kernels of table vt (for tests). */
+void weft_attention_vt(weft_pool *p, const weft_attn_args *a, const weft_ops_vt *vt);
+
+/* ggml's GELU tables: entry i = fp16(gelu(fp16 value i)), with one padding
+ * entry (65537 in all, so a 32-bit gather at index 65535 stays inside). */
+const uint16_t *weft_gelu_table(void);
+const uint16_t *weft_gelu_quick_table(void);
+
+/* cos/sin of rope pairs i0 <= i < i1 into cs[2*(i-i0)], cs[2*(i-i0)+1],
+ * with theta computed as ggml does (powf(base, -2/rot_dim), iterated
+ * products from pos; see ops.c). */
+void weft_rope_cache(float *cs, int64_t i0, int64_t i1, int64_t rot_dim, int64_t pos, float freq_base,
+		     float freq_scale);
+#define WEFT_ROPE_CHUNK 128 /* pairs per weft_rope_cache call in the kernels */
+
+/* Visible keys of query row t with kv head g: kv_len[g] - T + t + 1 (<= 0:
+ * none). */
+static inline int64_t weft_attn_visible(const weft_attn_args *a, int g, int64_t t)
+{
+	return (int64_t)a->kv_len[g] - a->T + t + 1;
+}
+
+#pragma GCC visibility pop
+
+#endif

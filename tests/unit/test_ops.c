@@ -1,0 +1,614 @@
+/* test_ops.c - the float ops and attention: scalar references against
+ * double-precision formulas and hand-checked cases, every SIMD level
+ * against the scalar reference, attention against a naive full-matrix
+ * computation in double, and the pool path against the inline path. */
+#include <stdint.h>
+
+#include "kernels.h"
+#include "ops_int.h"
+#include "test.h"
+#include "util.h"
+
+static const char *lvl_names[WEFT_LVL_N] = {"scalar", "avx2", "avx512"};
+static const int sizes[] = {1, 7, 64, 576, 1000};
+#define N_SIZES (int)(sizeof sizes / sizeof sizes[0])
+
+/* deterministic pseudo-random floats in [-r, r) */
+static uint64_t rng = 0x9e3779b97f4a7c15ULL;
+static float frand(float r)
+{
+	rng ^= rng << 13;
+	rng ^= rng >> 7;
+	rng ^= rng << 17;
+	return (float)((double)(rng >> 11) / 9007199254740992.0 * 2.0 - 1.0) * r;
+}
+
+static float *rand_vec(int64_t n, float r)
+{
+	float *v = malloc(sizeof(float) * (size_t)(n ? n : 1));
+	for (int64_t i = 0; i < n; i++)
+		v[i] = frand(r);
+	return v;
+}
+
+static float *dup_vec(const float *x, int64_t n)
+{
+	float *v = malloc(sizeof(float) * (size_t)(n ? n : 1));
+	memcpy(v, x, sizeof(float) * (size_t)n);
+	return v;
+}
+
+/* max |a-b| / (|b| + floor) over n */
+static double max_rel(const float *a, const double *b, int64_t n, double floor)
+{
+	double m = 0;
+	for (int64_t i = 0; i < n; i++) {
+		double e = fabs((double)a[i] - b[i]) / (fabs(b[i]) + floor);
+		if (!(e <= m))
+			m = e;
+	}
+	return m;
+}
+
+static double max_rel_f(const float *a, const float *b, int64_t n, double floor)
+{
+	double m = 0;
+	for (int64_t i = 0; i < n; i++) {
+		double e = fabs((double)a[i] - (double)b[i]) / (fabs((double)b[i]) + floor);
+		if (!(e <= m))
+			m = e;
+	}
+	return m;
+}
+
+static const weft_ops_vt *ref(void)
+{
+	return weft_ops_level(WEFT_LVL_SCALAR);
+}
+
+/* ---- scalar references vs double formulas ---- */
+
+static void test_rmsnorm_ref(void)
+{
+	for (int si = 0; si < N_SIZES; si++) {
+		int n = sizes[si];
+		float *x = rand_vec(n, 3), *w = rand_vec(n, 2), *y = rand_vec(n, 1);
+		double *e = malloc(sizeof(double) * (size_t)n), ss = 0;
+		for (int i = 0; i < n; i++)
+			ss += (double)x[i] * x[i];
+		double sc = 1.0 / sqrt(ss / n + 1e-5);
+		for (int i = 0; i < n; i++)
+			e[i] = x[i] * sc * w[i];
+		ref()->rmsnorm(y, x, w, n, 1e-5f);
+		CHECK(max_rel(y, e, n, 1e-3) < 1e-6);
+		for (int i = 0; i < n; i++)
+			e[i] = x[i] * sc;
+		ref()->rmsnorm(y, x, NULL, n, 1e-5f);
+		CHECK(max_rel(y, e, n, 1e-3) < 1e-6);
+		free(x), free(w), free(y), free(e);
+	}
+	/* constant vector: x / |x| exactly, times w */
+	float x[8], y[8], w[8];
+	for (int i = 0; i < 8; i++)
+		x[i] = -2.5f, w[i] = (float)i;
+	ref()->rmsnorm(y, x, w, 8, 0.0f);
+	for (int i = 0; i < 8; i++)
+		CHECK_NEAR(y[i], -(double)i, 1e-6);
+	/* in place */
+	ref()->rmsnorm(x, x, NULL, 8, 0.0f);
+	CHECK_NEAR(x[3], -1.0, 1e-7);
+}
+
+static void test_layernorm_ref(void)
+{
+	for (int si = 1; si < N_SIZES; si++) {
+		int n = sizes[si];
+		float *x = rand_vec(n, 3), *w = rand_vec(n, 2), *b = rand_vec(n, 1), *y = rand_vec(n, 1);
+		for (int i = 0; i < n; i++)
+			x[i] += 1.5f; /* a non-zero mean */
+		double *e = malloc(sizeof(double) * (size_t)n), s = 0, v = 0;
+		for (int i = 0; i < n; i++)
+			s += x[i];
+		s /= n;
+		for (int i = 0; i < n; i++)
+			v += (x[i] - s) * (x[i] - s);
+		double sc = 1.0 / sqrt(v / n + 1e-5);
+		for (int i = 0; i < n; i++)
+			e[i] = (x[i] - s) * sc * w[i] + b[i];
+		ref()->layernorm(y, x, w, b, n, 1e-5f);
+		CHECK(max_rel(y, e, n, 1e-2) < 2e-6);
+		for (int i = 0; i < n; i++)
+			e[i] = (x[i] - s) * sc;
+		ref()->layernorm(y, x, NULL, NULL, n, 1e-5f);
+		CHECK(max_rel(y, e, n, 1e-2) < 2e-6);
+		free(x), free(w), free(b), free(y), free(e);
+	}
+	/* constant vector: zero variance, output = b */
+	float x[5] = {4, 4, 4, 4, 4}, b[5] = {1, 2, 3, 4, 5}, y[5];
+	ref()->layernorm(y, x, NULL, b, 5, 1e-5f);
+	for (int i = 0; i < 5; i++)
+		CHECK(y[i] == b[i]);
+	/* [-1, 1]: mean 0, variance 1 */
+	float z[2] = {-1, 1};
+	ref()->layernorm(y, z, NULL, NULL, 2, 0.0f);
+	CHECK(y[0] == -1.0f && y[1] == 1.0f);
+}
+
+/* rope in double; ggml_theta = 1: theta from float iterations as ggml does,
+ * else exact pos * scale * base^(-2i/rot). */
+static void rope_double(double *o, const float *x, int64_t nh, int64_t hd, int64_t rot, int64_t pos, float base,
+			float fs, int neox, int ggml_theta)
+{
+	float th = (float)pos, ts = powf(base, -2.0f / (float)rot);
+	for (int64_t h = 0; h < nh; h++)
+		for (int64_t d = 0; d < hd; d++)
+			o[h * hd + d] = x[h * hd + d];
+	for (int64_t i = 0; i < rot / 2; i++) {
+		double a = ggml_theta ? (double)(fs * th) : (double)pos * fs * pow(base, -2.0 * (double)i / (double)rot);
+		th *= ts;
+		for (int64_t h = 0; h < nh; h++) {
+			int64_t i0 = h * hd + (neox ? i : 2 * i), i1 = h * hd + (neox ? i + rot / 2 : 2 * i + 1);
+			double x0 = x[i0], x1 = x[i1];
+			o[i0] = x0 * cos(a) - x1 * sin(a);
+			o[i1] = x0 * sin(a) + x1 * cos(a);
+		}
+	}
+}
+
+static void test_rope_ref(void)
+{
+	const int64_t nh = 3, hd = 64;
+	float *x = rand_vec(nh * hd, 2), *y = malloc(sizeof(float) * nh * hd);
+	double *e = malloc(sizeof(double) * nh * hd);
+	/* pos 0 is the identity */
+	for (int neox = 0; neox < 2; neox++) {
+		memcpy(y, x, sizeof(float) * nh * hd);
+		ref()->rope(y, nh, hd, hd, 0, 10000.0f, 1.0f, neox);
+		CHECK(memcmp(x, y, sizeof(float) * nh * hd) == 0);
+	}
+	/* hand case: head_dim 2, pos 1, base anything: rotate (1, 0) by 1 rad */
+	float p[2] = {1, 0};
+	ref()->rope(p, 1, 2, 2, 1, 10000.0f, 1.0f, 0);
+	CHECK_NEAR(p[0], cos(1.0), 1e-7);
+	CHECK_NEAR(p[1], sin(1.0), 1e-7);
+	/* freq_scale 0.5 at pos 2 is pos 1 */
+	float q[2] = {0, 1};
+	ref()->rope(q, 1, 2, 2, 2, 10000.0f, 0.5f, 1);
+	CHECK_NEAR(q[0], -sin(1.0), 1e-7);
+	CHECK_NEAR(q[1], cos(1.0), 1e-7);
+	struct {
+		int64_t rot, pos;
+		float base, fs;
+		int neox;
+	} cs[] = {{64, 3, 10000, 1, 0}, {64, 17, 10000, 1, 1}, {32, 5, 100000, 1, 0},
+		  {48, 9, 1e6f, 0.25f, 1}, {64, 1000, 10000, 1, 0}, {40, 4097, 500000, 1, 1}};
+	for (size_t c = 0; c < sizeof cs / sizeof cs[0]; c++) {
+		memcpy(y, x, sizeof(float) * nh * hd);
+		ref()->rope(y, nh, hd, cs[c].rot, cs[c].pos, cs[c].base, cs[c].fs, cs[c].neox);
+		/* theta as ggml computes it: tight */
+		rope_double(e, x, nh, hd, cs[c].rot, cs[c].pos, cs[c].base, cs[c].fs, cs[c].neox, 1);
+		if (max_rel(y, e, nh * hd, 0.1) > 2e-6)
+			FAILF("rope case %zu vs ggml theta: %g", c, max_rel(y, e, nh * hd, 0.1));
+		/* exact theta: float iteration error grows with pos */
+		if (cs[c].pos < 100) {
+			rope_double(e, x, nh, hd, cs[c].rot, cs[c].pos, cs[c].base, cs[c].fs, cs[c].neox, 0);
+			if (max_rel(y, e, nh * hd, 0.1) > 2e-5)
+				FAILF("rope case %zu vs exact theta: %g", c, max_rel(y, e, nh * hd, 0.1));
+		}
+		/* dims past rot_dim untouched */
+		for (int64_t h = 0; h < nh; h++)
+			CHECK(memcmp(y + h * hd + cs[c].rot, x + h * hd + cs[c].rot, sizeof(float) * (size_t)(hd - cs[c].rot)) == 0);
+	}
+	free(x), free(y), free(e);
+}
+
+static void test_softmax_ref(void)
+{
+	for (int si = 0; si < N_SIZES; si++) {
+		int n = sizes[si];
+		float *x = rand_vec(n, 8);
+		double *e = malloc(sizeof(double) * (size_t)n), mx = -INFINITY, s = 0;
+		for (int i = 0; i < n; i++)
+			mx = x[i] > mx ? x[i] : mx;
+		for (int i = 0; i < n; i++)
+			s += exp(x[i] - mx);
+		for (int i = 0; i < n; i++)
+			e[i] = exp(x[i] - mx) / s;
+		ref()->softmax(x, n);
+		CHECK(max_rel(x, e, n, 0) < 1e-6);
+		free(x), free(e);
+	}
+	float u[7];
+	for (int i = 0; i < 7; i++)
+		u[i] = 1000.0f; /* large equal values: uniform, no overflow */
+	ref()->softmax(u, 7);
+	for (int i = 0; i < 7; i++)
+		CHECK_NEAR(u[i], 1.0 / 7, 1e-7);
+	float v[3] = {0, -INFINITY, 0};
+	ref()->softmax(v, 3);
+	CHECK(v[0] == 0.5f && v[1] == 0.0f && v[2] == 0.5f);
+}
+
+static double d_silu(double x)
+{
+	return x / (1 + exp(-x));
+}
+
+static void test_activations_ref(void)
+{
+	const int n = 1000;
+	float *x = rand_vec(n, 12), *u = rand_vec(n, 2), *y = malloc(sizeof(float) * n);
+	double *e = malloc(sizeof(double) * n);
+	for (int i = 0; i < n; i++)
+		e[i] = d_silu(x[i]) * u[i];
+	ref()->swiglu(y, x, u, n);
+	CHECK(max_rel(y, e, n, 1e-6) < 1e-6);
+	for (int i = 0; i < n; i++)
+		e[i] = d_silu(x[i]);
+	memcpy(y, x, sizeof(float) * n);
+	ref()->silu(y, n);
+	CHECK(max_rel(y, e, n, 1e-6) < 1e-6);
+	CHECK_NEAR(y[0], e[0], 1e-5);
+	/* GELU (tanh approximation) through ggml's f16 table: f16-precise */
+	for (int i = 0; i < n; i++) {
+		double t = x[i];
+		e[i] = 0.5 * t * (1 + tanh(sqrt(2 / M_PI) * t * (1 + 0.044715 * t * t)));
+	}
+	memcpy(y, x, sizeof(float) * n);
+	ref()->gelu(y, n);
+	for (int i = 0; i < n; i++)
+		if (fabs(y[i] - e[i]) > 2e-3 * (fabs(x[i]) + fabs(e[i])) + 1e-6) {
+			FAILF("gelu(%g) = %g, expected %g", x[i], y[i], e[i]);
+			break;
+		}
+	float g[6] = {-10.0f, -10.5f, 10.0f, 37.0f, 0.0f, 1.0f};
+	ref()->gelu(g, 6);
+	CHECK(g[0] == 0 && g[1] == 0 && g[2] == 10.0f && g[3] == 37.0f && g[4] == 0);
+	/* f16-representable x: exactly fp16(float formula), as llama.cpp */
+	CHECK(g[5] == weft_fp16_to_fp32(weft_fp32_to_fp16(0.5f * (1.0f + tanhf(0.7978845608f * 1.044715f)))));
+	for (int i = 0; i < n; i++)
+		e[i] = (double)x[i] / (1 + exp(-1.702 * x[i]));
+	memcpy(y, x, sizeof(float) * n);
+	ref()->gelu_quick(y, n);
+	for (int i = 0; i < n; i++)
+		if (fabs(y[i] - e[i]) > 2e-3 * (fabs(x[i]) + fabs(e[i])) + 1e-6) {
+			FAILF("gelu_quick(%g) = %g, expected %g", x[i], y[i], e[i]);
+			break;
+		}
+	free(x), free(u), free(y), free(e);
+}
+
+static void test_add_convert_ref(void)
+{
+	float y[3] = {1, 2, 3}, x[3] = {0.5f, -2, 1e30f};
+	ref()->add(y, x, 3);
+	CHECK(y[0] == 1.5f && y[1] == 0 && y[2] == 1e30f);
+	/* every half round-trips */
+	uint16_t *h = malloc(sizeof(uint16_t) * 65536), *h2 = malloc(sizeof(uint16_t) * 65536);
+	float *f = malloc(sizeof(float) * 65536);
+	for (int i = 0; i < 65536; i++)
+		h[i] = (uint16_t)i;
+	ref()->f16_to_f32(f, h, 65536);
+	ref()->f32_to_f16(h2, f, 65536);
+	int bad = 0;
+	for (int i = 0; i < 65536; i++)
+		if (isnan(f[i]) ? (h2[i] & 0x7c00) != 0x7c00 || !(h2[i] & 0x3ff) : h2[i] != h[i])
+			bad++;
+	CHECK_EQ_INT(bad, 0);
+	float c[5] = {1.0f, 65504.0f, 1e6f, 1.0f + 1.0f / 4096, 5.96046448e-8f};
+	uint16_t o[5];
+	ref()->f32_to_f16(o, c, 5);
+	CHECK(o[0] == 0x3c00 && o[1] == 0x7bff && o[2] == 0x7c00 && o[3] == 0x3c00 && o[4] == 0x0001);
+	free(h), free(h2), free(f);
+}
+
+/* ---- SIMD levels vs the scalar reference ---- */
+
+static void check_level(int lvl)
+{
+	const weft_ops_vt *v = weft_ops_level(lvl), *r = ref();
+	if (!v)
+		SKIP("this CPU lacks %s", lvl_names[lvl]);
+	for (int si = 0; si < N_SIZES; si++) {
+		const int n = sizes[si];
+		float *x = rand_vec(n, 6), *w = rand_vec(n, 2), *b = rand_vec(n, 1);
+		float *ya = rand_vec(n, 1), *yb = dup_vec(ya, n);
+		r->rmsnorm(ya, x, w, n, 1e-6f);
+		v->rmsnorm(yb, x, w, n, 1e-6f);
+		if (max_rel_f(yb, ya, n, 1e-6) > 1e-6)
+			FAILF("rmsnorm n=%d: %g", n, max_rel_f(yb, ya, n, 1e-6));
+		r->rmsnorm(ya, x, NULL, n, 1e-6f);
+		v->rmsnorm(yb, x, NULL, n, 1e-6f);
+		CHECK(max_rel_f(yb, ya, n, 1e-6) <= 1e-6);
+		r->layernorm(ya, x, w, b, n, 1e-5f);
+		v->layernorm(yb, x, w, b, n, 1e-5f);
+		if (max_rel_f(yb, ya, n, 1e-3) > 2e-6)
+			FAILF("layernorm n=%d: %g", n, max_rel_f(yb, ya, n, 1e-3));
+		r->layernorm(ya, x, NULL, NULL, n, 1e-5f);
+		v->layernorm(yb, x, NULL, NULL, n, 1e-5f);
+		CHECK(max_rel_f(yb, ya, n, 1e-3) <= 2e-6);
+		memcpy(ya, x, sizeof(float) * n), memcpy(yb, x, sizeof(float) * n);
+		r->softmax(ya, n), v->softmax(yb, n);
+		if (max_rel_f(yb, ya, n, 1e-30) > 2e-6)
+			FAILF("softmax n=%d: %g", n, max_rel_f(yb, ya, n, 1e-30));
+		r->swiglu(ya, x, w, n), v->swiglu(yb, x, w, n);
+		if (max_rel_f(yb, ya, n, 1e-6) > 2e-6)
+			FAILF("swiglu n=%d: %g", n, max_rel_f(yb, ya, n, 1e-6));
+		memcpy(ya, x, sizeof(float) * n), memcpy(yb, x, sizeof(float) * n);
+		r->silu(ya, n), v->silu(yb, n);
+		if (max_rel_f(yb, ya, n, 1e-6) > 2e-6)
+			FAILF("silu n=%d: %g", n, max_rel_f(yb, ya, n, 1e-6));
+		for (int i = 0; i < n; i++) /* reach the GELU clamps */
+			ya[i] = yb[i] = x[i] * 2.5f;
+		r->gelu(ya, n), v->gelu(yb, n);
+		CHECK(memcmp(ya, yb, sizeof(float) * n) == 0);
+		memcpy(ya, x, sizeof(float) * n), memcpy(yb, x, sizeof(float) * n);
+		r->gelu_quick(ya, n), v->gelu_quick(yb, n);
+		CHECK(memcmp(ya, yb, sizeof(float) * n) == 0);
+		memcpy(ya, w, sizeof(float) * n), memcpy(yb, w, sizeof(float) * n);
+		r->add(ya, x, n), v->add(yb, x, n);
+		CHECK(memcmp(ya, yb, sizeof(float) * n) == 0);
+		uint16_t *ha = malloc(sizeof(uint16_t) * n), *hb = malloc(sizeof(uint16_t) * n);
+		for (int i = 0; i < n; i++)
+			ya[i] = x[i] * (i % 3 == 0 ? 1e-4f : i % 3 == 1 ? 1.0f : 2e4f); /* subnormal, normal, inf */
+		r->f32_to_f16(ha, ya, n), v->f32_to_f16(hb, ya, n);
+		CHECK(memcmp(ha, hb, sizeof(uint16_t) * n) == 0);
+		r->f16_to_f32(ya, ha, n), v->f16_to_f32(yb, ha, n);
+		CHECK(memcmp(ya, yb, sizeof(float) * n) == 0);
+		free(x), free(w), free(b), free(ya), free(yb), free(ha), free(hb);
+	}
+	/* silu/softmax at the exp range edges */
+	float e1[10] = {-200, -100, -88, -87, 0, 1e-30f, 80, 88, 100, -INFINITY};
+	float e2[10];
+	memcpy(e2, e1, sizeof e1);
+	r->silu(e1, 9), v->silu(e2, 9);
+	for (int i = 0; i < 9; i++)
+		CHECK_NEAR(e2[i], e1[i], 1e-6 * fabs(e1[i]) + 1e-30);
+	/* rope, both layouts, rot_dim < head_dim, odd pair counts: bit-identical */
+	const int64_t rots[][2] = {{64, 64}, {64, 32}, {128, 128}, {80, 80}, {96, 44}, {576, 576}, {2, 2}};
+	for (size_t c = 0; c < sizeof rots / sizeof rots[0]; c++)
+		for (int neox = 0; neox < 2; neox++) {
+			const int64_t hd = rots[c][0], rot = rots[c][1], nh = 5;
+			float *x = rand_vec(nh * hd, 2), *y = dup_vec(x, nh * hd);
+			r->rope(x, nh, hd, rot, 77 + (int64_t)c, 10000.0f, 1.0f, neox);
+			v->rope(y, nh, hd, rot, 77 + (int64_t)c, 10000.0f, 1.0f, neox);
+			if (memcmp(x, y, sizeof(float) * (size_t)(nh * hd)))
+				FAILF("rope hd=%lld rot=%lld neox=%d: %g", (long long)hd, (long long)rot, neox,
+				      max_rel_f(y, x, nh * hd, 1e-2));
+			free(x), free(y);
+		}
+}
+
+static void test_avx2_vs_scalar(void)
+{
+	check_level(WEFT_LVL_AVX2);
+}
+
+static void test_avx512_vs_scalar(void)
+{
+	check_level(WEFT_LVL_AVX512);
+}
+
+static void test_dispatch(void)
+{
+	const weft_ops_vt *cur = weft_ops_get();
+	CHECK(cur != NULL);
+	if (cur)
+		CHECK(strncmp(weft_kernels_level(), cur->name, strlen(cur->name)) == 0 ||
+		      !weft_ops_level(WEFT_LVL_AVX512));
+	float x[3] = {1, 2, 3}, y[3];
+	weft_rmsnorm(y, x, NULL, 3, 0.0f);
+	CHECK_NEAR(y[2], 3 / sqrt(14.0 / 3), 1e-6);
+}
+
+/* ---- attention ---- */
+
+typedef struct attn_case {
+	int64_t T;
+	int n_head, n_head_kv, hd;
+	int32_t kv_len[4];
+	float qmag;
+} attn_case;
+
+typedef struct attn_data {
+	weft_attn_args a;
+	uint16_t *K, *V;
+	float *Q;
+	int64_t stride, mstride;
+} attn_data;
+
+static void attn_make(attn_data *d, const attn_case *c)
+{
+	memset(d, 0, sizeof *d);
+	int64_t maxkv = 0;
+	for (int g = 0; g < c->n_head_kv; g++)
+		maxkv = c->kv_len[g] > maxkv ? c->kv_len[g] : maxkv;
+	d->stride = (maxkv + 3) * c->hd; /* gaps between heads */
+	d->mstride = maxkv + 5;
+	d->K = malloc(sizeof(uint16_t) * (size_t)(d->stride * c->n_head_kv));
+	d->V = malloc(sizeof(uint16_t) * (size_t)(d->stride * c->n_head_kv));
+	for (int64_t i = 0; i < d->stride * c->n_head_kv; i++) {
+		d->K[i] = weft_fp32_to_fp16(frand(1.0f));
+		d->V[i] = weft_fp32_to_fp16(frand(2.0f));
+	}
+	d->Q = rand_vec(c->T * c->n_head * c->hd, c->qmag);
+	d->a = (weft_attn_args){.Q = d->Q,
+				.K = d->K,
+				.V = d->V,
+				.kv_head_stride = d->stride,
+				.kv_len = c->kv_len,
+				.T = c->T,
+				.n_head = c->n_head,
+				.n_head_kv = c->n_head_kv,
+				.hd = c->hd,
+				.scale = 1.0f / sqrtf((float)c->hd)};
+}
+
+static void attn_free(attn_data *d)
+{
+	free(d->K), free(d->V), free(d->Q);
+}
+
+/* Naive: the full score matrix of each head in double. */
+static void attn_naive(const attn_data *d, double *out, double *mass)
+{
+	const weft_attn_args *a = &d->a;
+	const int rep = a->n_head / a->n_head_kv, hd = a->hd;
+	for (int h = 0; h < a->n_head; h++) {
+		const int g = h / rep;
+		const int64_t L = a->kv_len[g];
+		double *S = malloc(sizeof(double) * (size_t)(a->T * L));
+		for (int64_t t = 0; t < a->T; t++) {
+			const int64_t n = L - a->T + t + 1;
+			double mx = -INFINITY, sum = 0;
+			for (int64_t j = 0; j < L; j++) {
+				double s = 0;
+				for (int k = 0; k < hd; k++)
+					s += (double)a->Q[(t * a->n_head + h) * hd + k] *
+					     weft_fp16_to_fp32(a->K[g * a->kv_head_stride + j * hd + k]);
+				S[t * L + j] = j < n ? s * a->scale : -INFINITY;
+				mx = S[t * L + j] > mx ? S[t * L + j] : mx;
+			}
+			for (int64_t j = 0; j < L; j++)
+				sum += n > 0 ? exp(S[t * L + j] - mx) : 0;
+			double *o = out + (t * a->n_head + h) * hd;
+			for (int k = 0; k < hd; k++)
+				o[k] = 0;
+			for (int64_t j = 0; j < n; j++) {
+				const double p = exp(S[t * L + j] - mx) / sum;
+				for (int k = 0; k < hd; k++)
+					o[k] += p * weft_fp16_to_fp32(a->V[g * a->kv_head_stride + j * hd + k]);
+				mass[g * d->mstride + j] += p;
+			}
+		}
+		free(S);
+	}
+}
+
+static void attn_case_check(const attn_case *c, weft_pool *pool)
+{
+	attn_data d;
+	attn_make(&d, c);
+	const int64_t no = c->T * c->n_head * c->hd, nm = c->n_head_kv * d.mstride;
+	double *eo = calloc((size_t)no, sizeof(double)), *em = calloc((size_t)nm, sizeof(double));
+	attn_naive(&d, eo, em);
+	float *out = malloc(sizeof(float) * (size_t)no), *out2 = malloc(sizeof(float) * (size_t)no);
+	float *mass = malloc(sizeof(float) * (size_t)nm), *mass2 = malloc(sizeof(float) * (size_t)nm);
+	for (int lvl = 0; lvl < WEFT_LVL_N; lvl++) {
+		const weft_ops_vt *vt = weft_ops_level(lvl);
+		if (!vt)
+			continue;
+		for (int with_mass = 0; with_mass < 2; with_mass++) {
+			for (int64_t i = 0; i < nm; i++)
+				mass[i] = 1.0f; /* mass accumulates */
+			d.a.out = out;
+			d.a.mass = with_mass ? mass : NULL;
+			d.a.mass_stride = d.mstride;
+			weft_attention_vt(NULL, &d.a, vt);
+			/* per row: relative to the row's largest |value| */
+			double worst = 0;
+			for (int64_t r = 0; r < c->T * c->n_head; r++) {
+				double mx = 1e-30, err = 0;
+				for (int k = 0; k < c->hd; k++) {
+					mx = fmax(mx, fabs(eo[r * c->hd + k]));
+					err = fmax(err, fabs(out[r * c->hd + k] - eo[r * c->hd + k]));
+				}
+				if (eo[r * c->hd] == 0 && mx == 1e-30)
+					mx = 1; /* a row with no keys: zeros */
+				worst = fmax(worst, err / mx);
+			}
+			if (!(worst <= 1e-5))
+				FAILF("%s T=%lld hd=%d kv=%d,%d,%d: out rel err %g", vt->name, (long long)c->T, c->hd,
+				      c->kv_len[0], c->kv_len[1], c->kv_len[2], worst);
+			if (with_mass) {
+				for (int64_t i = 0; i < nm; i++)
+					if (!(fabs(mass[i] - 1.0 - em[i]) <= 1e-5 * (1 + em[i]))) {
+						FAILF("%s T=%lld: mass[%lld] = %g, expected %g", vt->name, (long long)c->T,
+						      (long long)i, mass[i] - 1.0, em[i]);
+						break;
+					}
+			}
+			/* the pool path is bit-identical */
+			if (pool) {
+				for (int64_t i = 0; i < nm; i++)
+					mass2[i] = 1.0f;
+				d.a.out = out2;
+				d.a.mass = with_mass ? mass2 : NULL;
+				weft_attention_vt(pool, &d.a, vt);
+				CHECK(memcmp(out, out2, sizeof(float) * (size_t)no) == 0);
+				if (with_mass)
+					CHECK(memcmp(mass, mass2, sizeof(float) * (size_t)nm) == 0);
+			}
+		}
+	}
+	free(eo), free(em), free(out), free(out2), free(mass), free(mass2);
+	attn_free(&d);
+}
+
+static void test_attention(void)
+{
+	weft_pool *pool = weft_pool_new(3);
+	CHECK(pool != NULL);
+	const int64_t Ts[] = {1, 5, 16};
+	for (int i = 0; i < 3; i++)
+		for (int extra = 0; extra <= 9; extra += 9) {
+			const int32_t L = (int32_t)(Ts[i] + extra);
+			attn_case c = {Ts[i], 9, 3, 64, {L, L, L}, 1.0f};
+			attn_case_check(&c, pool);
+			/* different kv_len per KV head */
+			attn_case c2 = {Ts[i], 9, 3, 64, {L, L + 4, L + 70}, 1.0f};
+			attn_case_check(&c2, pool);
+		}
+	weft_pool_free(pool);
+}
+
+static void test_attention_shapes(void)
+{
+	weft_pool *pool = weft_pool_new(2);
+	/* head dims off the vector width, MHA, MQA, peaked softmax, long
+	 * rows (several key blocks), a row chunked mass (T > 227 rows) */
+	attn_case cs[] = {
+		{5, 4, 4, 72, {14, 14, 14, 14}, 1.0f},	   {7, 6, 1, 40, {300, 0, 0, 0}, 1.0f},
+		{3, 2, 2, 13, {3, 9, 0, 0}, 1.0f},	   {4, 9, 3, 64, {140, 260, 600, 0}, 6.0f},
+		{2, 2, 1, 128, {520, 0, 0, 0}, 3.0f},	   {300, 9, 3, 64, {309, 300, 320, 0}, 1.0f},
+		{6, 3, 3, 64, {4, 6, 8, 0}, 1.0f}, /* kv_len < T: first rows see nothing */
+	};
+	for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++)
+		attn_case_check(&cs[i], pool);
+	weft_pool_free(pool);
+}
+
+static void test_attention_public(void)
+{
+	/* weft_attention (current level) equals its table's direct call */
+	attn_case c = {5, 9, 3, 64, {14, 14, 14}, 1.0f};
+	attn_data d;
+	attn_make(&d, &c);
+	const int64_t no = c.T * c.n_head * c.hd;
+	float *o1 = malloc(sizeof(float) * no), *o2 = malloc(sizeof(float) * no);
+	d.a.out = o1;
+	weft_attention(NULL, &d.a);
+	d.a.out = o2;
+	weft_attention_vt(NULL, &d.a, weft_ops_get());
+	CHECK(memcmp(o1, o2, sizeof(float) * no) == 0);
+	free(o1), free(o2);
+	attn_free(&d);
+}
+
+int main(void)
+{
+	t_suite = "ops";
+	RUN(test_rmsnorm_ref);
+	RUN(test_layernorm_ref);
+	RUN(test_rope_ref);
+	RUN(test_softmax_ref);
+	RUN(test_activations_ref);
+	RUN(test_add_convert_ref);
+	RUN(test_avx2_vs_scalar);
+	RUN(test_avx512_vs_scalar);
+	RUN(test_dispatch);
+	RUN(test_attention);
+	RUN(test_attention_shapes);
+	RUN(test_attention_public);
+	TEST_MAIN_END();
+}
