@@ -1,0 +1,88 @@
+/* model.h - decoder-only LLMs from llama.cpp GGUF files: general.architecture
+ * "llama" (Llama-2/3, TinyLlama, Vicuna, SmolLM2) and "qwen2".  The forward
+ * pass (lib/model_llama.c) reads top to bottom like llama2.c's forward().
+ *
+ * Weights stay in the GGUF mapping (no copies); tensor names and metadata
+ * keys are llama.cpp's (src/llama-arch.cpp). */
+#ifndef WEFT_MODEL_H
+#define WEFT_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gguf.h"
+#include "kernels.h"
+
+typedef struct weft_hparams {
+	char arch[32];          /* "llama" or "qwen2" */
+	int n_layer, n_embd, n_ff, n_head, n_head_kv, head_dim, n_vocab;
+	int n_ctx_train;        /* {arch}.context_length */
+	int rope_dim;           /* dims rotated per head ({arch}.rope.dimension_count, default head_dim) */
+	int rope_neox;          /* 0 for llama, 1 for qwen2 */
+	float rope_base, rope_freq_scale; /* freq_scale = 1 / rope.scaling.factor for linear scaling */
+	float rms_eps;
+	int tied_output;        /* output.weight absent: token_embd used */
+} weft_hparams;
+
+typedef struct weft_layer_w {
+	const weft_gguf_tensor *attn_norm, *wq, *wk, *wv, *wo, *bq, *bk, *bv;
+	const weft_gguf_tensor *ffn_norm, *w_gate, *w_up, *w_down;
+} weft_layer_w;
+
+typedef struct weft_model {
+	const weft_gguf *g;     /* not owned */
+	weft_hparams hp;
+	const weft_gguf_tensor *tok_embd, *out_norm, *output;
+	weft_layer_w *layers;
+	uint64_t fingerprint;
+} weft_model;
+
+/* Bind a model to an open GGUF: read hyper-parameters, find and check every
+ * tensor (names, shapes, supported types).  NULL + error naming the tensor
+ * or key on failure ("missing tensor 'blk.3.ffn_up.weight'", "unsupported
+ * architecture 'gpt2'", "tensor 'x': shape [a, b], expected [c, d]"...). */
+weft_model *weft_model_load(const weft_gguf *g);
+void weft_model_free(weft_model *m);
+
+/* The KV cache.  For layer l and KV head h, keys live at
+ *   k[l] + h * cap * head_dim   (cap rows of head_dim IEEE-half values)
+ * and values likewise in v[l]; len[l * n_head_kv + h] rows are in use.
+ * Keys are stored after RoPE, at the positions they were computed for.  A
+ * compressed cache (kvcompress) may hold different rows per layer and head;
+ * pos[] records each row's original position (-1 unused). */
+typedef struct weft_kv {
+	int n_layer, n_head_kv, head_dim;
+	int64_t cap;            /* rows per (layer, head) */
+	int64_t n_past;         /* logical position of the next token */
+	uint16_t **k, **v;      /* [n_layer] -> [n_head_kv][cap][head_dim] */
+	int32_t *len;           /* [n_layer][n_head_kv] */
+	int32_t **pos;          /* [n_layer] -> [n_head_kv][cap] */
+} weft_kv;
+
+weft_kv *weft_kv_new(const weft_model *m, int64_t cap);
+/* Grow capacity to at least cap rows (keeps contents).  0 / -1. */
+int weft_kv_reserve(weft_kv *kv, int64_t cap);
+void weft_kv_free(weft_kv *kv);
+
+/* Optional per-layer outputs of a forward pass, for KV scoring methods. */
+typedef struct weft_fwd_extra {
+	/* attention mass received per cached row: [n_layer][n_head_kv][cap],
+	 * accumulated over all queries of the call (NULL to skip) */
+	float *mass;
+	/* queries (after RoPE) of the last n_window tokens of the call:
+	 * [n_layer][n_window][n_head][head_dim] (NULL to skip) */
+	float *window_q;
+	int n_window;
+} weft_fwd_extra;
+
+/* Run T tokens (ids) or T embedding rows (embd [T][n_embd], when ids is
+ * NULL) through the model at positions kv->n_past.., appending their keys
+ * and values to kv (which must have room) and advancing n_past.  Processes
+ * at most `chunk` tokens at a time (<= 0: 512) so activations stay bounded.
+ * logits: [n_vocab] for the last token (NULL to skip), or when all_logits
+ * is set, [T][n_vocab].  Returns 0, or -1 with an error. */
+int weft_model_forward(const weft_model *m, weft_pool *pool, weft_kv *kv, const int32_t *ids,
+		       const float *embd, int64_t T, int64_t chunk, float *logits, int all_logits,
+		       weft_fwd_extra *extra);
+
+#endif

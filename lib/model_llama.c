@@ -1,0 +1,265 @@
+/* model_llama.c - the forward pass of llama-family decoders (llama, qwen2),
+ * as llama.cpp's llm_build_llama / llm_build_qwen2 compute it:
+ *
+ *   x = token_embd[id]                       (or a given embedding row)
+ *   for each layer:
+ *     h = rmsnorm(x) * attn_norm
+ *     q, k, v = h Wq (+bq), h Wk (+bk), h Wv (+bv)
+ *     q, k = rope(q, pos), rope(k, pos)       normal pairs for llama (its
+ *                                             Q/K rows were permuted by the
+ *                                             converter), NEOX halves for qwen2
+ *     cache k, v (IEEE half, as llama.cpp's default F16 cache)
+ *     x += attention(q, cached k, v) Wo      causal, grouped KV heads
+ *     h = rmsnorm(x) * ffn_norm
+ *     x += (silu(h Wgate) * h Wup) Wdown
+ *   logits = (rmsnorm(x) * output_norm) Wout  (Wout = token_embd when tied)
+ *
+ * Tokens go through in chunks of at most `chunk` rows, so the activations
+ * are bounded whatever the prompt length.  Every projection is a
+ * weft_matmul (activations quantized to the weight's vec_dot type, as
+ * llama.cpp does); row-wise work is spread over the pool. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ggml_types.h"
+#include "model.h"
+#include "util.h"
+
+typedef struct fwd {
+	const weft_model *m;
+	weft_kv *kv;
+	weft_fwd_extra *extra;
+	const int32_t *ids;     /* or embd */
+	const float *embd;
+	int64_t T, c0, n;       /* whole call, first token of the chunk, chunk rows */
+	int64_t pos0;           /* position of the chunk's first token */
+	int layer;
+	const weft_layer_w *L;
+	/* activations of the chunk */
+	float *x;               /* [n][n_embd] residual stream */
+	float *h;               /* [n][n_embd] normed input / projection output */
+	float *q, *k, *v;       /* [n][n_head*hd], [n][n_head_kv*hd] x 2 */
+	float *att;             /* [n][n_head*hd] */
+	float *gate, *up;       /* [n][n_ff] */
+	int err;
+} fwd;
+
+enum step { EMBED, ATTN_NORM, QKV_ROPE_STORE, RESIDUAL, FFN_NORM, SWIGLU };
+
+static void bias_add(float *y, const weft_gguf_tensor *b, int64_t n)
+{
+	if (b)
+		weft_add(y, b->data, n);
+}
+
+/* One row t of the chunk for a step. */
+static void row(fwd *f, enum step s, int64_t t)
+{
+	const weft_hparams *hp = &f->m->hp;
+	const int64_t d = hp->n_embd, hd = hp->head_dim, dq = hp->n_head * hd, dkv = hp->n_head_kv * hd;
+	float *x = f->x + t * d, *h = f->h + t * d;
+	switch (s) {
+	case EMBED:
+		if (f->ids) {
+			const weft_gguf_tensor *te = f->m->tok_embd;
+			const uint64_t rb = weft_type_row_bytes(te->type, (uint64_t)d);
+			if (weft_dequantize_row(te->type, (const uint8_t *)te->data + rb * (uint64_t)f->ids[f->c0 + t],
+						x, d) != 0)
+				f->err = 1;
+		} else {
+			memcpy(x, f->embd + (f->c0 + t) * d, sizeof(float) * (size_t)d);
+		}
+		break;
+	case ATTN_NORM:
+		weft_rmsnorm(h, x, f->L->attn_norm->data, d, hp->rms_eps);
+		break;
+	case QKV_ROPE_STORE: {
+		float *q = f->q + t * dq, *k = f->k + t * dkv, *v = f->v + t * dkv;
+		const int64_t pos = f->pos0 + t;
+		bias_add(q, f->L->bq, dq);
+		bias_add(k, f->L->bk, dkv);
+		bias_add(v, f->L->bv, dkv);
+		weft_rope(q, hp->n_head, hd, hp->rope_dim, pos, hp->rope_base, hp->rope_freq_scale, hp->rope_neox);
+		weft_rope(k, hp->n_head_kv, hd, hp->rope_dim, pos, hp->rope_base, hp->rope_freq_scale, hp->rope_neox);
+		/* append to the cache: row len + t of each KV head */
+		weft_kv *kv = f->kv;
+		for (int g = 0; g < hp->n_head_kv; g++) {
+			const int64_t r = kv->len[f->layer * hp->n_head_kv + g] + t, at = g * kv->cap + r;
+			weft_f32_to_f16(kv->k[f->layer] + at * hd, k + g * hd, hd);
+			weft_f32_to_f16(kv->v[f->layer] + at * hd, v + g * hd, hd);
+			kv->pos[f->layer][at] = (int32_t)pos;
+		}
+		/* queries of the call's last n_window tokens, for KV scoring */
+		weft_fwd_extra *e = f->extra;
+		const int64_t w = f->c0 + t - (f->T - (e ? e->n_window : 0));
+		if (e && e->window_q && w >= 0)
+			memcpy(e->window_q + ((int64_t)f->layer * e->n_window + w) * dq, q, sizeof(float) * (size_t)dq);
+		break;
+	}
+	case RESIDUAL:
+		weft_add(x, h, d);
+		break;
+	case FFN_NORM:
+		weft_rmsnorm(h, x, f->L->ffn_norm->data, d, hp->rms_eps);
+		break;
+	case SWIGLU:
+		weft_swiglu(f->gate + t * hp->n_ff, f->gate + t * hp->n_ff, f->up + t * hp->n_ff, hp->n_ff);
+		break;
+	}
+}
+
+typedef struct rows_job {
+	fwd *f;
+	enum step s;
+} rows_job;
+
+static void rows_task(void *ctx, int task, int n_tasks)
+{
+	rows_job *j = ctx;
+	const int64_t n = j->f->n;
+	for (int64_t t = n * task / n_tasks; t < n * (task + 1) / n_tasks; t++)
+		row(j->f, j->s, t);
+}
+
+/* Run a row step over the chunk's rows, spread across the pool. */
+static void rows(weft_pool *p, fwd *f, enum step s)
+{
+	rows_job j = {f, s};
+	/* small steps are not worth waking the pool */
+	int n_tasks = f->n * f->m->hp.n_embd < 16384 ? 1 : weft_pool_size(p);
+	if (n_tasks > f->n)
+		n_tasks = (int)f->n;
+	weft_pool_run(p, n_tasks, rows_task, &j);
+}
+
+static int matmul(weft_pool *p, const weft_gguf_tensor *w, const float *X, int64_t T, float *Y)
+{
+	return weft_matmul(p, w->type, w->data, w->ne[0], w->ne[1], X, T, Y, w->ne[1]);
+}
+
+/* Check the inputs and the cache's room before anything changes. */
+static int check_call(const weft_model *m, const weft_kv *kv, const int32_t *ids, const float *embd, int64_t T,
+		      const weft_fwd_extra *extra)
+{
+	const weft_hparams *hp = &m->hp;
+	if (T < 0 || (T > 0 && !ids && !embd)) {
+		weft_error("forward: no input (%lld tokens)", (long long)T);
+		return -1;
+	}
+	if (kv->n_layer != hp->n_layer || kv->n_head_kv != hp->n_head_kv || kv->head_dim != hp->head_dim) {
+		weft_error("forward: KV cache geometry (%d layers, %d KV heads, head size %d) is not the model's",
+			   kv->n_layer, kv->n_head_kv, kv->head_dim);
+		return -1;
+	}
+	if (extra && extra->window_q && extra->n_window < 0) {
+		weft_error("forward: negative query window %d", extra->n_window);
+		return -1;
+	}
+	for (int64_t t = 0; ids && t < T; t++)
+		if (ids[t] < 0 || ids[t] >= hp->n_vocab) {
+			weft_error("forward: token %d at %lld is outside the vocabulary (%d tokens)", ids[t],
+				   (long long)t, hp->n_vocab);
+			return -1;
+		}
+	for (int64_t i = 0; i < (int64_t)hp->n_layer * hp->n_head_kv; i++)
+		if (kv->len[i] < 0 || kv->len[i] > kv->cap || T > kv->cap - kv->len[i]) {
+			weft_error("forward: KV cache full (%d rows held, %lld new, capacity %lld)", kv->len[i],
+				   (long long)T, (long long)kv->cap);
+			return -1;
+		}
+	if (kv->n_past < 0 || T > INT32_MAX - kv->n_past) {
+		weft_error("forward: position %lld out of range", (long long)(kv->n_past + T));
+		return -1;
+	}
+	return 0;
+}
+
+int weft_model_forward(const weft_model *m, weft_pool *pool, weft_kv *kv, const int32_t *ids,
+		       const float *embd, int64_t T, int64_t chunk, float *logits, int all_logits,
+		       weft_fwd_extra *extra)
+{
+	const weft_hparams *hp = &m->hp;
+	if (check_call(m, kv, ids, embd, T, extra) != 0)
+		return -1;
+	if (T == 0)
+		return 0;
+	const int64_t C = chunk <= 0 || chunk > T ? (T < 512 ? T : 512) : chunk;
+	const int64_t d = hp->n_embd, hd = hp->head_dim, dq = hp->n_head * hd, dkv = hp->n_head_kv * hd,
+		      ff = hp->n_ff, H = hp->n_head_kv;
+
+	fwd f = {.m = m, .kv = kv, .extra = extra, .ids = ids, .embd = embd, .T = T};
+	const size_t per_row = (size_t)(2 * d + 2 * dq + 2 * dkv + 2 * ff);
+	float *buf = weft_malloc(sizeof(float) * per_row * (size_t)C);
+	if (!buf)
+		return -1;
+	f.x = buf;
+	f.h = f.x + C * d;
+	f.q = f.h + C * d;
+	f.att = f.q + C * dq;
+	f.k = f.att + C * dq;
+	f.v = f.k + C * dkv;
+	f.gate = f.v + C * dkv;
+	f.up = f.gate + C * ff;
+	int rc = -1;
+
+	for (f.c0 = 0; f.c0 < T; f.c0 += C) {
+		f.n = T - f.c0 < C ? T - f.c0 : C;
+		f.pos0 = kv->n_past;
+		rows(pool, &f, EMBED);
+		if (f.err) {
+			weft_error("forward: cannot read the token embeddings");
+			goto out;
+		}
+		for (f.layer = 0; f.layer < hp->n_layer; f.layer++) {
+			f.L = &m->layers[f.layer];
+			const weft_layer_w *L = f.L;
+			int32_t *len = kv->len + f.layer * H;
+
+			/* attention */
+			rows(pool, &f, ATTN_NORM);
+			if (matmul(pool, L->wq, f.h, f.n, f.q) || matmul(pool, L->wk, f.h, f.n, f.k) ||
+			    matmul(pool, L->wv, f.h, f.n, f.v))
+				goto out;
+			rows(pool, &f, QKV_ROPE_STORE);
+			for (int g = 0; g < H; g++)
+				len[g] += (int32_t)f.n;
+			weft_attn_args a = {
+				.Q = f.q, .K = kv->k[f.layer], .V = kv->v[f.layer],
+				.kv_head_stride = kv->cap * hd, .kv_len = len, .T = f.n,
+				.n_head = hp->n_head, .n_head_kv = hp->n_head_kv, .hd = (int)hd,
+				.scale = 1.0f / sqrtf((float)hd), .out = f.att,
+				.mass = extra && extra->mass ? extra->mass + (int64_t)f.layer * H * kv->cap : NULL,
+				.mass_stride = kv->cap,
+			};
+			weft_attention(pool, &a);
+			if (matmul(pool, L->wo, f.att, f.n, f.h))
+				goto out;
+			rows(pool, &f, RESIDUAL);
+
+			/* feed-forward */
+			rows(pool, &f, FFN_NORM);
+			if (matmul(pool, L->w_gate, f.h, f.n, f.gate) || matmul(pool, L->w_up, f.h, f.n, f.up))
+				goto out;
+			rows(pool, &f, SWIGLU);
+			if (matmul(pool, L->w_down, f.gate, f.n, f.h))
+				goto out;
+			rows(pool, &f, RESIDUAL);
+		}
+		kv->n_past += f.n;
+
+		/* output head: every row, or the call's last */
+		if (logits && (all_logits || f.c0 + f.n == T)) {
+			const int64_t r0 = all_logits ? 0 : f.n - 1;
+			for (int64_t t = r0; t < f.n; t++)
+				weft_rmsnorm(f.h + t * d, f.x + t * d, m->out_norm->data, d, hp->rms_eps);
+			float *y = all_logits ? logits + f.c0 * hp->n_vocab : logits;
+			if (matmul(pool, m->output, f.h + r0 * d, f.n - r0, y))
+				goto out;
+		}
+	}
+	rc = 0;
+out:
+	free(buf);
+	return rc;
+}
