@@ -18,6 +18,7 @@
 static const char *prog = "weft";
 static char *out_tmp;      /* temporary output file, removed on failure */
 static char *out_final;    /* its final name */
+static const char *out_name = "<stdout>"; /* the output's name in messages */
 
 static inline void tool_init(const char *name)
 {
@@ -68,6 +69,7 @@ static inline FILE *out_open(const char *path, int binary, int force)
 			die("refusing to write a binary stream to a terminal (redirect it, pipe it, or use --force)");
 		return stdout;
 	}
+	out_name = path;
 	size_t n = strlen(path) + 16;
 	out_tmp = malloc(n);
 	out_final = strdup(path);
@@ -91,7 +93,7 @@ static inline FILE *out_open(const char *path, int binary, int force)
  * temporary file into place. */
 static inline void out_close(FILE *f)
 {
-	const char *name = out_final ? out_final : "<stdout>";
+	const char *name = f == stdout || !out_final ? "<stdout>" : out_final;
 	errno = 0;
 	if (fflush(f) != 0 || ferror(f))
 		die("%s: write error: %s", name, strerror(errno ? errno : EIO));
@@ -101,7 +103,8 @@ static inline void out_close(FILE *f)
 		if (rename(out_tmp, out_final) != 0)
 			die("%s: cannot rename into place: %s", name, strerror(errno));
 		free(out_tmp);
-		out_tmp = NULL;
+		free(out_final);
+		out_tmp = out_final = NULL;
 	} else if (fclose(stdout) != 0 && errno != EPIPE) {
 		die("%s: write error: %s", name, strerror(errno));
 	}

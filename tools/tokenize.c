@@ -13,7 +13,7 @@
 enum { OUT_STREAM, OUT_IDS, OUT_PIECES };
 
 static struct {
-	const char *model, *file, *output, *system, *tmpl;
+	const char *model, *file, *output, *system, *tmpl, *inname;
 	int chat, bos, parse_special, images, out, detok, force, special_out;
 } o = {.bos = -1, .parse_special = 1, .images = 1};
 
@@ -116,7 +116,7 @@ static void flush_tokens(emitter *e)
 		int64_t shape[1] = {(int64_t)e->n};
 		if (!f || weft_frame_set(f, "weft.vocab", e->fp) || !weft_frame_add(f, "ids", WEFT_DT_I32, 1, shape, e->ids) ||
 		    weft_frame_write(e->out, f))
-			die_lib(NULL);
+			die_lib(out_name);
 		weft_frame_free(f);
 	} else {
 		char piece[256];
@@ -143,7 +143,7 @@ static void emit_image(emitter *e, int number, const char *text, size_t len)
 		char *t = weft_strndup(text, len);
 		if (!f || !t || weft_frame_setf(f, "weft.image", "%d", number) || weft_frame_set(f, "weft.placeholder", t) ||
 		    weft_frame_set(f, "weft.vocab", e->fp) || weft_frame_write(e->out, f))
-			die_lib(NULL);
+			die_lib(out_name);
 		free(t);
 		weft_frame_free(f);
 	} else if (o.out == OUT_IDS) {
@@ -156,7 +156,7 @@ static void emit_image(emitter *e, int number, const char *text, size_t len)
 static void tokenize_text(emitter *e, const char *text, size_t len)
 {
 	if (weft_tokenize(e->v, text, len, o.parse_special, &e->ids, &e->n, &e->cap) != 0)
-		die_lib("tokenize");
+		die_lib(o.inname);
 }
 
 /* Parse "<image>" or "<image N>" at p; returns its length or 0. */
@@ -378,10 +378,10 @@ int main(int argc, char **argv)
 	char *text;
 	if (optind < argc) {
 		text = join_args(argc - optind, argv + optind, &len);
+		o.inname = "<arguments>";
 	} else {
-		const char *name;
-		FILE *in = in_open(o.file, &name);
-		text = read_all(in, name, &len);
+		FILE *in = in_open(o.file, &o.inname);
+		text = read_all(in, o.inname, &len);
 		if (in != stdin)
 			fclose(in);
 	}

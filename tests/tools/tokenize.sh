@@ -70,7 +70,7 @@ done
 
 # --- bad inputs: one line, exit 1, no partial output ---
 printf 'bad \377 byte' >"$TMP/bad.txt"
-expect_error invalid_utf8 "tokenize: tokenize: invalid UTF-8 at byte 4" "$T" -m "$V" -f "$TMP/bad.txt" -o "$TMP/bad.wst"
+expect_error invalid_utf8 "tokenize: $TMP/bad.txt: invalid UTF-8 at byte 4" "$T" -m "$V" -f "$TMP/bad.txt" -o "$TMP/bad.wst"
 if [ -e "$TMP/bad.wst" ] || ls "$TMP" | grep -q 'bad.wst.tmp'; then fail no_partial_file "partial output left"; else pass no_partial_file; fi
 expect_error disk_full "tokenize: <stdout>: write error: No space left on device" sh -c "\"$T\" -m \"$V\" 'Hello world' >/dev/full"
 expect_error out_dir_missing "tokenize: $TMP/no/dir/x.wst: cannot create: No such file or directory" "$T" -m "$V" -o "$TMP/no/dir/x.wst" hi

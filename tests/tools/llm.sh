@@ -1,0 +1,71 @@
+# llm.sh - prefill and decode end to end on the committed tiny models
+# (tests/data/llm, made by scripts/gen-llm-fixtures.py): pipeline, chunking,
+# multi-turn, and every bad input with its one-line message.
+suite=llm
+. tests/tools/lib.sh
+T=$WEFT_BIN/tokenize P=$WEFT_BIN/prefill D=$WEFT_BIN/decode
+TM=tests/data/llm/tiny-llama-f32.gguf
+TQ=tests/data/llm/tiny-qwen2-f32.gguf
+
+for tool in prefill decode; do
+	"$WEFT_BIN/$tool" --help | grep -q "^Usage: $tool" && "$WEFT_BIN/$tool" --version | grep -q "^$tool (weft) " &&
+		pass "help_version_$tool" || fail "help_version_$tool" "--help or --version output wrong"
+done
+
+# pipeline: greedy is deterministic and the cache has one kv frame per layer
+"$T" -m "$TM" 'hello world, hello' >"$TMP/p.wst"
+"$P" -m "$TM" "$TMP/p.wst" >"$TMP/c.wst" || fail prefill_runs "exit $?"
+kinds=$("$WEFT_BIN/inspect" --json "$TMP/c.wst" | sed -n 's/.*"kind":"\([a-z]*\)".*/\1/p' | tr '\n' ' ')
+[ "$kinds" = "kvcache kv kv logits " ] && pass cache_frames || fail cache_frames "got '$kinds'"
+g1=$("$D" -m "$TM" --greedy -n 12 --ignore-eos --tokens "$TMP/c.wst" | "$T" -m "$TM" -d)
+t1=$("$D" -m "$TM" --greedy -n 12 --ignore-eos "$TMP/c.wst")
+g2=$("$D" -m "$TM" --greedy -n 12 --ignore-eos --tokens <"$TMP/c.wst" | "$T" -m "$TM" -d)
+[ -n "$g1" ] && [ "$g1" = "$g2" ] && pass greedy_deterministic || fail greedy_deterministic "'$g1' vs '$g2'"
+t1=$("$D" -m "$TM" --greedy -n 12 --ignore-eos "$TMP/c.wst")
+# (tokenize -d drops the space SentencePiece puts before the first word)
+[ "${t1# }" = "$g1" ] && pass text_equals_tokens || fail text_equals_tokens "'$t1' vs '$g1'"
+
+# chunked prefill gives the same continuation
+g3=$("$P" -m "$TM" --chunk 1 "$TMP/p.wst" | "$D" -m "$TM" --greedy -n 12 --ignore-eos)
+g4=$("$P" -m "$TM" --chunk 5 "$TMP/p.wst" | "$D" -m "$TM" --greedy -n 12 --ignore-eos)
+[ "$g3" = "$t1" ] && [ "$g4" = "$t1" ] && pass chunking_invariant || fail chunking_invariant "'$g3' / '$g4' vs '$t1'"
+
+# multi-turn: prefilling A then B onto A's cache equals prefilling A+B
+"$T" -m "$TM" --no-bos ' and more' >"$TMP/b.wst"
+cat "$TMP/p.wst" "$TMP/b.wst" | "$P" -m "$TM" >"$TMP/ab1.wst"
+cat "$TMP/c.wst" "$TMP/b.wst" | "$P" -m "$TM" >"$TMP/ab2.wst"
+a1=$("$D" -m "$TM" --greedy -n 10 --ignore-eos "$TMP/ab1.wst"); a2=$("$D" -m "$TM" --greedy -n 10 --ignore-eos "$TMP/ab2.wst")
+[ "$a1" = "$a2" ] && pass multi_turn || fail multi_turn "'$a1' vs '$a2'"
+# decode --kv-out continues where it stopped: 6 + 6 tokens == 12 tokens
+h1=$("$D" -m "$TM" --greedy -n 6 --ignore-eos --kv-out "$TMP/k.wst" "$TMP/c.wst")
+h2=$("$D" -m "$TM" --greedy -n 6 --ignore-eos "$TMP/k.wst")
+[ "$h1$h2" = "$t1" ] && pass kv_out_continues || fail kv_out_continues "'$h1' + '$h2' vs '$t1'"
+
+# qwen2 runs too; extra outputs are written when asked
+"$T" -m "$TQ" 'abc def' | "$P" -m "$TQ" --mass --window-q 2 >"$TMP/q.wst" &&
+	"$WEFT_BIN/inspect" "$TMP/q.wst" | grep -q '^  mass F32 \[' && "$WEFT_BIN/inspect" "$TMP/q.wst" | grep -q '^  window_q F32 \[2, ' &&
+	pass qwen2_extras || fail qwen2_extras "no mass/window_q tensors"
+
+# bad inputs
+expect_error no_model "prefill: no model given (-m MODEL.gguf); see --help" "$P"
+if [ -n "$SHARED" ]; then
+	expect_error unsupported_arch "prefill: $SHARED/vocab/ggml-vocab-gpt-2.gguf: unsupported architecture 'gpt2' (weft runs llama and qwen2)" "$P" -m "$SHARED/vocab/ggml-vocab-gpt-2.gguf"
+	expect_error missing_tensor "prefill: $SHARED/vocab/ggml-vocab-llama-spm.gguf: missing tensor 'token_embd.weight'" "$P" -m "$SHARED/vocab/ggml-vocab-llama-spm.gguf"
+	"$T" -m "$SHARED/vocab/ggml-vocab-gpt-2.gguf" hi >"$TMP/g.wst"
+	expect_error other_vocab "prefill: $TMP/g.wst: frame 0: stream is for another vocabulary" "$P" -m "$TM" "$TMP/g.wst"
+else
+	skip shared_models "../shared absent"
+fi
+expect_error other_model "decode: $TMP/c.wst: frame 0: stream is for another model" "$D" -m "$TQ" "$TMP/c.wst"
+"$T" -m "$TM" 'a <image> b' >"$TMP/i.wst"
+expect_error unfilled_image "prefill: $TMP/i.wst: frame 1: image placeholder <image 1> is not filled; run encode-image before prefill" "$P" -m "$TM" "$TMP/i.wst"
+expect_error context_exceeded "prefill: $TMP/p.wst: context length exceeded: 0 cached + " "$P" -m "$TM" --ctx 4 "$TMP/p.wst"
+expect_error n_absurd "decode: -n: expected a number in 0..1048576, got '99999999'" "$D" -m "$TM" -n 99999999 "$TMP/c.wst"
+expect_error decode_needs_prefill "decode: $TMP/p.wst: frame 0: tokens frame before decode: run prefill first" "$D" -m "$TM" "$TMP/p.wst"
+head -c 3000 "$TMP/c.wst" >"$TMP/cut.wst"
+expect_error truncated_cache "decode: $TMP/cut.wst: frame 1: truncated: " "$D" -m "$TM" "$TMP/cut.wst"
+expect_error empty_prompt "prefill: <stdin>: no tokens to prefill" sh -c "\"$P\" -m \"$TM\" </dev/null"
+expect_error prefill_disk_full "prefill: <stdout>: write error: No space left on device" sh -c "\"$P\" -m \"$TM\" \"$TMP/p.wst\" >/dev/full"
+expect_error prefill_no_partial "context length exceeded" "$P" -m "$TM" --ctx 4 -o "$TMP/never.wst" "$TMP/p.wst"
+if [ -e "$TMP/never.wst" ] || ls "$TMP" | grep -q 'never.wst.tmp'; then fail no_partial_output "partial file left"; else pass no_partial_output; fi
+exit $status

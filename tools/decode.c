@@ -1,0 +1,341 @@
+/* decode - generate text from a KV cache and logits written by prefill
+ * (man 1 decode). */
+#include <getopt.h>
+#include <inttypes.h>
+#include <time.h>
+
+#include "common.h"
+#include "gguf.h"
+#include "kvstream.h"
+#include "model.h"
+#include "sample.h"
+#include "tokenizer.h"
+
+#define MAX_STOPS 16
+#define MAX_NEW (1 << 20)
+
+static struct {
+	const char *model, *kv_out;
+	int threads, verbose, ignore_eos, tokens_out, force, n_stops;
+	int64_t n;
+	const char *stops[MAX_STOPS];
+	weft_sampler_params sp;
+} o = {.n = 128, .sp = {.temp = 0.8f, .top_k = 40, .top_p = 0.95f, .min_p = 0.05f, .repeat_penalty = 1.0f,
+			.repeat_last_n = 64, .seed = 0}};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: %s -m MODEL.gguf [OPTIONS] [FILE]\n"
+		"Read a KV cache and logits (from prefill) and generate text.\n"
+		"\n"
+		"  -m, --model FILE        GGUF model the cache was made with\n"
+		"  -n, --n-predict N       tokens to generate (default 128; max %d)\n"
+		"      --temp T            temperature (default 0.8; 0 = greedy)\n"
+		"      --greedy            same as --temp 0\n"
+		"      --top-k K           (default 40; 0 = off)\n"
+		"      --top-p P           (default 0.95; 1 = off)\n"
+		"      --min-p P           (default 0.05; 0 = off)\n"
+		"      --repeat-penalty R  (default 1.0 = off)\n"
+		"      --repeat-last-n N   history the penalty sees (default 64)\n"
+		"  -s, --seed S            random seed (default 0)\n"
+		"      --stop TEXT         stop when TEXT is generated (repeatable, max %d)\n"
+		"      --ignore-eos        do not stop at end-of-generation tokens\n"
+		"      --tokens            write a tokens stream of the generated ids, not text\n"
+		"      --kv-out FILE       write the extended cache + logits to FILE for another turn\n"
+		"  -t, --threads N         threads (default: all CPUs)\n"
+		"      --force             write a binary stream to a terminal\n"
+		"  -v, --verbose           timing on stderr\n"
+		"  -h, --help              this help\n"
+		"  -V, --version           version\n",
+		prog, MAX_NEW, MAX_STOPS);
+}
+
+static double parse_num(const char *opt, const char *s, double lo, double hi)
+{
+	char *end;
+	errno = 0;
+	double v = strtod(s, &end);
+	if (errno || *end || end == s || !(v >= lo && v <= hi))
+		die("%s: expected a number in %.15g..%.15g, got '%s'", opt, lo, hi, s);
+	return v;
+}
+
+static double now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* Text output with stop strings: hold back the bytes that could still be
+ * the start of a stop string. */
+typedef struct {
+	char *buf;
+	size_t len, cap, held;
+	FILE *out;
+} textout;
+
+static size_t max_stop_len(void)
+{
+	size_t m = 0;
+	for (int i = 0; i < o.n_stops; i++)
+		if (strlen(o.stops[i]) > m)
+			m = strlen(o.stops[i]);
+	return m;
+}
+
+/* Append a piece; returns 1 when a stop string was completed. */
+static int text_add(textout *t, const char *piece, size_t n)
+{
+	if (t->len + n + 1 > t->cap) {
+		t->cap = 2 * (t->len + n + 64);
+		if (!(t->buf = realloc(t->buf, t->cap)))
+			die("out of memory");
+	}
+	memcpy(t->buf + t->len, piece, n);
+	t->len += n;
+	t->buf[t->len] = 0;
+	for (int i = 0; i < o.n_stops; i++) {
+		size_t sl = strlen(o.stops[i]);
+		size_t from = t->held > sl ? t->held - sl : 0;
+		char *hit = strstr(t->buf + from, o.stops[i]);
+		if (hit) {
+			fwrite(t->buf + t->held, 1, (size_t)(hit - t->buf) - t->held, t->out);
+			t->held = t->len;
+			return 1;
+		}
+	}
+	size_t keep = max_stop_len();
+	keep = keep ? keep - 1 : 0;
+	if (t->len > t->held + keep) {
+		size_t upto = t->len - keep;
+		fwrite(t->buf + t->held, 1, upto - t->held, t->out);
+		t->held = upto;
+	}
+	return 0;
+}
+
+static void text_flush(textout *t)
+{
+	fwrite(t->buf + t->held, 1, t->len - t->held, t->out);
+	t->held = t->len;
+	fflush(t->out);
+}
+
+int main(int argc, char **argv)
+{
+	enum { O_TEMP = 256, O_GREEDY, O_TOPK, O_TOPP, O_MINP, O_RP, O_RLN, O_STOP, O_IEOS, O_TOK, O_KVOUT, O_FORCE };
+	static const struct option opts[] = {
+		{"model", required_argument, 0, 'm'},          {"n-predict", required_argument, 0, 'n'},
+		{"temp", required_argument, 0, O_TEMP},        {"greedy", no_argument, 0, O_GREEDY},
+		{"top-k", required_argument, 0, O_TOPK},       {"top-p", required_argument, 0, O_TOPP},
+		{"min-p", required_argument, 0, O_MINP},       {"repeat-penalty", required_argument, 0, O_RP},
+		{"repeat-last-n", required_argument, 0, O_RLN}, {"seed", required_argument, 0, 's'},
+		{"stop", required_argument, 0, O_STOP},        {"ignore-eos", no_argument, 0, O_IEOS},
+		{"tokens", no_argument, 0, O_TOK},             {"kv-out", required_argument, 0, O_KVOUT},
+		{"threads", required_argument, 0, 't'},        {"force", no_argument, 0, O_FORCE},
+		{"verbose", no_argument, 0, 'v'},              {"help", no_argument, 0, 'h'},
+		{"version", no_argument, 0, 'V'},              {0, 0, 0, 0}};
+	tool_init("decode");
+	int c;
+	while ((c = getopt_long(argc, argv, "m:n:s:t:vhV", opts, NULL)) != -1) {
+		switch (c) {
+		case 'm': o.model = optarg; break;
+		case 'n': o.n = (int64_t)parse_num("-n", optarg, 0, MAX_NEW); break;
+		case O_TEMP: o.sp.temp = (float)parse_num("--temp", optarg, 0, 100); break;
+		case O_GREEDY: o.sp.temp = 0; break;
+		case O_TOPK: o.sp.top_k = (int)parse_num("--top-k", optarg, 0, 1e9); break;
+		case O_TOPP: o.sp.top_p = (float)parse_num("--top-p", optarg, 0, 1); break;
+		case O_MINP: o.sp.min_p = (float)parse_num("--min-p", optarg, 0, 1); break;
+		case O_RP: o.sp.repeat_penalty = (float)parse_num("--repeat-penalty", optarg, 0.01, 100); break;
+		case O_RLN: o.sp.repeat_last_n = (int)parse_num("--repeat-last-n", optarg, 0, 1 << 20); break;
+		case 's': o.sp.seed = (uint64_t)parse_num("--seed", optarg, 0, 1.8e19); break;
+		case O_STOP:
+			if (o.n_stops == MAX_STOPS)
+				die("--stop: at most %d stop strings", MAX_STOPS);
+			if (!*optarg)
+				die("--stop: empty stop string");
+			o.stops[o.n_stops++] = optarg;
+			break;
+		case O_IEOS: o.ignore_eos = 1; break;
+		case O_TOK: o.tokens_out = 1; break;
+		case O_KVOUT: o.kv_out = optarg; break;
+		case 't': o.threads = (int)parse_num("--threads", optarg, 1, 1024); break;
+		case O_FORCE: o.force = 1; break;
+		case 'v': o.verbose = 1; break;
+		case 'h': usage(stdout); return 0;
+		case 'V': print_version(); break;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (!o.model)
+		die("no model given (-m MODEL.gguf); see --help");
+	if (optind + 1 < argc)
+		die("at most one input FILE");
+
+	weft_gguf *g = weft_gguf_open(o.model);
+	if (!g)
+		die("%s: %s", o.model, weft_errmsg());
+	weft_model *m = weft_model_load(g);
+	if (!m)
+		die("%s: %s", o.model, weft_errmsg());
+	weft_vocab *voc = weft_vocab_load(g);
+	if (!voc)
+		die("%s: %s", o.model, weft_errmsg());
+	const weft_hparams *hp = &m->hp;
+
+	const char *inname;
+	FILE *in = in_open(optind < argc ? argv[optind] : "-", &inname);
+	weft_reader *r = weft_reader_new(in);
+	if (!r)
+		die_lib(NULL);
+	FILE *out = o.tokens_out ? out_open(NULL, 1, o.force) : stdout;
+	if (!o.tokens_out && isatty(STDOUT_FILENO))
+		setvbuf(stdout, NULL, _IOLBF, 0);
+
+	/* Load the cache and logits. */
+	weft_kv *kv = NULL;
+	int32_t *hist = NULL;
+	int64_t n_hist = 0;
+	int next_layer = 0, have_logits = 0;
+	float *logits = malloc((size_t)hp->n_vocab * sizeof *logits);
+	if (!logits)
+		die("out of memory");
+	weft_frame *f;
+	int rc;
+	while ((rc = weft_reader_next(r, &f)) == 1) {
+		const char *kind = weft_frame_kind(f);
+		if (strcmp(kind, "kvcache") == 0) {
+			if (kv)
+				die("%s: frame %" PRIu64 ": a second kvcache frame", inname, f->index);
+			if (!(kv = weft_kv_begin(m, f, o.n + 1, &hist, &n_hist)))
+				die("%s: %s", inname, weft_errmsg());
+		} else if (strcmp(kind, "kv") == 0) {
+			if (!kv)
+				die("%s: frame %" PRIu64 ": kv frame without a kvcache frame before it", inname, f->index);
+			if (weft_kv_load_layer(kv, m, f, &next_layer) != 0)
+				die("%s: %s", inname, weft_errmsg());
+		} else if (strcmp(kind, "logits") == 0) {
+			if (weft_logits_load(m, f, logits) != 0)
+				die("%s: %s", inname, weft_errmsg());
+			have_logits = 1;
+		} else if (strcmp(kind, "tokens") == 0 || strcmp(kind, "image") == 0) {
+			die("%s: frame %" PRIu64 ": %s frame before decode: run prefill first", inname, f->index, kind);
+		} else if (o.tokens_out && weft_frame_write_raw(out, f) != 0) {
+			die_lib(out_name);
+		}
+		weft_frame_free(f);
+	}
+	if (rc < 0)
+		die("%s: %s", inname, weft_errmsg());
+	if (!kv)
+		die("%s: no KV cache in the input (pipe prefill's output into decode)", inname);
+	if (next_layer != hp->n_layer)
+		die("%s: KV cache has %d of %d layers (truncated stream?)", inname, next_layer, hp->n_layer);
+	if (!have_logits)
+		die("%s: no logits frame after the KV cache (truncated stream?)", inname);
+	int64_t ctx = hp->n_ctx_train > 0 ? hp->n_ctx_train : INT64_MAX;
+	if (kv->n_past + o.n > ctx)
+		die("%s: context length exceeded: %" PRId64 " cached + -n %" PRId64 " > context %" PRId64, inname,
+		    kv->n_past, o.n, ctx);
+
+	weft_sampler *smp = weft_sampler_new(&o.sp, hp->n_vocab);
+	weft_pool *pool = weft_pool_new(o.threads);
+	int32_t *gen = malloc((size_t)(o.n + 1) * 4);
+	int32_t *h2 = realloc(hist, (size_t)(n_hist + o.n + 1) * 4);
+	if (!smp || !pool || !gen || !h2)
+		die_lib(NULL);
+	hist = h2;
+	for (int64_t i = 0; i < n_hist; i++)
+		if (hist[i] >= 0)
+			weft_sampler_accept(smp, hist[i]);
+
+	textout txt = {.out = stdout};
+	size_t piece_cap = 256;
+	char *piece = malloc(piece_cap);
+	if (!piece)
+		die("out of memory");
+	int64_t n_gen = 0;
+	int pending = 0; /* last sampled token not yet run through the model */
+	double t0 = now();
+	while (n_gen < o.n) {
+		int32_t tok = weft_sampler_sample(smp, logits);
+		if (!o.ignore_eos && weft_vocab_is_eog(voc, tok))
+			break;
+		gen[n_gen++] = tok;
+		hist[n_hist++] = tok;
+		weft_sampler_accept(smp, tok);
+		pending = 1;
+		if (!o.tokens_out) {
+			int k = weft_token_to_piece(voc, tok, 0, piece, piece_cap);
+			if (k > (int)piece_cap) {
+				if (!(piece = realloc(piece, piece_cap = (size_t)k)))
+					die("out of memory");
+				k = weft_token_to_piece(voc, tok, 0, piece, piece_cap);
+			}
+			if (k > 0 && text_add(&txt, piece, (size_t)k))
+				break; /* a stop string */
+			fflush(stdout);
+		}
+		if (n_gen >= o.n && !o.kv_out)
+			break;
+		if (weft_model_forward(m, pool, kv, &tok, NULL, 1, 1, logits, 0, NULL) != 0)
+			die("%s: %s", o.model, weft_errmsg());
+		pending = 0;
+	}
+	double t1 = now();
+	if (pending && o.kv_out && weft_model_forward(m, pool, kv, &gen[n_gen - 1], NULL, 1, 1, logits, 0, NULL) != 0)
+		die("%s: %s", o.model, weft_errmsg());
+
+	if (o.tokens_out) {
+		char fp[17];
+		weft_fingerprint_hex(weft_vocab_fingerprint(voc), fp);
+		weft_frame *tf = weft_frame_new("tokens");
+		int64_t shape[1] = {n_gen};
+		if (!tf || weft_frame_set(tf, "weft.vocab", fp) || !weft_frame_add(tf, "ids", WEFT_DT_I32, 1, shape, gen) ||
+		    weft_frame_write(out, tf) != 0)
+			die_lib(out_name);
+		weft_frame_free(tf);
+	} else {
+		text_flush(&txt);
+	}
+	if (o.kv_out) {
+		FILE *kf = out_open(o.kv_out, 1, 1);
+		weft_frame *hf = weft_kvcache_frame(m, kv, hist, n_hist);
+		if (!hf || weft_frame_write(kf, hf) != 0)
+			die_lib(o.kv_out);
+		weft_frame_free(hf);
+		for (int l = 0; l < hp->n_layer; l++) {
+			weft_frame *lf = weft_kv_layer_frame(m, kv, l, NULL);
+			if (!lf || weft_frame_write(kf, lf) != 0)
+				die_lib(o.kv_out);
+			weft_frame_free(lf);
+		}
+		weft_frame *lg = weft_logits_frame(m, logits, kv->n_past);
+		if (!lg || weft_frame_write(kf, lg) != 0)
+			die_lib(o.kv_out);
+		weft_frame_free(lg);
+		out_close(kf);
+	}
+	if (o.verbose)
+		fprintf(stderr, "\n%s: %" PRId64 " tokens in %.3f s (%.2f tokens/s), %d threads, kernels %s\n", prog, n_gen,
+			t1 - t0, n_gen / (t1 - t0 > 0 ? t1 - t0 : 1e-9), weft_pool_size(pool), weft_kernels_level());
+	out_close(out);
+
+	free(piece);
+	free(txt.buf);
+	free(gen);
+	free(hist);
+	free(logits);
+	weft_sampler_free(smp);
+	weft_pool_free(pool);
+	weft_kv_free(kv);
+	weft_reader_free(r);
+	if (in != stdin)
+		fclose(in);
+	weft_vocab_free(voc);
+	weft_model_free(m);
+	weft_gguf_close(g);
+	return 0;
+}
