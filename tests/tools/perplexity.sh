@@ -1,0 +1,74 @@
+# perplexity.sh - the perplexity tool: parity with llama-perplexity on
+# SmolLM2-135M (tests/data/text/ppl-llama.cpp.txt, within 0.5 %), its output
+# on the tiny committed model, and bad inputs with their one-line messages.
+# The procedure itself is checked against transformers' logits in
+# tests/unit/test_perplexity.c.
+suite=perplexity
+. tests/tools/lib.sh
+PP=$WEFT_BIN/perplexity
+TM=tests/data/llm/tiny-llama-f32.gguf
+TEXT=tests/data/text/ppl.txt
+
+"$PP" --help | grep -q '^Usage: perplexity' && "$PP" --version | grep -q '^perplexity (weft) ' &&
+	pass help_version || fail help_version "--help or --version output wrong"
+
+# parity with llama.cpp on the real model (the committed figure)
+M=$(smollm2)
+if [ -n "$M" ]; then
+	want=$(grep -v '^#' tests/data/text/ppl-llama.cpp.txt | head -n 1)
+	if "$PP" -m "$M" -f "$TEXT" -c 512 >"$TMP/s.out" 2>"$TMP/s.err"; then
+		got=$(sed -n 's/^Final estimate: PPL = \([0-9.]*\) +\/- [0-9.]*$/\1/p' "$TMP/s.out")
+		if [ -z "$got" ]; then fail smollm2_vs_llama_cpp "no 'Final estimate' line: $(head -c 300 "$TMP/s.out")"
+		elif awk -v a="$got" -v b="$want" 'BEGIN { r = a / b - 1; if (r < 0) r = -r; exit !(r <= 0.005) }'; then
+			pass smollm2_vs_llama_cpp
+			echo "    perplexity: SmolLM2 PPL $got (weft) vs $want (llama.cpp)"
+		else fail smollm2_vs_llama_cpp "PPL $got, llama.cpp $want: more than 0.5 % apart"; fi
+		# 7 windows of 512 tokens: the running estimates, the last equal to the figure
+		n=$(head -n 1 "$TMP/s.out" | tr ',' '\n' | grep -c '^\[[0-9]*\][0-9.]*$')
+		last=$(head -n 1 "$TMP/s.out" | tr ',' '\n' | grep '^\[7\]' | sed 's/^\[7\]//')
+		[ "$n" = 7 ] && [ "$last" = "$got" ] && pass smollm2_running || fail smollm2_running "$n estimates, last '$last' vs '$got'"
+	else
+		fail smollm2_vs_llama_cpp "exit status $?: $(head -c 300 "$TMP/s.err")"
+	fi
+else
+	skip smollm2_vs_llama_cpp "SmolLM2-135M-Instruct.Q4_1.gguf absent (scripts/fetch-models)"
+fi
+
+# the tiny model: output format, stdin, --json, --chunks
+head -c 3000 "$TEXT" >"$TMP/t.txt"
+if "$PP" -m "$TM" -f "$TMP/t.txt" -c 64 >"$TMP/t.out" 2>"$TMP/t.err"; then
+	lines=$(wc -l <"$TMP/t.out")
+	est=$(head -n 1 "$TMP/t.out" | tr ',' '\n' | grep -c '^\[[0-9]*\][0-9]*\.[0-9][0-9][0-9][0-9]$')
+	fin=$(sed -n 's/^Final estimate: PPL = \([0-9]*\.[0-9][0-9][0-9][0-9]\) +\/- [0-9]*\.[0-9][0-9][0-9][0-9][0-9]$/\1/p' "$TMP/t.out")
+	[ "$lines" = 2 ] && [ "$est" -gt 1 ] && [ -n "$fin" ] && [ ! -s "$TMP/t.err" ] && pass tiny_output ||
+		fail tiny_output "$lines lines, $est estimates, final '$fin': $(head -c 200 "$TMP/t.out")"
+	"$PP" -m "$TM" -f - -c 64 <"$TMP/t.txt" >"$TMP/t2.out" && cmp -s "$TMP/t.out" "$TMP/t2.out" &&
+		pass tiny_stdin || fail tiny_stdin "stdin gives other figures than the file"
+	# a trailing newline is dropped, like llama.cpp's -f
+	{ cat "$TMP/t.txt"; echo; } | "$PP" -m "$TM" -f - -c 64 >"$TMP/t3.out" && cmp -s "$TMP/t.out" "$TMP/t3.out" &&
+		pass tiny_trailing_newline || fail tiny_trailing_newline "one trailing newline changes the result"
+	"$PP" -m "$TM" -f "$TMP/t.txt" -c 64 --json >"$TMP/t.json"
+	jppl=$(sed -n 's/.*"ppl":\([0-9.]*\),.*/\1/p' "$TMP/t.json")
+	[ -n "$jppl" ] && [ "$(printf '%.4f' "$jppl")" = "$fin" ] && grep -q '"n_ctx":64,' "$TMP/t.json" &&
+		pass tiny_json || fail tiny_json "$(head -c 300 "$TMP/t.json")"
+	"$PP" -m "$TM" -f "$TMP/t.txt" -c 64 --chunks 2 --json >"$TMP/t4.json"
+	grep -q '"n_chunk":2,"scored":62,' "$TMP/t4.json" && pass tiny_chunks || fail tiny_chunks "$(head -c 300 "$TMP/t4.json")"
+else
+	fail tiny_output "exit status $?: $(head -c 300 "$TMP/t.err")"
+fi
+
+# bad inputs
+printf 'the cat sat on the mat' >"$TMP/short.txt"
+expect_error too_short "perplexity: $TMP/short.txt: you need at least 1024 tokens to evaluate perplexity with a context of 512; the text tokenizes to only 35 tokens" \
+	"$PP" -m "$TM" -f "$TMP/short.txt"
+expect_error too_short_ctx "perplexity: <stdin>: you need at least 40 tokens to evaluate perplexity with a context of 20; the text tokenizes to only 35 tokens" \
+	"$PP" -m "$TM" -f - -c 20 <"$TMP/short.txt"
+expect_error missing_file "perplexity: $TMP/absent.txt: No such file or directory" "$PP" -m "$TM" -f "$TMP/absent.txt"
+expect_error missing_model "perplexity: $TMP/absent.gguf: " "$PP" -m "$TMP/absent.gguf" -f "$TEXT"
+expect_error not_a_model "perplexity: $TEXT: not a GGUF file" "$PP" -m "$TEXT" -f "$TEXT"
+expect_error no_model "perplexity: no model given (-m MODEL.gguf); see --help" "$PP" -f "$TEXT"
+expect_error no_text "perplexity: no text given (-f FILE, or -f - for stdin); see --help" "$PP" -m "$TM"
+expect_error ctx_too_small "perplexity: --ctx: expected a number in 3..1048576, got '2'" "$PP" -m "$TM" -f "$TEXT" -c 2
+printf 'ab\377cd' >"$TMP/bad.txt"
+expect_error bad_utf8 "perplexity: $TMP/bad.txt: invalid UTF-8 at byte 2" "$PP" -m "$TM" -f "$TMP/bad.txt"
+exit $status
