@@ -70,8 +70,10 @@ static void build(void)
 		weft_kern_avx2_init(&tables[LVL_AVX2]);
 		tables[LVL_AVX512] = tables[LVL_AVX2];
 	}
-	if (cpu_max >= LVL_AVX512)
+	if (cpu_max >= LVL_AVX512) {
 		weft_kern_avx512_init(&tables[LVL_AVX512], cpu_bf16);
+		weft_gemm_avx512_init(&tables[LVL_AVX512]);
+	}
 #endif
 	strcpy(names[LVL_SCALAR], "scalar");
 	strcpy(names[LVL_AVX2], "avx2");

@@ -15,7 +15,12 @@
 #include <string.h>
 
 #define QK_K 256
+#ifndef TASK_BYTES
 #define TASK_BYTES (48 * 1024) /* weight bytes per task, at most, when T > 1 */
+#endif
+#ifndef GEMM_TOKENS
+#define GEMM_TOKENS 96 /* tokens per GEMM task (a multiple of the tiles' 4 and 6) */
+#endif
 
 int weft_matmul_supported(uint32_t wtype)
 {
@@ -66,7 +71,7 @@ static void lanes32(const weft_act *a, int64_t t, int64_t i, float d, int c)
 }
 
 /* Q8_0 / Q8_1 blocks of 32, as ggml's AVX2 quantize_row_q8_0 / q8_1. */
-static void quant_q8(const weft_act *a, int64_t t, const float *x, int q81, int c)
+void weft_act_quant_q8_ref(const weft_act *a, int64_t t, const float *x, int q81, int c)
 {
 	int8_t *q = a->q + t * a->q_stride;
 	for (int64_t g = 0; g < a->k / 32; g++) {
@@ -121,8 +126,12 @@ static void convert_token(const weft_act *a, uint32_t vtype, int c, int64_t t, c
 {
 	float *f = a->f ? a->f + t * a->f_stride : NULL;
 	switch (vtype) {
-	case WEFT_TYPE_Q8_0: quant_q8(a, t, x, 0, c); break;
-	case WEFT_TYPE_Q8_1: quant_q8(a, t, x, 1, c); break;
+	case WEFT_TYPE_Q8_0:
+	case WEFT_TYPE_Q8_1: {
+		const weft_kern *kt = weft_kern_get();
+		(kt->quant_q8 ? kt->quant_q8 : weft_act_quant_q8_ref)(a, t, x, vtype == WEFT_TYPE_Q8_1, c);
+		break;
+	}
 	case WEFT_TYPE_Q8_K: quant_q8k(a, t, x, c); break;
 	case WEFT_TYPE_F16: weft_kern_get()->round_f16(f, x, a->k); break;
 	case WEFT_TYPE_BF16:
@@ -131,12 +140,19 @@ static void convert_token(const weft_act *a, uint32_t vtype, int c, int64_t t, c
 		break;
 	default: memcpy(f, x, (size_t)a->k * sizeof *f); break;
 	}
+	if (a->st) { /* for GEMM tiles: Q8_1 s, Q8_K bs */
+		float *st = a->st + t / 4 * 4 * a->g_stride + t % 4;
+		for (int64_t g = 0; g < a->k / 32; g++)
+			st[4 * g] = vtype == WEFT_TYPE_Q8_1 ? a->s[t * a->g_stride + g] : (float)a->bs[t * a->g_stride + g];
+	}
 }
 
 static int64_t pad16(int64_t n) { return (n + 15) / 16 * 16; }
 
 typedef struct job {
 	weft_dot_fn dot;
+	weft_gemm_fn gemm;
+	int64_t n_rb; /* GEMM: row blocks */
 	uint32_t vtype;
 	int corr;
 	const uint8_t *W;
@@ -167,6 +183,21 @@ static void matmul_task(void *ctx, int task, int n_tasks)
 	}
 }
 
+/* Task = (token block, row block), row blocks varying fastest. */
+static void gemm_task(void *ctx, int task, int n_tasks)
+{
+	(void)n_tasks;
+	job *j = ctx;
+	int64_t tb = task / j->n_rb, rbk = task % j->n_rb;
+	int64_t r0 = rbk * j->rows_per_task, r1 = r0 + j->rows_per_task;
+	int64_t t0 = tb * GEMM_TOKENS, t1 = t0 + GEMM_TOKENS;
+	if (r1 > j->n_out)
+		r1 = j->n_out;
+	if (t1 > j->T)
+		t1 = j->T;
+	j->gemm(j->k, j->W, j->row_bytes, r0, r1, &j->a, t0, t1, j->Y, j->ldy);
+}
+
 int weft_matmul(weft_pool *p, uint32_t wtype, const void *W, int64_t k, int64_t n_out, const float *X,
 		int64_t T, float *Y, int64_t ldy)
 {
@@ -191,6 +222,7 @@ int weft_matmul(weft_pool *p, uint32_t wtype, const void *W, int64_t k, int64_t 
 		 .n_out = n_out, .T = T, .ldy = ldy, .X = X, .Y = Y};
 	j.row_bytes = weft_type_row_bytes(wtype, (uint64_t)k);
 	j.dot = weft_kern_get()->dot[wtype];
+	j.gemm = T > 1 ? weft_kern_get()->gemm[wtype] : NULL;
 
 	/* one allocation for the converted activations */
 	weft_act *a = &j.a;
@@ -202,6 +234,8 @@ int weft_matmul(weft_pool *p, uint32_t wtype, const void *W, int64_t k, int64_t 
 		a->l_stride = pad16(k / 4);
 		a->g_stride = pad16(k / 32);
 		bytes = (size_t)T * ((size_t)a->q_stride + 8 * (size_t)a->l_stride + 8 * (size_t)a->g_stride);
+		if (j.vtype != WEFT_TYPE_Q8_0 && j.gemm)
+			bytes += (size_t)(T + 3) / 4 * 16 * (size_t)a->g_stride; /* st */
 	} else {
 		a->f_stride = pad16(k);
 		bytes = (size_t)T * 4 * (size_t)a->f_stride;
@@ -217,11 +251,27 @@ int weft_matmul(weft_pool *p, uint32_t wtype, const void *W, int64_t k, int64_t 
 		a->corr = (int32_t *)(a->dl + T * a->l_stride);
 		a->bs = a->corr + T * a->l_stride;
 		a->s = (float *)(a->bs + T * a->g_stride);
+		if (j.vtype != WEFT_TYPE_Q8_0 && j.gemm) {
+			a->st = a->s + T * a->g_stride;
+			memset(a->st, 0, (size_t)(T + 3) / 4 * 16 * (size_t)a->g_stride);
+		}
 	} else {
 		a->f = (float *)buf;
 	}
 	int nth = weft_pool_size(p);
 	weft_pool_run(p, T < nth ? (int)T : nth, convert_task, &j);
+
+	if (j.gemm) {
+		int64_t per = (int64_t)(TASK_BYTES / j.row_bytes) / 4 * 4;
+		if (per < 4)
+			per = 4;
+		j.rows_per_task = per;
+		j.n_rb = (n_out + per - 1) / per;
+		int64_t n_tasks = j.n_rb * ((T + GEMM_TOKENS - 1) / GEMM_TOKENS);
+		weft_pool_run(p, (int)n_tasks, gemm_task, &j);
+		free(buf);
+		return 0;
+	}
 
 	/* row split: enough tasks to balance threads; for T > 1 small enough
 	 * that a task's rows stay in cache while all tokens pass over them */

@@ -23,12 +23,16 @@
  *               offset (8 Q4_0, 16 Q5_0, 128 Q8_0, 32 Q6_K), else 0
  *     bs[k/32]  int sum of each 32 quants
  *     s[k/32]   Q8_1 only: fp16(d * bs), as ggml's block_q8_1.s
+ *     st        Q8_1 and Q8_K, GEMM path only: s (Q8_1) or bs as float
+ *               (Q8_K) of tokens 4i .. 4i+3 interleaved: token t's value
+ *               for group g at st[(t/4*4) * g_stride + 4g + t%4] (lanes
+ *               past the last token are 0)
  *   Float vec_dot types (F32, F16, BF16):
  *     f[k]      the activations rounded to the vec_dot type, as float */
 typedef struct weft_act {
 	int64_t k;
 	int8_t *q;
-	float *dl, *s, *f;
+	float *dl, *s, *st, *f;
 	int32_t *corr, *bs;
 	int64_t q_stride, l_stride, g_stride, f_stride; /* elements per token */
 } weft_act;
@@ -38,21 +42,37 @@ typedef struct weft_act {
 typedef void (*weft_dot_fn)(int64_t k, const uint8_t *w, const weft_act *a, int64_t t0, int nt,
 			    float *y, int64_t ldy);
 
-/* Kernel tables, indexed by weight type; NULL entries fall back to the
- * level below. */
+/* Rows r0 .. r1-1 of W (rb bytes apart) times tokens t0 .. t1-1:
+ * Y[t * ldy + r] = dot(row r, token t).  Each output must come out bit
+ * for bit as the level's dot kernel computes it, whatever block it falls
+ * in (thread counts, and a token alone or in a batch, give identical
+ * results).  t0 is a multiple of 4 (weft_act.st). */
+typedef void (*weft_gemm_fn)(int64_t k, const uint8_t *W, uint64_t rb, int64_t r0, int64_t r1,
+			     const weft_act *a, int64_t t0, int64_t t1, float *Y, int64_t ldy);
+
+/* Kernel tables, indexed by weight type; NULL dot entries fall back to
+ * the level below; NULL gemm entries to the dot kernel. */
 typedef struct weft_kern {
 	const char *name;
 	weft_dot_fn dot[32];
+	weft_gemm_fn gemm[32]; /* T > 1 (needs the same level's dot entry) */
 	/* y[i] = x[i] rounded to IEEE half (nearest even), as float */
 	void (*round_f16)(float *y, const float *x, int64_t n);
+	/* token t of a (Q8_0, or Q8_1 when q81) from x, zero offset c, as
+	 * matmul.c's scalar quant_q8 (bit-identical); NULL: that one */
+	void (*quant_q8)(const weft_act *a, int64_t t, const float *x, int q81, int c);
 } weft_kern;
 
 extern const weft_kern weft_kern_ref;
 void weft_kern_avx2_init(weft_kern *k);   /* fills the entries it has */
 void weft_kern_avx512_init(weft_kern *k, int have_bf16);
+void weft_gemm_avx512_init(weft_kern *k);
 
 /* The table in use (after CPUID / WEFT_KERNELS); never NULL. */
 const weft_kern *weft_kern_get(void);
+
+/* The scalar Q8_0 / Q8_1 activation quantizer (kern->quant_q8's oracle). */
+void weft_act_quant_q8_ref(const weft_act *a, int64_t t, const float *x, int q81, int c);
 
 /* Zero offset c of a weight type's quants (see corr above). */
 int weft_act_corr_offset(uint32_t wtype);

@@ -2,7 +2,9 @@
  *
  * For every supported weight type: random weights (quantized with the
  * reference quantizer; K-quant blocks built directly from random bytes
- * with sane scales), odd shapes, T = 1, 3, 17 tokens.
+ * with sane scales), odd shapes, T = 1, 2, 3, 5, 17, 64, 101, 512 tokens
+ * (T > 1 takes the register-tiled GEMM path where the level has one:
+ * n_out not a multiple of the tiles, several row and token blocks).
  *  - each SIMD level against the scalar reference: the same quantized
  *    activations, so only summation order differs:
  *    |y - y_ref| <= 2e-5 * sum_i |w_i x_i| (+1e-6)
@@ -13,9 +15,12 @@
  *    amax/127 * (1/2 + 127/2048) for the fp16 scale; Q8_K: amax/254; F16:
  *    |x| 2^-11; BF16: |x| 2^-8), plus Q8_1's fp16 sum term
  *    (|min| * 32 amax * 2^-11 per block); we allow 1.5x that bound.
- *  - thread counts 1, 2, 3 give bit-identical results; pool reuse; errors. */
+ *  - thread counts 1, 2, 3 give bit-identical results; pool reuse; errors.
+ *  - each level's Q8_0 / Q8_1 activation quantizer is bit-identical to the
+ *    scalar one. */
 #include "ggml_types.h"
 #include "kernels.h"
+#include "matmul_int.h"
 #include "test.h"
 #include "util.h"
 
@@ -95,7 +100,8 @@ typedef struct shape {
 static const shape shapes[] = {
 	{32, 1, 1},   {32, 7, 3},    {96, 33, 17},  {256, 1, 17},   {256, 33, 1},    {256, 576, 3},
 	{512, 7, 17}, {768, 576, 1}, {4864, 7, 3},  {4864, 33, 17}, {4864, 576, 1},  {37, 9, 5},
-	{13, 1, 3},
+	{13, 1, 3},   {32, 5, 2},    {64, 6, 5},    {160, 7, 64},   {4864, 9, 64},   {576, 13, 512},
+	{1536, 10, 512}, {256, 389, 101}, {48, 3, 2},
 };
 #define N_SHAPES (int)(sizeof shapes / sizeof shapes[0])
 
@@ -255,9 +261,9 @@ static void threads_identical(void)
 	weft_pool *p[3] = {weft_pool_new(1), weft_pool_new(2), weft_pool_new(3)};
 	CHECK(p[0] && p[1] && p[2]);
 	CHECK_EQ_INT(weft_pool_size(p[2]), 3);
-	const shape sh[] = {{256, 577, 17}, {512, 100, 1}};
+	const shape sh[] = {{256, 577, 17}, {512, 100, 1}, {576, 203, 130}, {32, 9, 2}};
 	for (int ti = 0; ti < N_TYPES && !t_failed; ti++)
-		for (int si = 0; si < 2 && !t_failed; si++) {
+		for (int si = 0; si < 4 && !t_failed; si++) {
 			uint32_t t = types[ti];
 			shape s = sh[si];
 			uint8_t *w = make_weights(t, s.k, s.n_out);
@@ -275,6 +281,90 @@ static void threads_identical(void)
 		}
 	for (int i = 0; i < 3; i++)
 		weft_pool_free(p[i]);
+}
+
+/* A token's outputs do not depend on the tokens beside it: T tokens in
+ * one call (the GEMM path) equal T calls of one token (the row kernels)
+ * bit for bit, at every level (chunked prefill = one prefill = decode). */
+static void batch_equals_single(void)
+{
+	const char *lv[] = {"scalar", "avx2", "avx512"};
+	const shape sh[] = {{576, 203, 130}, {1536, 37, 9}, {4864, 13, 6}, {96, 5, 2}};
+	for (int l = 0; l < 3 && !t_failed; l++) {
+		if (weft_kernels_force(lv[l]) != 0)
+			continue;
+		for (int ti = 0; ti < N_TYPES && !t_failed; ti++)
+			for (int si = 0; si < 4 && !t_failed; si++) {
+				uint32_t t = types[ti];
+				shape s = sh[si];
+				if (!shape_ok(t, s))
+					continue;
+				uint8_t *w = make_weights(t, s.k, s.n_out);
+				float *x = make_x(s.k, s.T), *y = run_mm(pool2, t, w, x, s);
+				float *y1 = malloc((size_t)s.n_out * sizeof *y1);
+				for (int64_t tt = 0; tt < s.T && y && !t_failed; tt++) {
+					CHECK(weft_matmul(pool2, t, w, s.k, s.n_out, x + tt * s.k, 1, y1, s.n_out) == 0);
+					if (memcmp(y1, y + tt * s.n_out, (size_t)s.n_out * sizeof *y1))
+						FAILF("%s %s k=%lld n_out=%lld T=%lld: token %lld differs from a T=1 call",
+						      lv[l], weft_type_get(t)->name, (long long)s.k, (long long)s.n_out,
+						      (long long)s.T, (long long)tt);
+				}
+				free(w), free(x), free(y), free(y1);
+			}
+	}
+	restore_level();
+}
+
+/* kern->quant_q8 of every level against the scalar quantizer, bit for
+ * bit: random blocks, all-zero blocks, tiny scales (fp16-subnormal d),
+ * large values, ties. */
+static void quant_q8_identical(void)
+{
+	const int64_t k = 4864;
+	float *x = malloc((size_t)k * sizeof *x);
+	for (int64_t i = 0; i < k; i++) {
+		int64_t g = i / 32;
+		float v = frand();
+		x[i] = g % 7 == 1 ? 0.0f : g % 7 == 2 ? v * 1e-7f : g % 7 == 3 ? v * 3e4f
+		     : g % 7 == 4 ? (float)((int)(v * 8)) * 0.5f : v;
+	}
+	const char *lv[] = {"scalar", "avx2", "avx512"};
+	int tested = 0;
+	for (int l = 0; l < 3 && !t_failed; l++) {
+		if (weft_kernels_force(lv[l]) != 0)
+			continue;
+		const weft_kern *kt = weft_kern_get();
+		if (!kt->quant_q8)
+			continue;
+		for (int q81 = 0; q81 < 2 && !t_failed; q81++)
+			for (int c = 0; c <= 128 && !t_failed; c += 128) {
+				weft_act a[2];
+				for (int i = 0; i < 2; i++) {
+					a[i] = (weft_act){.k = k, .q_stride = k, .l_stride = k / 4, .g_stride = k / 32};
+					a[i].q = calloc((size_t)k, 1);
+					a[i].dl = calloc((size_t)k / 4, sizeof(float));
+					a[i].corr = calloc((size_t)k / 4, sizeof(int32_t));
+					a[i].bs = calloc((size_t)k / 32, sizeof(int32_t));
+					a[i].s = calloc((size_t)k / 32, sizeof(float));
+				}
+				weft_act_quant_q8_ref(&a[0], 0, x, q81, c);
+				kt->quant_q8(&a[1], 0, x, q81, c);
+				CHECK(!memcmp(a[0].q, a[1].q, (size_t)k));
+				CHECK(!memcmp(a[0].dl, a[1].dl, (size_t)k / 4 * sizeof(float)));
+				CHECK(!memcmp(a[0].corr, a[1].corr, (size_t)k / 4 * sizeof(int32_t)));
+				CHECK(!memcmp(a[0].bs, a[1].bs, (size_t)k / 32 * sizeof(int32_t)));
+				CHECK(!memcmp(a[0].s, a[1].s, (size_t)k / 32 * sizeof(float)));
+				if (t_failed)
+					FAILF("%s quant_q8 (q81 %d, c %d) differs from the scalar one", lv[l], q81, c);
+				for (int i = 0; i < 2; i++)
+					free(a[i].q), free(a[i].dl), free(a[i].corr), free(a[i].bs), free(a[i].s);
+				tested++;
+			}
+	}
+	restore_level();
+	free(x);
+	if (!tested)
+		SKIP("no level has its own Q8 quantizer");
 }
 
 static atomic_int counts[64];
@@ -340,6 +430,8 @@ int main(void)
 	RUN(avx2_vs_scalar);
 	RUN(avx512_vs_scalar);
 	RUN(threads_identical);
+	RUN(quant_q8_identical);
+	RUN(batch_equals_single);
 	RUN(pool_reuse);
 	weft_pool_free(pool2);
 	TEST_MAIN_END();
