@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "stream.h"
@@ -122,6 +123,62 @@ static inline FILE *in_open(const char *path, const char **name_out)
 		die("%s: %s", path, strerror(errno));
 	*name_out = path;
 	return f;
+}
+
+/* Whole contents of in, NUL-terminated (*len excludes the NUL). */
+static inline char *read_all(FILE *in, const char *name, size_t *len)
+{
+	size_t cap = 1 << 16, n = 0;
+	char *buf = malloc(cap);
+	if (!buf)
+		die("out of memory");
+	for (;;) {
+		if (n + 1 >= cap) {
+			char *b = realloc(buf, cap *= 2);
+			if (!b)
+				die("out of memory");
+			buf = b;
+		}
+		size_t got = fread(buf + n, 1, cap - n - 1, in);
+		n += got;
+		if (got == 0)
+			break;
+	}
+	if (ferror(in))
+		die("%s: read error: %s", name, strerror(errno ? errno : EIO));
+	buf[n] = 0;
+	*len = n;
+	return buf;
+}
+
+/* An integer option value in lo..hi, or die naming the option. */
+static inline int64_t opt_int(const char *opt, const char *s, int64_t lo, int64_t hi)
+{
+	char *end;
+	errno = 0;
+	long long v = strtoll(s, &end, 10);
+	if (errno || *end || end == s || v < lo || v > hi)
+		die("%s: expected a number in %lld..%lld, got '%s'", opt, (long long)lo, (long long)hi, s);
+	return v;
+}
+
+/* A real option value in lo..hi, or die naming the option. */
+static inline double opt_real(const char *opt, const char *s, double lo, double hi)
+{
+	char *end;
+	errno = 0;
+	double v = strtod(s, &end);
+	if (errno || *end || end == s || !(v >= lo && v <= hi))
+		die("%s: expected a number in %.15g..%.15g, got '%s'", opt, lo, hi, s);
+	return v;
+}
+
+/* Monotonic clock in seconds, for -v timings. */
+static inline double now_seconds(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
 static inline void print_version(void)

@@ -2,7 +2,6 @@
  * (man 1 decode). */
 #include <getopt.h>
 #include <inttypes.h>
-#include <time.h>
 
 #include "common.h"
 #include "gguf.h"
@@ -49,23 +48,6 @@ static void usage(FILE *f)
 		"  -h, --help              this help\n"
 		"  -V, --version           version\n",
 		prog, MAX_NEW, MAX_STOPS);
-}
-
-static double parse_num(const char *opt, const char *s, double lo, double hi)
-{
-	char *end;
-	errno = 0;
-	double v = strtod(s, &end);
-	if (errno || *end || end == s || !(v >= lo && v <= hi))
-		die("%s: expected a number in %.15g..%.15g, got '%s'", opt, lo, hi, s);
-	return v;
-}
-
-static double now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
 /* Text output with stop strings: hold back the bytes that could still be
@@ -142,15 +124,15 @@ int main(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "m:n:s:t:vhV", opts, NULL)) != -1) {
 		switch (c) {
 		case 'm': o.model = optarg; break;
-		case 'n': o.n = (int64_t)parse_num("-n", optarg, 0, MAX_NEW); break;
-		case O_TEMP: o.sp.temp = (float)parse_num("--temp", optarg, 0, 100); break;
+		case 'n': o.n = opt_int("-n", optarg, 0, MAX_NEW); break;
+		case O_TEMP: o.sp.temp = (float)opt_real("--temp", optarg, 0, 100); break;
 		case O_GREEDY: o.sp.temp = 0; break;
-		case O_TOPK: o.sp.top_k = (int)parse_num("--top-k", optarg, 0, 1e9); break;
-		case O_TOPP: o.sp.top_p = (float)parse_num("--top-p", optarg, 0, 1); break;
-		case O_MINP: o.sp.min_p = (float)parse_num("--min-p", optarg, 0, 1); break;
-		case O_RP: o.sp.repeat_penalty = (float)parse_num("--repeat-penalty", optarg, 0.01, 100); break;
-		case O_RLN: o.sp.repeat_last_n = (int)parse_num("--repeat-last-n", optarg, 0, 1 << 20); break;
-		case 's': o.sp.seed = (uint64_t)parse_num("--seed", optarg, 0, 1.8e19); break;
+		case O_TOPK: o.sp.top_k = (int)opt_int("--top-k", optarg, 0, 1000000000); break;
+		case O_TOPP: o.sp.top_p = (float)opt_real("--top-p", optarg, 0, 1); break;
+		case O_MINP: o.sp.min_p = (float)opt_real("--min-p", optarg, 0, 1); break;
+		case O_RP: o.sp.repeat_penalty = (float)opt_real("--repeat-penalty", optarg, 0.01, 100); break;
+		case O_RLN: o.sp.repeat_last_n = (int)opt_int("--repeat-last-n", optarg, 0, 1 << 20); break;
+		case 's': o.sp.seed = (uint64_t)opt_int("--seed", optarg, 0, INT64_MAX); break;
 		case O_STOP:
 			if (o.n_stops == MAX_STOPS)
 				die("--stop: at most %d stop strings", MAX_STOPS);
@@ -161,7 +143,7 @@ int main(int argc, char **argv)
 		case O_IEOS: o.ignore_eos = 1; break;
 		case O_TOK: o.tokens_out = 1; break;
 		case O_KVOUT: o.kv_out = optarg; break;
-		case 't': o.threads = (int)parse_num("--threads", optarg, 1, 1024); break;
+		case 't': o.threads = (int)opt_int("--threads", optarg, 1, 1024); break;
 		case O_FORCE: o.force = 1; break;
 		case 'v': o.verbose = 1; break;
 		case 'h': usage(stdout); return 0;
@@ -258,7 +240,7 @@ int main(int argc, char **argv)
 		die("out of memory");
 	int64_t n_gen = 0;
 	int pending = 0; /* last sampled token not yet run through the model */
-	double t0 = now();
+	double t0 = now_seconds();
 	while (n_gen < o.n) {
 		int32_t tok = weft_sampler_sample(smp, logits);
 		if (!o.ignore_eos && weft_vocab_is_eog(voc, tok))
@@ -284,7 +266,7 @@ int main(int argc, char **argv)
 			die("%s: %s", o.model, weft_errmsg());
 		pending = 0;
 	}
-	double t1 = now();
+	double t1 = now_seconds();
 	if (pending && o.kv_out && weft_model_forward(m, pool, kv, &gen[n_gen - 1], NULL, 1, 1, logits, 0, NULL) != 0)
 		die("%s: %s", o.model, weft_errmsg());
 

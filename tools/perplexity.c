@@ -3,7 +3,6 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <math.h>
-#include <time.h>
 
 #include "common.h"
 #include "gguf.h"
@@ -39,44 +38,6 @@ static void usage(FILE *f)
 		prog);
 }
 
-static int64_t parse_count(const char *opt, const char *s, int64_t lo, int64_t hi)
-{
-	char *end;
-	errno = 0;
-	long long v = strtoll(s, &end, 10);
-	if (errno || *end || end == s || v < lo || v > hi)
-		die("%s: expected a number in %" PRId64 "..%" PRId64 ", got '%s'", opt, lo, hi, s);
-	return v;
-}
-
-static double now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-/* Read all of f; die naming `name` on a read error. */
-static char *read_all(FILE *f, const char *name, size_t *len)
-{
-	size_t cap = 1 << 16, n = 0;
-	char *buf = malloc(cap);
-	if (!buf)
-		die("out of memory");
-	for (;;) {
-		if (n == cap && !(buf = realloc(buf, cap *= 2)))
-			die("out of memory");
-		size_t got = fread(buf + n, 1, cap - n, f);
-		n += got;
-		if (got == 0)
-			break;
-	}
-	if (ferror(f))
-		die("%s: read error: %s", name, strerror(errno ? errno : EIO));
-	*len = n;
-	return buf;
-}
-
 typedef struct {
 	double *history;
 	int json;
@@ -108,10 +69,10 @@ int main(int argc, char **argv)
 		switch (c) {
 		case 'm': o.model = optarg; break;
 		case 'f': o.file = optarg; break;
-		case 'c': o.ctx = parse_count("--ctx", optarg, 3, 1 << 20); break;
-		case O_CHUNKS: o.chunks = parse_count("--chunks", optarg, 1, INT32_MAX); break;
-		case 't': o.threads = (int)parse_count("--threads", optarg, 1, 1024); break;
-		case O_BATCH: o.batch = parse_count("--batch", optarg, 1, 1 << 20); break;
+		case 'c': o.ctx = opt_int("--ctx", optarg, 3, 1 << 20); break;
+		case O_CHUNKS: o.chunks = opt_int("--chunks", optarg, 1, INT32_MAX); break;
+		case 't': o.threads = (int)opt_int("--threads", optarg, 1, 1024); break;
+		case O_BATCH: o.batch = opt_int("--batch", optarg, 1, 1 << 20); break;
 		case O_JSON: o.json = 1; break;
 		case 'v': o.verbose = 1; break;
 		case 'h': usage(stdout); return 0;
@@ -137,7 +98,7 @@ int main(int argc, char **argv)
 	if (len > 0 && text[len - 1] == '\n')
 		len--;
 
-	double t0 = now();
+	double t0 = now_seconds();
 	weft_gguf *g = weft_gguf_open(o.model);
 	if (!g)
 		die("%s: %s", o.model, weft_errmsg());
@@ -173,11 +134,11 @@ int main(int argc, char **argv)
 	if (o.verbose)
 		fprintf(stderr, "%s: %zu tokens, %zu windows of %" PRId64 ", %" PRId64 " tokens scored each\n", prog, n,
 			n_chunk, o.ctx, o.ctx - o.ctx / 2 - 1);
-	double t1 = now();
+	double t1 = now_seconds();
 	weft_ppl_result r;
 	if (weft_perplexity(m, pool, ids, n, (int)o.ctx, (int)o.chunks, bos, o.batch, on_chunk, &pc, &r) != 0)
 		die("%s: %s", o.model, weft_errmsg());
-	double t2 = now();
+	double t2 = now_seconds();
 
 	if (o.json) {
 		printf("{\"model\":\"");

@@ -2,7 +2,6 @@
  * cache, per layer, plus the next-token logits (man 1 prefill). */
 #include <getopt.h>
 #include <inttypes.h>
-#include <time.h>
 
 #include "common.h"
 #include "gguf.h"
@@ -38,23 +37,6 @@ static void usage(FILE *f)
 		prog);
 }
 
-static int64_t parse_count(const char *opt, const char *s, int64_t lo, int64_t hi)
-{
-	char *end;
-	errno = 0;
-	long long v = strtoll(s, &end, 10);
-	if (errno || *end || end == s || v < lo || v > hi)
-		die("%s: expected a number in %" PRId64 "..%" PRId64 ", got '%s'", opt, lo, hi, s);
-	return v;
-}
-
-static double now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 int main(int argc, char **argv)
 {
 	enum { O_CHUNK = 256, O_MASS, O_WINQ, O_FORCE };
@@ -70,11 +52,11 @@ int main(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "m:t:c:o:vhV", opts, NULL)) != -1) {
 		switch (c) {
 		case 'm': o.model = optarg; break;
-		case 't': o.threads = (int)parse_count("--threads", optarg, 1, 1024); break;
-		case O_CHUNK: o.chunk = parse_count("--chunk", optarg, 1, 1 << 20); break;
-		case 'c': o.ctx = parse_count("--ctx", optarg, 1, (int64_t)1 << 30); break;
+		case 't': o.threads = (int)opt_int("--threads", optarg, 1, 1024); break;
+		case O_CHUNK: o.chunk = opt_int("--chunk", optarg, 1, 1 << 20); break;
+		case 'c': o.ctx = opt_int("--ctx", optarg, 1, (int64_t)1 << 30); break;
 		case O_MASS: o.mass = 1; break;
-		case O_WINQ: o.window_q = parse_count("--window-q", optarg, 1, 1 << 16); break;
+		case O_WINQ: o.window_q = opt_int("--window-q", optarg, 1, 1 << 16); break;
 		case 'o': o.output = optarg; break;
 		case O_FORCE: o.force = 1; break;
 		case 'v': o.verbose = 1; break;
@@ -88,7 +70,7 @@ int main(int argc, char **argv)
 	if (optind + 1 < argc)
 		die("at most one input FILE");
 
-	double t0 = now();
+	double t0 = now_seconds();
 	weft_gguf *g = weft_gguf_open(o.model);
 	if (!g)
 		die("%s: %s", o.model, weft_errmsg());
@@ -191,11 +173,11 @@ int main(int argc, char **argv)
 	}
 	if (!logits)
 		die("out of memory");
-	double t1 = now();
+	double t1 = now_seconds();
 	if (weft_model_forward(m, pool, kv, ids, NULL, n_ids, o.chunk, logits, 0,
 			       o.mass || o.window_q ? &extra : NULL) != 0)
 		die("%s: %s", o.model, weft_errmsg());
-	double t2 = now();
+	double t2 = now_seconds();
 
 	/* Write the cache and the logits. */
 	weft_frame *hf = weft_kvcache_frame(m, kv, hist, n_hist);

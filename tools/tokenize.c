@@ -50,31 +50,6 @@ static void usage(FILE *f)
 
 /* ---- input text ---- */
 
-static char *read_all(FILE *in, const char *name, size_t *len)
-{
-	size_t cap = 1 << 16, n = 0;
-	char *buf = malloc(cap);
-	if (!buf)
-		die("out of memory");
-	for (;;) {
-		if (n + 1 >= cap) {
-			char *b = realloc(buf, cap *= 2);
-			if (!b)
-				die("out of memory");
-			buf = b;
-		}
-		size_t got = fread(buf + n, 1, cap - n - 1, in);
-		n += got;
-		if (got == 0)
-			break;
-	}
-	if (ferror(in))
-		die("%s: read error: %s", name, strerror(errno));
-	buf[n] = 0;
-	*len = n;
-	return buf;
-}
-
 static char *join_args(int argc, char **argv, size_t *len)
 {
 	size_t n = 0;
