@@ -13,7 +13,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "gguf.h"
+#include "model.h"
 #include "stream.h"
+#include "tokenizer.h"
 #include "util.h"
 
 static const char *prog = "weft";
@@ -179,6 +182,29 @@ static inline double now_seconds(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* A model file opened for a tool: the mapping, the network, the tokenizer. */
+typedef struct tool_model {
+	weft_gguf *g;
+	weft_model *m;
+	weft_vocab *voc;
+} tool_model;
+
+/* Open path as a runnable model with its tokenizer, or die naming it. */
+static inline tool_model load_model(const char *path)
+{
+	tool_model t = {0};
+	if (!(t.g = weft_gguf_open(path)) || !(t.m = weft_model_load(t.g)) || !(t.voc = weft_vocab_load(t.g)))
+		die("%s: %s", path, weft_errmsg());
+	return t;
+}
+
+static inline void free_model(tool_model *t)
+{
+	weft_vocab_free(t->voc);
+	weft_model_free(t->m);
+	weft_gguf_close(t->g);
 }
 
 static inline void print_version(void)

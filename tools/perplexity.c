@@ -99,15 +99,9 @@ int main(int argc, char **argv)
 		len--;
 
 	double t0 = now_seconds();
-	weft_gguf *g = weft_gguf_open(o.model);
-	if (!g)
-		die("%s: %s", o.model, weft_errmsg());
-	weft_model *m = weft_model_load(g);
-	if (!m)
-		die("%s: %s", o.model, weft_errmsg());
-	weft_vocab *voc = weft_vocab_load(g);
-	if (!voc)
-		die("%s: %s", o.model, weft_errmsg());
+	tool_model tm = load_model(o.model);
+	const weft_model *m = tm.m;
+	const weft_vocab *voc = tm.voc;
 	if (weft_vocab_add_eos(voc))
 		die("%s: the model adds EOS to every text; llama-perplexity refuses such models too", o.model);
 
@@ -167,8 +161,6 @@ int main(int argc, char **argv)
 	free(pc.history);
 	free(ids);
 	weft_pool_free(pool);
-	weft_vocab_free(voc);
-	weft_model_free(m);
-	weft_gguf_close(g);
+	free_model(&tm);
 	return 0;
 }

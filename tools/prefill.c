@@ -71,15 +71,9 @@ int main(int argc, char **argv)
 		die("at most one input FILE");
 
 	double t0 = now_seconds();
-	weft_gguf *g = weft_gguf_open(o.model);
-	if (!g)
-		die("%s: %s", o.model, weft_errmsg());
-	weft_model *m = weft_model_load(g);
-	if (!m)
-		die("%s: %s", o.model, weft_errmsg());
-	weft_vocab *voc = weft_vocab_load(g);
-	if (!voc)
-		die("%s: %s", o.model, weft_errmsg());
+	tool_model tm = load_model(o.model);
+	const weft_model *m = tm.m;
+	const weft_vocab *voc = tm.voc;
 	uint64_t vocab_fp = weft_vocab_fingerprint(voc);
 	const weft_hparams *hp = &m->hp;
 	int64_t ctx = o.ctx ? o.ctx : (hp->n_ctx_train > 0 ? hp->n_ctx_train : 4096);
@@ -216,8 +210,6 @@ int main(int argc, char **argv)
 	weft_reader_free(r);
 	if (in != stdin)
 		fclose(in);
-	weft_vocab_free(voc);
-	weft_model_free(m);
-	weft_gguf_close(g);
+	free_model(&tm);
 	return 0;
 }
