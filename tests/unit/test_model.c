@@ -25,6 +25,7 @@
 #include "util.h"
 
 #include "gguf_build.h"
+#include "llm_ref.h"
 #include "test.h"
 
 #include <jansson.h>
@@ -32,66 +33,6 @@
 #include <unistd.h>
 
 #define DATA "tests/data/llm/"
-
-/* ---- reference files ---- */
-
-typedef struct ref_prompt {
-	int T;
-	int32_t *ids;
-	float *logits[4]; /* per set: [T][n_vocab] */
-} ref_prompt;
-
-typedef struct ref {
-	int n_vocab, n_prompts, n_sets;
-	char names[4][17];
-	ref_prompt p[8];
-	char *buf;
-} ref;
-
-static uint32_t rd32(const char *p)
-{
-	const uint8_t *u = (const uint8_t *)p;
-	return u[0] | (uint32_t)u[1] << 8 | (uint32_t)u[2] << 16 | (uint32_t)u[3] << 24;
-}
-
-static int ref_load(const char *path, ref *r)
-{
-	size_t n;
-	memset(r, 0, sizeof *r);
-	r->buf = t_read_file(path, &n);
-	if (!r->buf || n < 20 || memcmp(r->buf, "WREF", 4) || rd32(r->buf + 4) != 1)
-		return -1;
-	r->n_vocab = (int)rd32(r->buf + 8);
-	r->n_prompts = (int)rd32(r->buf + 12);
-	r->n_sets = (int)rd32(r->buf + 16);
-	if (r->n_prompts > 8 || r->n_sets > 4)
-		return -1;
-	size_t o = 20;
-	for (int s = 0; s < r->n_sets; s++, o += 16)
-		memcpy(r->names[s], r->buf + o, 16);
-	for (int i = 0; i < r->n_prompts; i++) {
-		ref_prompt *p = &r->p[i];
-		p->T = (int)rd32(r->buf + o);
-		o += 4;
-		p->ids = (int32_t *)(r->buf + o); /* t_read_file's buffer is malloc-aligned; offsets are x4 */
-		o += 4 * (size_t)p->T;
-		for (int s = 0; s < r->n_sets; s++) {
-			p->logits[s] = (float *)(r->buf + o);
-			o += 4 * (size_t)p->T * (size_t)r->n_vocab;
-		}
-		if (o > n)
-			return -1;
-	}
-	return o == n ? 0 : -1;
-}
-
-static const float *ref_set(const ref *r, int prompt, const char *name)
-{
-	for (int s = 0; s < r->n_sets; s++)
-		if (!strcmp(r->names[s], name))
-			return r->p[prompt].logits[s];
-	return NULL;
-}
 
 /* max over rows of max|a - b| / max|b| */
 static double rel_err(const float *a, const float *b, int T, int nv)
@@ -190,8 +131,8 @@ static void f32_vs_transformers(void)
 				FAILF("%s: forward: %s", path, weft_errmsg());
 				break;
 			}
-			e16 = fmax(e16, rel_err(lg, ref_set(&r, i, "f16kv"), r.p[i].T, r.n_vocab));
-			e32 = fmax(e32, rel_err(lg, ref_set(&r, i, "f32"), r.p[i].T, r.n_vocab));
+			e16 = fmax(e16, rel_err(lg, ref_logits(&r, i, "f16kv"), r.p[i].T, r.n_vocab));
+			e32 = fmax(e32, rel_err(lg, ref_logits(&r, i, "f32"), r.p[i].T, r.n_vocab));
 			free(lg);
 		}
 		printf("# %s-f32: max rel err %.3g vs transformers (f16 kv), %.3g vs float32\n", arches[a], e16,
@@ -246,8 +187,8 @@ static void quantized_vs_transformers(void)
 				if (!lg || !l32g) {
 					FAILF("%s: forward: %s", path, weft_errmsg());
 				} else {
-					ed = fmax(ed, rel_err(lg, ref_set(&r, i, "f16kv-deq"), r.p[i].T, r.n_vocab));
-					et = fmax(et, rel_err(lg, ref_set(&r32, i, "f16kv"), r.p[i].T, r.n_vocab));
+					ed = fmax(ed, rel_err(lg, ref_logits(&r, i, "f16kv-deq"), r.p[i].T, r.n_vocab));
+					et = fmax(et, rel_err(lg, ref_logits(&r32, i, "f16kv"), r.p[i].T, r.n_vocab));
 					ew = fmax(ew, rel_err(lg, l32g, r.p[i].T, r.n_vocab));
 				}
 				free(lg);
@@ -287,8 +228,8 @@ static void kquant_vs_transformers(void)
 			FAILF("forward: %s", weft_errmsg());
 			break;
 		}
-		ed = fmax(ed, rel_err(lg, ref_set(&r, i, "f16kv-deq"), r.p[i].T, r.n_vocab));
-		et = fmax(et, rel_err(lg, ref_set(&r, i, "f16kv"), r.p[i].T, r.n_vocab));
+		ed = fmax(ed, rel_err(lg, ref_logits(&r, i, "f16kv-deq"), r.p[i].T, r.n_vocab));
+		et = fmax(et, rel_err(lg, ref_logits(&r, i, "f16kv"), r.p[i].T, r.n_vocab));
 		free(lg);
 	}
 	printf("# tiny-llama256-q4_k_m: max rel err %.3g vs transformers on its dequantized weights, %.3g vs "

@@ -16,73 +16,21 @@
 #include "tokenizer.h"
 #include "util.h"
 
+#include "llm_ref.h"
 #include "test.h"
 
 #include <stdint.h>
 
 #define DATA "tests/data/llm/"
 
-/* ---- reference files (format: scripts/gen-llm-fixtures.py) ---- */
-
-typedef struct ref {
-	int n_vocab, n_prompts, n_sets;
-	char names[4][17];
-	int T[8];
-	const int32_t *ids[8];
-	const float *logits[8][4]; /* [T][n_vocab] per prompt and set */
-	char *buf;
-} ref;
-
-static uint32_t rd32(const char *p)
-{
-	const uint8_t *u = (const uint8_t *)p;
-	return u[0] | (uint32_t)u[1] << 8 | (uint32_t)u[2] << 16 | (uint32_t)u[3] << 24;
-}
-
-static int ref_load(const char *path, ref *r)
-{
-	size_t n;
-	memset(r, 0, sizeof *r);
-	r->buf = t_read_file(path, &n);
-	if (!r->buf || n < 20 || memcmp(r->buf, "WREF", 4) || rd32(r->buf + 4) != 1)
-		return -1;
-	r->n_vocab = (int)rd32(r->buf + 8);
-	r->n_prompts = (int)rd32(r->buf + 12);
-	r->n_sets = (int)rd32(r->buf + 16);
-	if (r->n_prompts > 8 || r->n_sets > 4)
-		return -1;
-	size_t o = 20;
-	for (int s = 0; s < r->n_sets; s++, o += 16)
-		memcpy(r->names[s], r->buf + o, 16);
-	for (int i = 0; i < r->n_prompts; i++) {
-		r->T[i] = (int)rd32(r->buf + o);
-		o += 4;
-		r->ids[i] = (const int32_t *)(r->buf + o); /* malloc-aligned buffer, offsets x4 */
-		o += 4 * (size_t)r->T[i];
-		for (int s = 0; s < r->n_sets; s++) {
-			r->logits[i][s] = (const float *)(r->buf + o);
-			o += 4 * (size_t)r->T[i] * (size_t)r->n_vocab;
-		}
-		if (o > n)
-			return -1;
-	}
-	return o == n ? 0 : -1;
-}
-
-static int ref_set(const ref *r, const char *name)
-{
-	for (int s = 0; s < r->n_sets; s++)
-		if (!strcmp(r->names[s], name))
-			return s;
-	return -1;
-}
+/* reference files: tests/unit/llm_ref.h */
 
 /* the prompts at least n_ctx long */
 static int long_prompts(const ref *r, int n_ctx, int *out)
 {
 	int k = 0;
 	for (int i = 0; i < r->n_prompts; i++)
-		if (r->T[i] >= n_ctx)
+		if (r->p[i].T >= n_ctx)
 			out[k++] = i;
 	return k;
 }
@@ -114,7 +62,7 @@ static expect expected(const ref *r, int set, const int *pr, int np, int n_win, 
 	for (int w = 0; w < n_win; w++) {
 		int p = pr[w % np];
 		for (int t = n_ctx / 2; t <= n_ctx - 2; t++) {
-			long double v = direct_nll(r->logits[p][set] + (size_t)t * r->n_vocab, r->n_vocab, r->ids[p][t + 1]);
+			long double v = direct_nll(r->p[p].logits[set] + (size_t)t * r->n_vocab, r->n_vocab, r->p[p].ids[t + 1]);
 			s += v;
 			s2 += v * v;
 			count++;
@@ -133,9 +81,9 @@ static int32_t *build_text(const ref *r, const int *pr, int np, int n_win, int n
 	*n = 0;
 	for (int w = 0; w < n_win; w++)
 		for (int t = 0; t < n_ctx; t++)
-			ids[(*n)++] = r->ids[pr[w % np]][t];
+			ids[(*n)++] = r->p[pr[w % np]].ids[t];
 	for (int t = 0; t < tail; t++)
-		ids[(*n)++] = r->ids[pr[0]][t];
+		ids[(*n)++] = r->p[pr[0]].ids[t];
 	return ids;
 }
 
@@ -205,7 +153,7 @@ static void tiny_vs_reference(void)
 			unload(&l);
 			return;
 		}
-		int set = ref_set(&l.r, "f16kv");
+		int set = ref_set_index(&l.r, "f16kv");
 		CHECK(set >= 0);
 		static const int ctxs[] = {16, 15, 8, 3};
 		for (size_t c = 0; c < sizeof ctxs / sizeof *ctxs && set >= 0; c++) {
@@ -248,7 +196,7 @@ static void bos_replaces_first_token(void)
 	}
 	const int n_ctx = 16;
 	int pr[8], np = long_prompts(&l.r, n_ctx, pr);
-	int first_tok = l.r.ids[pr[0]][0];
+	int first_tok = l.r.p[pr[0]].ids[0];
 	int one[1] = {pr[0]}; /* every window: the same prompt */
 	size_t n;
 	int32_t *ids = build_text(&l.r, one, 1, 2, n_ctx, 0, &n);
@@ -262,7 +210,7 @@ static void bos_replaces_first_token(void)
 	CHECK(got.ppl == want.ppl);
 	CHECK(plain.ppl != want.ppl);
 	/* the same window twice: the running estimate is flat, var is the window's */
-	expect e = expected(&l.r, ref_set(&l.r, "f16kv"), one, 1, 2, n_ctx);
+	expect e = expected(&l.r, ref_set_index(&l.r, "f16kv"), one, 1, 2, n_ctx);
 	CHECK_NEAR(want.ppl / e.ppl, 1, 1e-3);
 	free(ids);
 	unload(&l);
@@ -285,7 +233,7 @@ static void chunks_and_batch(void)
 	CHECK(weft_perplexity(l.m, NULL, ids, n, n_ctx, 2, -1, 0, NULL, NULL, &a) == 0);
 	CHECK_EQ_INT(a.n_chunk, 2);
 	CHECK_EQ_INT(a.count, 2 * 7);
-	expect e = expected(&l.r, ref_set(&l.r, "f16kv"), pr, np, 2, n_ctx);
+	expect e = expected(&l.r, ref_set_index(&l.r, "f16kv"), pr, np, 2, n_ctx);
 	CHECK_NEAR(a.ppl / e.ppl, 1, 1e-3);
 	CHECK(weft_perplexity(l.m, NULL, ids, n, n_ctx, 99, -1, 0, NULL, NULL, &b) == 0);
 	CHECK_EQ_INT(b.n_chunk, 4);
