@@ -74,6 +74,11 @@ void weft_swiglu(float *y, const float *gate, const float *up, int64_t n);
 void weft_gelu(float *x, int64_t n);
 void weft_gelu_quick(float *x, int64_t n);
 void weft_silu(float *x, int64_t n);
+/* The same at float precision (no f16 tables), as transformers computes
+ * them: tanh-GELU, quick GELU, and exact erf-GELU. */
+void weft_gelu_f32(float *x, int64_t n);
+void weft_gelu_quick_f32(float *x, int64_t n);
+void weft_gelu_erf(float *x, int64_t n);
 /* y += x */
 void weft_add(float *y, const float *x, int64_t n);
 /* float32 <-> IEEE half, n values */

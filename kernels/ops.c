@@ -18,6 +18,11 @@
  *   gelu_quick likewise ggml's f16 table of x / (1 + expf(-1.702 x)), for
  *              every x
  *   silu       x / (1 + expf(-x)); swiglu silu(gate) * up
+ * and, for vision encoders that must match transformers rather than
+ * llama.cpp, float-precision activations without the f16 tables:
+ *   gelu_f32        tanh-GELU as x * sigmoid(2u), u = sqrt(2/pi)(x + 0.044715 x^3)
+ *   gelu_quick_f32  x * sigmoid(1.702 x)
+ *   gelu_erf        0.5 x (1 + erf(x / sqrt 2)) (scalar; projector only)
  * The SIMD levels use their own vector expf (about 1 ulp), so they agree
  * with these references to a few ulp, not bit for bit (llama.cpp's own
  * SIMD and scalar tails differ the same way). */
@@ -142,6 +147,14 @@ static void silu_ref(float *x, int64_t n)
 		x[i] = silu1(x[i]);
 }
 
+static void xsigmoid_ref(float *x, int64_t n, float a, float c)
+{
+	for (int64_t i = 0; i < n; i++) {
+		const float v = x[i];
+		x[i] = v / (1.0f + expf(-(a * v + c * (v * v * v))));
+	}
+}
+
 static void gelu_ref(float *x, int64_t n)
 {
 	const uint16_t *tab = weft_gelu_table();
@@ -189,6 +202,7 @@ const weft_ops_vt weft_ops_scalar_vt = {
 	.gelu = gelu_ref,
 	.gelu_quick = gelu_quick_ref,
 	.silu = silu_ref,
+	.xsigmoid = xsigmoid_ref,
 	.add = add_ref,
 	.f32_to_f16 = f32_to_f16_ref,
 	.f16_to_f32 = f16_to_f32_ref,
@@ -323,6 +337,25 @@ void weft_gelu_quick(float *x, int64_t n)
 void weft_silu(float *x, int64_t n)
 {
 	weft_ops_get()->silu(x, n);
+}
+
+/* 2 sqrt(2/pi): 0.5 (1 + tanh(u)) = sigmoid(2u) */
+#define GELU_2K 1.5957691216057308f
+
+void weft_gelu_f32(float *x, int64_t n)
+{
+	weft_ops_get()->xsigmoid(x, n, GELU_2K, GELU_2K * 0.044715f);
+}
+
+void weft_gelu_quick_f32(float *x, int64_t n)
+{
+	weft_ops_get()->xsigmoid(x, n, 1.702f, 0.0f);
+}
+
+void weft_gelu_erf(float *x, int64_t n)
+{
+	for (int64_t i = 0; i < n; i++)
+		x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * 0.70710678118654752f));
 }
 
 void weft_add(float *y, const float *x, int64_t n)

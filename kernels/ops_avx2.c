@@ -172,6 +172,18 @@ static void silu_avx2(float *x, int64_t n)
 		stv(x + i, n - i, silu8(ld(x + i, n - i)));
 }
 
+static void xsigmoid_avx2(float *x, int64_t n, float a, float c)
+{
+	const __m256 va = _mm256_set1_ps(a), vc = _mm256_set1_ps(c), one = _mm256_set1_ps(1.0f);
+	for (int64_t i = 0; i < n; i += 8) {
+		const __m256 v = ld(x + i, n - i);
+		const __m256 v3 = _mm256_mul_ps(_mm256_mul_ps(v, v), v);
+		const __m256 z = _mm256_fmadd_ps(vc, v3, _mm256_mul_ps(va, v));
+		const __m256 e = weft_exp8(_mm256_sub_ps(_mm256_setzero_ps(), z));
+		stv(x + i, n - i, _mm256_div_ps(v, _mm256_add_ps(one, e)));
+	}
+}
+
 /* tab[fp16(x)] for 8 lanes (32-bit gathers; the table has a padding entry). */
 static inline __m256 table8(const uint16_t *tab, __m256 x)
 {
@@ -243,6 +255,7 @@ const weft_ops_vt weft_ops_avx2_vt = {
 	.gelu = gelu_avx2,
 	.gelu_quick = gelu_quick_avx2,
 	.silu = silu_avx2,
+	.xsigmoid = xsigmoid_avx2,
 	.add = add_avx2,
 	.f32_to_f16 = f32_to_f16_avx2,
 	.f16_to_f32 = f16_to_f32_avx2,

@@ -154,6 +154,19 @@ static void silu_512(float *x, int64_t n)
 	}
 }
 
+static void xsigmoid_512(float *x, int64_t n, float a, float c)
+{
+	const __m512 va = _mm512_set1_ps(a), vc = _mm512_set1_ps(c), one = _mm512_set1_ps(1.0f);
+	for (int64_t i = 0; i < n; i += 16) {
+		const __mmask16 m = tail16(n - i);
+		const __m512 v = _mm512_maskz_loadu_ps(m, x + i);
+		const __m512 v3 = _mm512_mul_ps(_mm512_mul_ps(v, v), v);
+		const __m512 z = _mm512_fmadd_ps(vc, v3, _mm512_mul_ps(va, v));
+		const __m512 e = weft_exp16(_mm512_sub_ps(_mm512_setzero_ps(), z));
+		_mm512_mask_storeu_ps(x + i, m, _mm512_div_ps(v, _mm512_add_ps(one, e)));
+	}
+}
+
 /* tab[fp16(x)] for 16 lanes (the table has a padding entry, so the 32-bit
  * gather at index 65535 stays inside). */
 static inline __m512 table16(const uint16_t *tab, __m512 x)
@@ -221,6 +234,7 @@ const weft_ops_vt weft_ops_avx512_vt = {
 	.gelu = gelu_512,
 	.gelu_quick = gelu_quick_512,
 	.silu = silu_512,
+	.xsigmoid = xsigmoid_512,
 	.add = add_512,
 	.f32_to_f16 = f32_to_f16_512,
 	.f16_to_f32 = f16_to_f32_512,

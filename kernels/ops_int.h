@@ -32,6 +32,9 @@ typedef struct weft_ops_vt {
 	void (*gelu)(float *x, int64_t n);
 	void (*gelu_quick)(float *x, int64_t n);
 	void (*silu)(float *x, int64_t n);
+	/* x = x / (1 + exp(-(a x + c x^3))): tanh-GELU, quick GELU, SiLU at
+	 * float precision (weft_gelu_f32 etc.) */
+	void (*xsigmoid)(float *x, int64_t n, float a, float c);
 	void (*add)(float *y, const float *x, int64_t n);
 	void (*f32_to_f16)(uint16_t *y, const float *x, int64_t n);
 	void (*f16_to_f32)(float *y, const uint16_t *x, int64_t n);

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "ggml_types.h"
+#include "bind_int.h"
 #include "model.h"
 #include "util.h"
 
@@ -141,68 +142,7 @@ static int read_hparams(const weft_gguf *g, weft_hparams *hp)
 	return 0;
 }
 
-/* ---- tensors ---- */
-
-enum { USE_MATMUL, USE_ROWS, USE_F32 };
-
-/* Find tensor name (printf-style, with layer i) and check its dims and
- * type.  optional: absent is not an error (returns NULL, no error). */
-static const weft_gguf_tensor *bind(const weft_gguf *g, int optional, int use, int64_t ne0, int64_t ne1,
-				    const char *fmt, int i, int *err)
-{
-	char name[96];
-	snprintf(name, sizeof name, fmt, i);
-	const weft_gguf_tensor *t = weft_gguf_find_tensor(g, name);
-	if (!t) {
-		if (!optional && !*err) {
-			weft_error("missing tensor '%s'", name);
-			*err = 1;
-		}
-		return NULL;
-	}
-	if (*err)
-		return t;
-	int want_dims = ne1 > 0 ? 2 : 1;
-	int ok = 1;
-	for (uint32_t d = 0; d < 4; d++)
-		ok &= t->ne[d] == (d == 0 ? ne0 : d == 1 && ne1 > 0 ? ne1 : 1);
-	if (!ok || (int)t->n_dims > want_dims) {
-		char got[96];
-		int n = snprintf(got, sizeof got, "[%lld", (long long)t->ne[0]);
-		for (uint32_t d = 1; d < t->n_dims && n > 0 && (size_t)n < sizeof got; d++)
-			n += snprintf(got + n, sizeof got - (size_t)n, ", %lld", (long long)t->ne[d]);
-		if (ne1 > 0)
-			weft_error("tensor '%s': shape %s], expected [%lld, %lld]", name, got, (long long)ne0,
-				   (long long)ne1);
-		else
-			weft_error("tensor '%s': shape %s], expected [%lld]", name, got, (long long)ne0);
-		*err = 1;
-		return NULL;
-	}
-	const weft_type_info *ti = weft_type_get(t->type);
-	int type_ok = use == USE_F32 ? t->type == WEFT_TYPE_F32
-		    : use == USE_ROWS ? ti && ti->can_dequant
-				      : weft_matmul_supported(t->type);
-	if (type_ok && ti && !weft_type_row_bytes(t->type, (uint64_t)ne0))
-		type_ok = 0;
-	if (!type_ok) {
-		if (ti)
-			weft_error("tensor '%s': unsupported type %s", name, ti->name);
-		else
-			weft_error("tensor '%s': unsupported type %u", name, t->type);
-		*err = 1;
-		return NULL;
-	}
-	return t;
-}
-
-static void fp_int(uint64_t *h, int64_t v)
-{
-	uint8_t b[8];
-	for (int i = 0; i < 8; i++)
-		b[i] = (uint8_t)((uint64_t)v >> (8 * i));
-	*h = weft_fnv1a(*h, b, 8);
-}
+/* ---- tensors (weft_bind, lib/bind.c) ---- */
 
 /* FNV-1a over the architecture, hyper-parameters and tensor table (names,
  * types, dims, offsets): cheap, and changes with any re-quantization or
@@ -214,25 +154,14 @@ static uint64_t fingerprint(const weft_gguf *g, const weft_hparams *hp)
 	const int64_t iv[] = {hp->n_layer, hp->n_embd, hp->n_ff, hp->n_head, hp->n_head_kv, hp->head_dim,
 			      hp->n_vocab, hp->n_ctx_train, hp->rope_dim, hp->rope_neox, hp->tied_output};
 	for (size_t i = 0; i < sizeof iv / sizeof iv[0]; i++)
-		fp_int(&h, iv[i]);
+		weft_hash_int(&h, iv[i]);
 	const float fv[] = {hp->rope_base, hp->rope_freq_scale, hp->rms_eps};
 	for (size_t i = 0; i < sizeof fv / sizeof fv[0]; i++) {
 		uint32_t u;
 		memcpy(&u, &fv[i], 4);
-		fp_int(&h, u);
+		weft_hash_int(&h, u);
 	}
-	fp_int(&h, (int64_t)g->n_tensors);
-	for (uint64_t i = 0; i < g->n_tensors; i++) {
-		const weft_gguf_tensor *t = &g->tensors[i];
-		fp_int(&h, (int64_t)t->name.len);
-		h = weft_fnv1a(h, t->name.ptr, (size_t)t->name.len);
-		fp_int(&h, t->type);
-		fp_int(&h, t->n_dims);
-		for (int d = 0; d < 4; d++)
-			fp_int(&h, t->ne[d]);
-		fp_int(&h, (int64_t)t->offset);
-	}
-	return h;
+	return weft_hash_tensors(g, h);
 }
 
 weft_model *weft_model_load(const weft_gguf *g)
@@ -265,18 +194,18 @@ weft_model *weft_model_load(const weft_gguf *g)
 	}
 	hp->n_vocab = (int)te->ne[1];
 
-	m->tok_embd = bind(g, 0, USE_ROWS, d, hp->n_vocab, "token_embd.weight", 0, &err);
+	m->tok_embd = weft_bind(g, 0, WEFT_USE_ROWS, d, hp->n_vocab, "token_embd.weight", 0, &err);
 	if (weft_gguf_find_tensor(g, "rope_freqs.weight")) {
 		weft_error("unsupported tensor 'rope_freqs.weight' (per-dimension RoPE frequency factors)");
 		goto fail;
 	}
-	m->out_norm = bind(g, 0, USE_F32, d, 0, "output_norm.weight", 0, &err);
-	m->output = bind(g, 1, USE_MATMUL, d, hp->n_vocab, "output.weight", 0, &err);
+	m->out_norm = weft_bind(g, 0, WEFT_USE_F32, d, 0, "output_norm.weight", 0, &err);
+	m->output = weft_bind(g, 1, WEFT_USE_MATMUL, d, hp->n_vocab, "output.weight", 0, &err);
 	if (err)
 		goto fail;
 	if (!m->output) {
 		hp->tied_output = 1;
-		m->output = bind(g, 0, USE_MATMUL, d, hp->n_vocab, "token_embd.weight", 0, &err);
+		m->output = weft_bind(g, 0, WEFT_USE_MATMUL, d, hp->n_vocab, "token_embd.weight", 0, &err);
 		if (err) {
 			weft_error_prefix("no 'output.weight' (tied to the token embeddings)");
 			goto fail;
@@ -288,18 +217,18 @@ weft_model *weft_model_load(const weft_gguf *g)
 	const int bias = hp->rope_neox; /* qwen2: q/k/v biases */
 	for (int i = 0; i < hp->n_layer && !err; i++) {
 		weft_layer_w *L = &m->layers[i];
-		L->attn_norm = bind(g, 0, USE_F32, d, 0, "blk.%d.attn_norm.weight", i, &err);
-		L->wq = bind(g, 0, USE_MATMUL, d, dq, "blk.%d.attn_q.weight", i, &err);
-		L->wk = bind(g, 0, USE_MATMUL, d, dkv, "blk.%d.attn_k.weight", i, &err);
-		L->wv = bind(g, 0, USE_MATMUL, d, dkv, "blk.%d.attn_v.weight", i, &err);
-		L->bq = bind(g, !bias, USE_F32, dq, 0, "blk.%d.attn_q.bias", i, &err);
-		L->bk = bind(g, !bias, USE_F32, dkv, 0, "blk.%d.attn_k.bias", i, &err);
-		L->bv = bind(g, !bias, USE_F32, dkv, 0, "blk.%d.attn_v.bias", i, &err);
-		L->wo = bind(g, 0, USE_MATMUL, dq, d, "blk.%d.attn_output.weight", i, &err);
-		L->ffn_norm = bind(g, 0, USE_F32, d, 0, "blk.%d.ffn_norm.weight", i, &err);
-		L->w_gate = bind(g, 0, USE_MATMUL, d, ff, "blk.%d.ffn_gate.weight", i, &err);
-		L->w_up = bind(g, 0, USE_MATMUL, d, ff, "blk.%d.ffn_up.weight", i, &err);
-		L->w_down = bind(g, 0, USE_MATMUL, ff, d, "blk.%d.ffn_down.weight", i, &err);
+		L->attn_norm = weft_bind(g, 0, WEFT_USE_F32, d, 0, "blk.%d.attn_norm.weight", i, &err);
+		L->wq = weft_bind(g, 0, WEFT_USE_MATMUL, d, dq, "blk.%d.attn_q.weight", i, &err);
+		L->wk = weft_bind(g, 0, WEFT_USE_MATMUL, d, dkv, "blk.%d.attn_k.weight", i, &err);
+		L->wv = weft_bind(g, 0, WEFT_USE_MATMUL, d, dkv, "blk.%d.attn_v.weight", i, &err);
+		L->bq = weft_bind(g, !bias, WEFT_USE_F32, dq, 0, "blk.%d.attn_q.bias", i, &err);
+		L->bk = weft_bind(g, !bias, WEFT_USE_F32, dkv, 0, "blk.%d.attn_k.bias", i, &err);
+		L->bv = weft_bind(g, !bias, WEFT_USE_F32, dkv, 0, "blk.%d.attn_v.bias", i, &err);
+		L->wo = weft_bind(g, 0, WEFT_USE_MATMUL, dq, d, "blk.%d.attn_output.weight", i, &err);
+		L->ffn_norm = weft_bind(g, 0, WEFT_USE_F32, d, 0, "blk.%d.ffn_norm.weight", i, &err);
+		L->w_gate = weft_bind(g, 0, WEFT_USE_MATMUL, d, ff, "blk.%d.ffn_gate.weight", i, &err);
+		L->w_up = weft_bind(g, 0, WEFT_USE_MATMUL, d, ff, "blk.%d.ffn_up.weight", i, &err);
+		L->w_down = weft_bind(g, 0, WEFT_USE_MATMUL, ff, d, "blk.%d.ffn_down.weight", i, &err);
 	}
 	if (err)
 		goto fail;

@@ -249,6 +249,30 @@ static void test_activations_ref(void)
 	ref()->silu(y, n);
 	CHECK(max_rel(y, e, n, 1e-6) < 1e-6);
 	CHECK_NEAR(y[0], e[0], 1e-5);
+	/* float-precision GELUs (vision encoders), against double math */
+	for (int i = 0; i < n; i++) {
+		double t = 3 * x[i];
+		e[i] = 0.5 * t * (1 + tanh(sqrt(2 / M_PI) * t * (1 + 0.044715 * t * t)));
+		y[i] = (float)t;
+	}
+	ref()->xsigmoid(y, n, 1.5957691216057308f, 1.5957691216057308f * 0.044715f);
+	CHECK(max_rel(y, e, n, 1e-6) < 2e-6);
+	for (int i = 0; i < n; i++) {
+		double t = 3 * x[i];
+		e[i] = t / (1 + exp(-1.702 * t));
+		y[i] = (float)t;
+	}
+	ref()->xsigmoid(y, n, 1.702f, 0.0f);
+	CHECK(max_rel(y, e, n, 1e-6) < 2e-6);
+	for (int i = 0; i < n; i++) {
+		double t = 3 * x[i];
+		e[i] = 0.5 * t * (1 + erf(t / sqrt(2.0)));
+		y[i] = (float)t;
+	}
+	weft_gelu_erf(y, n);
+	/* 1 + erff(x) cancels for x << 0 (as in torch's float GELU): absolute
+	 * error about ulp(1) |x|, hence the floor */
+	CHECK(max_rel(y, e, n, 0.05) < 4e-6);
 	/* GELU (tanh approximation) through ggml's f16 table: f16-precise */
 	for (int i = 0; i < n; i++) {
 		double t = x[i];
@@ -338,6 +362,11 @@ static void check_level(int lvl)
 		r->silu(ya, n), v->silu(yb, n);
 		if (max_rel_f(yb, ya, n, 1e-6) > 2e-6)
 			FAILF("silu n=%d: %g", n, max_rel_f(yb, ya, n, 1e-6));
+		for (int i = 0; i < n; i++) /* tanh-GELU and quick GELU, float precision, out to exp overflow */
+			ya[i] = yb[i] = x[i] * 30.0f;
+		r->xsigmoid(ya, n, 1.5957691f, 0.0713548f), v->xsigmoid(yb, n, 1.5957691f, 0.0713548f);
+		if (max_rel_f(yb, ya, n, 1e-6) > 4e-6)
+			FAILF("xsigmoid n=%d: %g", n, max_rel_f(yb, ya, n, 1e-6));
 		for (int i = 0; i < n; i++) /* reach the GELU clamps */
 			ya[i] = yb[i] = x[i] * 2.5f;
 		r->gelu(ya, n), v->gelu(yb, n);
