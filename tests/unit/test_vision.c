@@ -1,0 +1,228 @@
+/* test_vision.c - the vision encoders (lib/vision.c) against transformers.
+ *
+ * Fixtures (scripts/gen-vlm-fixtures.py, tests/data/vlm): tiny random-init
+ * LlavaForConditionalGeneration and Idefics3ForConditionalGeneration, their
+ * mmproj files written by llama.cpp's own converters, and .vref files with
+ * what transformers computes for real images from ../shared: the pixel
+ * tensors, the projected image embeddings, the per-layer attention
+ * saliency and the LLM's logits over the prompt with the image spliced in.
+ * Bounds: pixels bit-exact (CRC-32); embeddings, saliency and logits within
+ * 1e-4 of the reference's largest magnitude with F32 weights (logits against
+ * the reference whose K/V are rounded to F16, as weft's cache keeps them). */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+#include "ggml_types.h"
+#include "gguf.h"
+#include "image.h"
+#include "model.h"
+#include "test.h"
+#include "util.h"
+#include "vision.h"
+#include "vlm_ref.h"
+
+#define DATA "tests/data/vlm/"
+
+/* max |a - b| / max |b| */
+static double rel_err(const float *a, const float *b, int64_t n)
+{
+	double m = 0, d = 0;
+	for (int64_t i = 0; i < n; i++) {
+		double e = fabs((double)a[i] - b[i]);
+		if (!(e <= d))
+			d = e;
+		if (fabs(b[i]) > m)
+			m = fabs(b[i]);
+	}
+	return m > 0 ? d / m : d;
+}
+
+/* Run one family's fixture: every image in the .vref. */
+static void check_family(const char *fam, const char *mmproj_file, double tol_embd, double tol_logits)
+{
+	const char *shared = t_shared_dir();
+	if (!shared)
+		SKIP("../shared absent (real images)");
+	char path[512];
+	snprintf(path, sizeof path, DATA "tiny-%s.vref", fam);
+	vref ref;
+	if (vref_load(path, &ref) != 0)
+		SKIP("%.200s absent (scripts/gen-vlm-fixtures.py)", path);
+	snprintf(path, sizeof path, DATA "%s", mmproj_file);
+	weft_gguf *g = weft_gguf_open(path);
+	weft_vision *v = g ? weft_vision_load(g) : NULL;
+	snprintf(path, sizeof path, DATA "tiny-%s-llm-f32.gguf", fam);
+	weft_gguf *lg = weft_gguf_open(path);
+	weft_model *m = lg ? weft_model_load(lg) : NULL;
+	weft_pool *pool = weft_pool_new(2);
+	if (!v || !m) {
+		FAILF("load: %s", weft_errmsg());
+		goto done;
+	}
+	const weft_vision_hparams *hp = &v->hp;
+	const vref_rec *nl = vref_get(&ref, "meta/n_layer_run"), *itok = vref_get(&ref, "meta/image_token_id");
+	CHECK(nl && itok);
+	if (nl)
+		CHECK_EQ_INT(hp->n_layer_run, ((int32_t *)nl->data)[0]);
+	CHECK_EQ_INT(hp->n_embd_out, m->hp.n_embd);
+	int n_images = 0;
+	int n_px_bad = 0;
+	double worst_embd = 0, worst_sal = 0, worst_logit = 0, worst_logit16 = 0;
+	for (int i = 0; i < ref.n && !t_failed; i++) {
+		const char *slash = strrchr(ref.r[i].name, '/');
+		if (!slash || strcmp(slash, "/pixels_shape") != 0)
+			continue;
+		char img[128], key[192];
+		snprintf(img, sizeof img, "%.*s", (int)(slash - ref.r[i].name), ref.r[i].name);
+		const vref_rec *pshape = &ref.r[i];
+#define REC(k) (snprintf(key, sizeof key, "%s/" k, img), vref_get(&ref, key))
+		const vref_rec *embd = REC("embd"), *sal = REC("saliency"), *ids = REC("ids"), *lgt = REC("logits"),
+			       *lgh = REC("logits_f16kv"), *rc = REC("rows_cols"), *pcrc = REC("pixels_crc32");
+		if (!embd || !sal || !ids || !lgt || !lgh || !rc || !pcrc || pshape->n != 4 || lgh->n != lgt->n) {
+			FAILF("%s: incomplete reference", img);
+			break;
+		}
+		n_images++;
+		/* pixels: the decoder flags of the reference pipelines
+		 * (LLaVA: convert("RGB"); Idefics3: alpha onto white; no EXIF) */
+		char ipath[4400];
+		snprintf(ipath, sizeof ipath, "%s/%s", shared, img);
+		weft_image_opts o = {.flags = WEFT_IMAGE_NO_EXIF |
+					      (hp->proj == WEFT_PROJ_MLP ? WEFT_IMAGE_ALPHA_DROP : 0)};
+		weft_image *im = weft_image_load(ipath, &o);
+		weft_preproc pp = weft_vision_preproc(v);
+		weft_pixels pix = {0};
+		if (!im || weft_preprocess(im, &pp, &pix) != 0) {
+			FAILF("%s: %s", img, weft_errmsg());
+			weft_image_free(im);
+			break;
+		}
+		weft_image_free(im);
+		const int n_tiles = pix.n;
+		const int32_t *ps = pshape->data;
+		if (ps[0] != n_tiles || ps[1] != 3 || ps[2] != pix.h || ps[3] != pix.w) {
+			FAILF("%s: %d tiles of %dx%d, reference %d of %dx%d", img, n_tiles, pix.h, pix.w, ps[0], ps[2], ps[3]);
+			weft_pixels_free(&pix);
+			break;
+		}
+		CHECK_EQ_INT(pix.rows, ((int32_t *)rc->data)[0]);
+		CHECK_EQ_INT(pix.cols, ((int32_t *)rc->data)[1]);
+		/* bit-exact preprocessing: the CRC-32 of the float32 bytes */
+		const uLong crc = crc32(0L, (const Bytef *)pix.data, (uInt)((size_t)n_tiles * 3 * pix.h * pix.w * sizeof(float)));
+		if ((uint32_t)crc != (uint32_t)((int32_t *)pcrc->data)[0])
+			n_px_bad++;
+		double e;
+		const int64_t ne = (int64_t)n_tiles * hp->n_tokens * hp->n_embd_out;
+		const int64_t ns = (int64_t)n_tiles * hp->n_layer_run * hp->n_patches;
+		weft_vision_out out = {malloc(sizeof(float) * ne), malloc(sizeof(float) * ns)};
+		if (embd->n != ne || sal->n != ns) {
+			FAILF("%s: reference shapes (embd %lld, saliency %lld) differ from weft's (%lld, %lld)", img,
+			      (long long)embd->n, (long long)sal->n, (long long)ne, (long long)ns);
+		} else if (weft_vision_encode(v, pool, pix.data, n_tiles, &out) != 0) {
+			FAILF("%s: encode: %s", img, weft_errmsg());
+		} else {
+			e = rel_err(out.embd, embd->data, ne);
+			worst_embd = e > worst_embd ? e : worst_embd;
+			e = rel_err(out.saliency, sal->data, ns);
+			worst_sal = e > worst_sal ? e : worst_sal;
+		}
+		weft_pixels_free(&pix);
+
+		/* logits: the prompt's token embeddings with the image rows
+		 * spliced in at the image-token positions, in order */
+		const int64_t T = ids->n, d = m->hp.n_embd;
+		const int32_t *id = ids->data;
+		float *x = malloc(sizeof(float) * T * d), *logits = malloc(sizeof(float) * T * m->hp.n_vocab);
+		int64_t next = 0;
+		const uint64_t rb = weft_type_row_bytes(m->tok_embd->type, (uint64_t)d);
+		for (int64_t t = 0; t < T && !t_failed; t++) {
+			if (id[t] == ((int32_t *)itok->data)[0]) {
+				if (next >= (int64_t)n_tiles * hp->n_tokens) {
+					FAILF("%s: more image tokens than embeddings", img);
+					break;
+				}
+				memcpy(x + t * d, out.embd + next++ * d, sizeof(float) * d);
+			} else {
+				CHECK(id[t] >= 0 && id[t] < m->hp.n_vocab);
+				weft_dequantize_row(m->tok_embd->type, (const uint8_t *)m->tok_embd->data + rb * (uint64_t)id[t],
+						    x + t * d, d);
+			}
+		}
+		CHECK_EQ_INT(next, (int64_t)n_tiles * hp->n_tokens);
+		weft_kv *kv = weft_kv_new(m, T);
+		if (!t_failed && kv && weft_model_forward(m, pool, kv, NULL, x, T, 0, logits, 1, NULL) == 0) {
+			e = rel_err(logits, lgt->data, lgt->n);
+			worst_logit = e > worst_logit ? e : worst_logit;
+			e = rel_err(logits, lgh->data, lgh->n);
+			worst_logit16 = e > worst_logit16 ? e : worst_logit16;
+		} else if (!t_failed) {
+			FAILF("%s: forward: %s", img, weft_errmsg());
+		}
+		weft_kv_free(kv);
+		free(x);
+		free(logits);
+		free(out.embd);
+		free(out.saliency);
+#undef REC
+	}
+	printf("# %s (%s): %d images, pixels bit-exact for %d; relative error: embeddings %.3g, saliency %.3g, "
+	       "logits %.3g (%.3g against a reference with F16 K/V, as weft's cache)\n",
+	       fam, mmproj_file, n_images, n_images - n_px_bad, worst_embd, worst_sal, worst_logit, worst_logit16);
+	CHECK(n_images >= 2);
+	CHECK_EQ_INT(n_px_bad, 0);
+	if (worst_embd > tol_embd)
+		FAILF("%s: embeddings relative error %.3g > %g", fam, worst_embd, tol_embd);
+	if (worst_sal > tol_embd)
+		FAILF("%s: saliency relative error %.3g > %g", fam, worst_sal, tol_embd);
+	/* weft's KV cache is F16: against transformers with K/V rounded the
+	 * same way the logits match at the F32 bound; against pure float32
+	 * the cache's rounding shows (test_model.c: 3.9e-4 for text alone) */
+	if (worst_logit16 > tol_logits)
+		FAILF("%s: logits (F16 K/V reference) relative error %.3g > %g", fam, worst_logit16, tol_logits);
+	if (worst_logit > 2e-3)
+		FAILF("%s: logits relative error %.3g > 2e-3", fam, worst_logit);
+done:
+	weft_pool_free(pool);
+	weft_model_free(m);
+	weft_gguf_close(lg);
+	weft_vision_free(v);
+	weft_gguf_close(g);
+	vref_free(&ref);
+}
+
+static void llava_vs_transformers(void)
+{
+	check_family("llava", "tiny-llava-mmproj-f32.gguf", 1e-4, 1e-4);
+}
+
+/* the file as llama.cpp's legacy converter writes it: mm.0, mm.2 and the
+ * patch kernel in F16 even with --use-f32; F16 matrices round the
+ * activations to F16 (as llama.cpp), hence the F16-sized bounds */
+static void llava_legacy_vs_transformers(void)
+{
+	check_family("llava", "tiny-llava-mmproj-legacy.gguf", 1e-3, 3e-3);
+}
+
+static void idefics3_vs_transformers(void)
+{
+	check_family("idefics3", "tiny-idefics3-mmproj-f32.gguf", 1e-4, 1e-4);
+}
+
+/* F16 matrices: weft_matmul rounds the activations to F16 as llama.cpp
+ * does, so the error is F16's (about 2^-11 per value) */
+static void idefics3_f16_vs_transformers(void)
+{
+	check_family("idefics3", "tiny-idefics3-mmproj-f16.gguf", 3e-3, 3e-3);
+}
+
+int main(void)
+{
+	t_suite = "vision";
+	RUN(llava_vs_transformers);
+	RUN(llava_legacy_vs_transformers);
+	RUN(idefics3_vs_transformers);
+	RUN(idefics3_f16_vs_transformers);
+	TEST_MAIN_END();
+}
