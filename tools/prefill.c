@@ -1,9 +1,12 @@
-/* prefill - run a prompt (tokens stream) through an LLM and write its KV
- * cache, per layer, plus the next-token logits (man 1 prefill). */
+/* prefill - run a prompt (tokens stream, with image embeddings spliced in
+ * from encode-image) through an LLM and write its KV cache, per layer, plus
+ * the next-token logits (man 1 prefill). */
 #include <getopt.h>
 #include <inttypes.h>
+#include <math.h>
 
 #include "common.h"
+#include "ggml_types.h"
 #include "gguf.h"
 #include "kvstream.h"
 #include "model.h"
@@ -19,9 +22,10 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"Usage: %s -m MODEL.gguf [OPTIONS] [FILE]\n"
-		"Read a weft tokens stream (FILE or stdin), run it through the model and\n"
-		"write the KV cache (a kvcache frame, one kv frame per layer) and the\n"
-		"next-token logits.  A KV cache in the input is extended (multi-turn).\n"
+		"Read a weft tokens stream (FILE or stdin), with image embeddings from\n"
+		"encode-image spliced in where its embd frames stand, run it through the\n"
+		"model and write the KV cache (a kvcache frame, one kv frame per layer) and\n"
+		"the next-token logits.  A KV cache in the input is extended (multi-turn).\n"
 		"\n"
 		"  -m, --model FILE     GGUF model (arch llama or qwen2)\n"
 		"  -t, --threads N      threads (default: all CPUs)\n"
@@ -35,6 +39,162 @@ static void usage(FILE *f)
 		"  -h, --help           this help\n"
 		"  -V, --version        version\n",
 		prog);
+}
+
+/* The prompt as the model will see it: a token id per position, or -1 where
+ * an embedding row (from an embd frame) is fed instead; the rows in order;
+ * and wrapper text (weft.prefix / weft.suffix) not tokenized yet. */
+typedef struct prompt {
+	int32_t *ids;
+	int64_t n, cap;
+	float *rows;           /* [n_rows][n_embd] */
+	int64_t n_rows, cap_rows;
+	char *wrap;
+	size_t wrap_len, wrap_cap;
+} prompt;
+
+static void push_id(prompt *p, int32_t id)
+{
+	if (p->n == p->cap && !(p->ids = realloc(p->ids, (size_t)(p->cap = p->cap ? 2 * p->cap : 1024) * 4)))
+		die("out of memory");
+	p->ids[p->n++] = id;
+}
+
+static void add_wrap(prompt *p, const char *s)
+{
+	size_t k = strlen(s);
+	if (p->wrap_len + k + 1 > p->wrap_cap) {
+		p->wrap_cap = 2 * (p->wrap_len + k + 1);
+		if (!(p->wrap = realloc(p->wrap, p->wrap_cap)))
+			die("out of memory");
+	}
+	memcpy(p->wrap + p->wrap_len, s, k + 1);
+	p->wrap_len += k;
+}
+
+/* Length of the special-token piece "<name>" at s (no space, '<' or '>'
+ * inside), or 0. */
+static size_t special_piece(const char *s, const char *end)
+{
+	if (*s != '<')
+		return 0;
+	for (const char *q = s + 1; q < end; q++) {
+		if (*q == '>')
+			return q > s + 1 ? (size_t)(q + 1 - s) : 0;
+		if (*q == '<' || *q == ' ' || *q == '\n' || *q == '\t' || *q == '\r')
+			return 0;
+	}
+	return 0;
+}
+
+/* Die unless every "<...>" piece of wrapper text s is one vocabulary token. */
+static void check_pieces(const weft_vocab *voc, const char *s, const char *inname, const weft_frame *f)
+{
+	const char *end = s + strlen(s);
+	for (const char *q = s; q < end; q++) {
+		size_t k = special_piece(q, end);
+		if (k && weft_vocab_find(voc, q, k) < 0)
+			die("%s: frame %" PRIu64 ": the model's vocabulary lacks '%.*s' (wrong model for this stream?)",
+			    inname, f->index, (int)k, q);
+	}
+}
+
+/* Tokenize the pending wrapper text as the model's processor does: each
+ * "<...>" piece is its special token, the text between is tokenized with
+ * special-token parsing, no BOS. */
+static void flush_wrap(prompt *p, const weft_vocab *voc, int n_vocab, const char *inname)
+{
+	const char *s = p->wrap, *end = s + p->wrap_len, *seg = s;
+	int32_t *tmp = NULL;
+	size_t n = 0, cap = 0;
+	for (const char *q = s; q < end; q++) {
+		size_t k = special_piece(q, end);
+		if (!k)
+			continue;
+		if (weft_tokenize(voc, seg, (size_t)(q - seg), 1, &tmp, &n, &cap) != 0)
+			die("%s: wrapper text: %s", inname, weft_errmsg());
+		int32_t id = weft_vocab_find(voc, q, k);
+		if (id < 0)
+			die("%s: the model's vocabulary lacks '%.*s' (wrong model for this stream?)", inname, (int)k, q);
+		if (n == cap && !(tmp = realloc(tmp, (cap = cap ? 2 * cap : 64) * 4)))
+			die("out of memory");
+		tmp[n++] = id;
+		q += k - 1;
+		seg = q + 1;
+	}
+	if (weft_tokenize(voc, seg, (size_t)(end - seg), 1, &tmp, &n, &cap) != 0)
+		die("%s: wrapper text: %s", inname, weft_errmsg());
+	for (size_t i = 0; i < n; i++) {
+		if (tmp[i] < 0 || tmp[i] >= n_vocab)
+			die("%s: wrapper token %" PRId32 " out of range (vocabulary %d)", inname, tmp[i], n_vocab);
+		push_id(p, tmp[i]);
+	}
+	free(tmp);
+	p->wrap_len = 0;
+}
+
+/* An embd frame: wrapper prefix, the embedding rows, wrapper suffix.  The
+ * suffix waits, so that it joins the next tile's prefix into one text
+ * fragment, as the processor's expanded prompt string is tokenized whole. */
+static void add_embd(prompt *p, const weft_frame *f, const weft_model *m, const weft_vocab *voc,
+		     uint64_t vocab_fp, const char *inname)
+{
+	const weft_hparams *hp = &m->hp;
+	const weft_tensor *t = weft_frame_tensor(f, "embd");
+	if (!t || t->dtype != WEFT_DT_F32 || t->ndim != 2 || t->shape[0] < 1)
+		die("%s: frame %" PRIu64 ": embd frame without an F32 'embd' matrix [n_tokens, n_embd]", inname,
+		    f->index);
+	if (t->shape[1] != hp->n_embd)
+		die("%s: frame %" PRIu64 ": embedding width %" PRId64
+		    " does not match the model's n_embd %d (mmproj for another LLM?)",
+		    inname, f->index, t->shape[1], hp->n_embd);
+	if (weft_frame_get(f, "weft.vocab") && weft_frame_check_fp(f, "weft.vocab", vocab_fp) != 0)
+		die("%s: %s (tokenized for another model?)", inname, weft_errmsg());
+	const char *pre = weft_frame_get(f, "weft.prefix"), *suf = weft_frame_get(f, "weft.suffix");
+	pre = pre ? pre : "";
+	suf = suf ? suf : "";
+	check_pieces(voc, pre, inname, f);
+	check_pieces(voc, suf, inname, f);
+	const float *src = t->data;
+	int64_t rows = t->shape[0], d = hp->n_embd;
+	for (int64_t i = 0; i < rows * d; i++)
+		if (!isfinite(src[i]))
+			die("%s: frame %" PRIu64 ": embedding row %" PRId64 " is not finite", inname, f->index, i / d);
+	add_wrap(p, pre);
+	flush_wrap(p, voc, hp->n_vocab, inname);
+	if (p->n_rows + rows > p->cap_rows) {
+		p->cap_rows = 2 * (p->n_rows + rows);
+		if (!(p->rows = realloc(p->rows, (size_t)p->cap_rows * (size_t)d * sizeof(float))))
+			die("out of memory");
+	}
+	memcpy(p->rows + (size_t)p->n_rows * (size_t)d, src, (size_t)(rows * d) * sizeof(float));
+	p->n_rows += rows;
+	for (int64_t i = 0; i < rows; i++)
+		push_id(p, -1);
+	add_wrap(p, suf);
+}
+
+/* The model's input rows for a mixed prompt: token embeddings (token_embd,
+ * dequantized as the forward pass does) and the embd frames' rows. */
+static float *input_rows(const weft_model *m, const prompt *p)
+{
+	const weft_gguf_tensor *te = m->tok_embd;
+	const int64_t d = m->hp.n_embd;
+	const uint64_t rb = weft_type_row_bytes(te->type, (uint64_t)d);
+	float *x = malloc((size_t)p->n * (size_t)d * sizeof(float));
+	if (!x)
+		die("out of memory");
+	int64_t r = 0;
+	for (int64_t i = 0; i < p->n; i++) {
+		float *dst = x + (size_t)i * (size_t)d;
+		if (p->ids[i] >= 0) {
+			if (weft_dequantize_row(te->type, (const uint8_t *)te->data + rb * (uint64_t)p->ids[i], dst, d) != 0)
+				die("%s", weft_errmsg());
+		} else {
+			memcpy(dst, p->rows + (size_t)r++ * (size_t)d, (size_t)d * sizeof(float));
+		}
+	}
+	return x;
 }
 
 int main(int argc, char **argv)
@@ -87,8 +247,9 @@ int main(int argc, char **argv)
 
 	/* Gather the prompt: tokens to run, and any cache to extend. */
 	weft_kv *kv = NULL;
-	int32_t *hist = NULL, *ids = NULL;
-	int64_t n_hist = 0, n_ids = 0, cap_ids = 0;
+	int32_t *hist = NULL;
+	int64_t n_hist = 0;
+	prompt pr = {0};
 	int next_layer = 0;
 	weft_frame *f;
 	int rc;
@@ -101,20 +262,21 @@ int main(int argc, char **argv)
 			if (!t || t->dtype != WEFT_DT_I32 || t->ndim != 1)
 				die("%s: frame %" PRIu64 ": tokens frame without an I32 'ids' vector", inname, f->index);
 			const int32_t *src = t->data;
+			flush_wrap(&pr, voc, hp->n_vocab, inname);
 			for (uint64_t i = 0; i < t->nelem; i++) {
 				if (src[i] < 0 || src[i] >= hp->n_vocab)
 					die("%s: frame %" PRIu64 ": token id %" PRId32 " out of range (vocabulary %d)", inname,
 					    f->index, src[i], hp->n_vocab);
-				if (n_ids == cap_ids && !(ids = realloc(ids, (size_t)(cap_ids = cap_ids ? 2 * cap_ids : 1024) * 4)))
-					die("out of memory");
-				ids[n_ids++] = src[i];
+				push_id(&pr, src[i]);
 			}
+		} else if (strcmp(kind, "embd") == 0) {
+			add_embd(&pr, f, m, voc, vocab_fp, inname);
 		} else if (strcmp(kind, "image") == 0) {
 			const char *num = weft_frame_get(f, "weft.image");
 			die("%s: frame %" PRIu64 ": image placeholder <image %s> is not filled; run encode-image before prefill",
 			    inname, f->index, num ? num : "?");
 		} else if (strcmp(kind, "kvcache") == 0) {
-			if (kv || n_ids)
+			if (kv || pr.n || pr.wrap_len)
 				die("%s: frame %" PRIu64 ": a KV cache must come first in the stream, once", inname, f->index);
 			if (!(kv = weft_kv_begin(m, f, 0, &hist, &n_hist)))
 				die("%s: %s", inname, weft_errmsg());
@@ -132,6 +294,9 @@ int main(int argc, char **argv)
 	}
 	if (rc < 0)
 		die("%s: %s", inname, weft_errmsg());
+	flush_wrap(&pr, voc, hp->n_vocab, inname);
+	const int32_t *ids = pr.ids;
+	const int64_t n_ids = pr.n;
 	if (kv && next_layer != hp->n_layer)
 		die("%s: KV cache has %d of %d layers (truncated stream?)", inname, next_layer, hp->n_layer);
 	if (n_ids == 0)
@@ -168,7 +333,10 @@ int main(int argc, char **argv)
 	if (!logits)
 		die("out of memory");
 	double t1 = now_seconds();
-	if (weft_model_forward(m, pool, kv, ids, NULL, n_ids, o.chunk, logits, 0,
+	/* Token ids alone go in as ids; a prompt with embedding rows goes in as
+	 * rows throughout (the same token embeddings the forward pass looks up). */
+	float *x = pr.n_rows ? input_rows(m, &pr) : NULL;
+	if (weft_model_forward(m, pool, kv, x ? NULL : ids, x, n_ids, o.chunk, logits, 0,
 			       o.mass || o.window_q ? &extra : NULL) != 0)
 		die("%s: %s", o.model, weft_errmsg());
 	double t2 = now_seconds();
@@ -197,13 +365,17 @@ int main(int argc, char **argv)
 	weft_frame_free(lg);
 	out_close(out);
 	if (o.verbose)
-		fprintf(stderr, "%s: load %.3f s; prefill %" PRId64 " tokens in %.3f s (%.1f tokens/s), %d threads, kernels %s\n",
-			prog, t1 - t0, n_ids, t2 - t1, n_ids / (t2 - t1), weft_pool_size(pool), weft_kernels_level());
+		fprintf(stderr, "%s: load %.3f s; prefill %" PRId64 " tokens%s in %.3f s (%.1f tokens/s), %d threads, kernels %s\n",
+			prog, t1 - t0, n_ids, pr.n_rows ? " (image embeddings included)" : "", t2 - t1, n_ids / (t2 - t1),
+			weft_pool_size(pool), weft_kernels_level());
 
 	free(extra.mass);
 	free(extra.window_q);
 	free(logits);
-	free(ids);
+	free(x);
+	free(pr.ids);
+	free(pr.rows);
+	free(pr.wrap);
 	free(hist);
 	weft_pool_free(pool);
 	weft_kv_free(kv);
