@@ -29,11 +29,22 @@
 
 /* ---- scalar reference kernels ---- */
 
-static float dot_ref(const float *q, const uint16_t *k, int hd)
+/* Element i of a K or V row block: IEEE half, or float32 with kv_f32. */
+static inline float kv_at(const weft_attn_args *a, const void *base, int64_t i)
+{
+	return a->kv_f32 ? ((const float *)base)[i] : weft_fp16_to_fp32(((const uint16_t *)base)[i]);
+}
+
+static const void *kv_head(const weft_attn_args *a, const void *base, int64_t off)
+{
+	return a->kv_f32 ? (const void *)((const float *)base + off) : (const void *)((const uint16_t *)base + off);
+}
+
+static float dot_ref(const weft_attn_args *a, const float *q, const void *K, int64_t j, int hd)
 {
 	float s = 0.0f;
 	for (int d = 0; d < hd; d++)
-		s += q[d] * weft_fp16_to_fp32(k[d]);
+		s += q[d] * kv_at(a, K, j * hd + d);
 	return s;
 }
 
@@ -41,7 +52,7 @@ void weft_attn_rows_ref(const weft_attn_args *a, int h, int64_t t0, int64_t t1, 
 {
 	const int hd = a->hd;
 	const int g = h / (a->n_head / a->n_head_kv);
-	const uint16_t *K = a->K + g * a->kv_head_stride, *V = a->V + g * a->kv_head_stride;
+	const void *K = kv_head(a, a->K, g * a->kv_head_stride), *V = kv_head(a, a->V, g * a->kv_head_stride);
 	float acc[WEFT_ATTN_MAX_HD];
 	for (int64_t t = t0; t < t1; t++) {
 		const float *q = a->Q + (t * a->n_head + h) * hd;
@@ -50,7 +61,7 @@ void weft_attn_rows_ref(const weft_attn_args *a, int h, int64_t t0, int64_t t1, 
 		float m = -INFINITY, l = 0.0f;
 		memset(acc, 0, sizeof(float) * (size_t)hd);
 		for (int64_t j = 0; j < n; j++) {
-			const float s = dot_ref(q, K + j * hd, hd) * a->scale;
+			const float s = dot_ref(a, q, K, j, hd) * a->scale;
 			if (s > m) { /* new max: rescale what we have */
 				const float r = expf(m - s);
 				for (int d = 0; d < hd; d++)
@@ -60,9 +71,8 @@ void weft_attn_rows_ref(const weft_attn_args *a, int h, int64_t t0, int64_t t1, 
 			}
 			const float p = expf(s - m);
 			l += p;
-			const uint16_t *v = V + j * hd;
 			for (int d = 0; d < hd; d++)
-				acc[d] += p * weft_fp16_to_fp32(v[d]);
+				acc[d] += p * kv_at(a, V, j * hd + d);
 		}
 		const float inv = l > 0.0f ? 1.0f / l : 0.0f;
 		for (int d = 0; d < hd; d++)
@@ -78,7 +88,7 @@ void weft_attn_mass_ref(const weft_attn_args *a, int g, int64_t j0, int64_t j1, 
 			const float *st)
 {
 	const int hd = a->hd, rep = a->n_head / a->n_head_kv;
-	const uint16_t *K = a->K + g * a->kv_head_stride;
+	const void *K = kv_head(a, a->K, g * a->kv_head_stride);
 	float loc[WEFT_MASS_BLOCK] = {0};
 	for (int h = g * rep; h < (g + 1) * rep; h++)
 		for (int64_t t = t0; t < t1; t++) {
@@ -90,7 +100,7 @@ void weft_attn_mass_ref(const weft_attn_args *a, int g, int64_t j0, int64_t j1, 
 			const float inv = 1.0f / l;
 			const float *q = a->Q + (t * a->n_head + h) * hd;
 			for (int64_t j = j0; j < je; j++)
-				loc[j - j0] += expf(dot_ref(q, K + j * hd, hd) * a->scale - m) * inv;
+				loc[j - j0] += expf(dot_ref(a, q, K, j, hd) * a->scale - m) * inv;
 		}
 	float *mass = a->mass + g * a->mass_stride;
 	for (int64_t j = j0; j < j1; j++)
@@ -153,7 +163,8 @@ void weft_attention_vt(weft_pool *p, const weft_attn_args *a, const weft_ops_vt 
 		memset(a->out, 0, sizeof(float) * (size_t)(a->T * a->n_head * a->hd));
 		return;
 	}
-	attn_job jb = {.a = a, .vt = vt};
+	/* the SIMD kernels read half K/V; float32 K/V run the references */
+	attn_job jb = {.a = a, .vt = a->kv_f32 ? &weft_ops_scalar_vt : vt};
 	if (!a->mass) {
 		jb.t0 = 0;
 		jb.t1 = a->T;

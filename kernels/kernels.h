@@ -92,7 +92,8 @@ void weft_f16_to_f32(float *y, const uint16_t *x, int64_t n);
  *
  *   Q     [T][n_head][hd] float32: the queries of T consecutive new tokens
  *   K, V  per KV head g: K + g*kv_head_stride holds kv_len[g] contiguous
- *         rows of hd IEEE-half values (V likewise)
+ *         rows of hd IEEE-half values (V likewise); float32 values when
+ *         kv_f32 is set (that path runs the scalar reference kernels)
  *   kv_len[g]  keys held for KV head g; the LAST T of them belong to the T
  *         query tokens, in order, so query t sees the first kv_len[g]-T+t+1
  *   out   [T][n_head][hd] float32
@@ -103,7 +104,8 @@ void weft_f16_to_f32(float *y, const uint16_t *x, int64_t n);
  * 1/sqrt(hd).  Work is split over heads and queries across the pool. */
 typedef struct weft_attn_args {
 	const float *Q;
-	const uint16_t *K, *V;
+	const void *K, *V;      /* uint16_t (IEEE half) rows, or float with kv_f32 */
+	int kv_f32;
 	int64_t kv_head_stride; /* elements between KV heads */
 	const int32_t *kv_len;  /* [n_head_kv] */
 	int64_t T;

@@ -58,6 +58,7 @@ weft_frame *weft_kvcache_frame(const weft_model *m, const weft_kv *kv, const int
 	    weft_frame_setf(f, "weft.n_head_kv", "%d", kv->n_head_kv) ||
 	    weft_frame_setf(f, "weft.head_dim", "%d", kv->head_dim) ||
 	    weft_frame_setf(f, "weft.n_past", "%" PRId64, kv->n_past) ||
+	    (kv->type == WEFT_KV_F32 && weft_frame_set(f, "weft.kv_type", "F32")) ||
 	    !weft_frame_add(f, "tokens", WEFT_DT_I32, 1, shape, hist)) {
 		weft_frame_free(f);
 		return NULL;
@@ -69,6 +70,8 @@ weft_frame *weft_kv_layer_frame(const weft_model *m, const weft_kv *kv, int laye
 {
 	int H = kv->n_head_kv, D = kv->head_dim;
 	const int32_t *len = kv->len + (size_t)layer * H;
+	const weft_dtype dt = kv->type == WEFT_KV_F32 ? WEFT_DT_F32 : WEFT_DT_F16;
+	const size_t e = weft_kv_elt(kv);
 	int64_t L = 0;
 	for (int h = 0; h < H; h++)
 		if (len[h] > L)
@@ -77,8 +80,7 @@ weft_frame *weft_kv_layer_frame(const weft_model *m, const weft_kv *kv, int laye
 	int64_t s3[3] = {H, L, D}, s2[2] = {H, L}, s1[1] = {H};
 	weft_tensor *tk, *tv, *tp, *tm = NULL;
 	if (!f || set_model(f, m) || weft_frame_setf(f, "weft.layer", "%d", layer) ||
-	    !(tk = weft_frame_add(f, "k", WEFT_DT_F16, 3, s3, NULL)) ||
-	    !(tv = weft_frame_add(f, "v", WEFT_DT_F16, 3, s3, NULL)) ||
+	    !(tk = weft_frame_add(f, "k", dt, 3, s3, NULL)) || !(tv = weft_frame_add(f, "v", dt, 3, s3, NULL)) ||
 	    !weft_frame_add(f, "len", WEFT_DT_I32, 1, s1, len) ||
 	    !(tp = weft_frame_add(f, "pos", WEFT_DT_I32, 2, s2, NULL)) ||
 	    (mass && !(tm = weft_frame_add(f, "mass", WEFT_DT_F32, 2, s2, NULL)))) {
@@ -94,8 +96,8 @@ weft_frame *weft_kv_layer_frame(const weft_model *m, const weft_kv *kv, int laye
 	for (int h = 0; h < H; h++) {
 		size_t src = (size_t)h * (size_t)kv->cap * (size_t)D, dst = (size_t)h * (size_t)L * (size_t)D;
 		size_t rows = (size_t)len[h];
-		memcpy((uint16_t *)tk->data + dst, kv->k[layer] + src, rows * (size_t)D * 2);
-		memcpy((uint16_t *)tv->data + dst, kv->v[layer] + src, rows * (size_t)D * 2);
+		memcpy((char *)tk->data + dst * e, (const char *)kv->k[layer] + src * e, rows * (size_t)D * e);
+		memcpy((char *)tv->data + dst * e, (const char *)kv->v[layer] + src * e, rows * (size_t)D * e);
 		int32_t *pos = (int32_t *)tp->data + (size_t)h * (size_t)L;
 		memcpy(pos, kv->pos[layer] + (size_t)h * (size_t)kv->cap, rows * 4);
 		for (size_t r = rows; r < (size_t)L; r++)
@@ -138,7 +140,13 @@ weft_kv *weft_kv_begin(const weft_model *m, const weft_frame *f, int64_t extra_c
 		weft_error("frame %" PRIu64 ": kvcache 'tokens' must be I32 [n_past]", f->index);
 		return NULL;
 	}
-	weft_kv *kv = weft_kv_new(m, np + extra_cap > 0 ? np + extra_cap : 1);
+	const char *ty = weft_frame_get(f, "weft.kv_type");
+	if (ty && strcmp(ty, "F16") != 0 && strcmp(ty, "F32") != 0) {
+		weft_error("frame %" PRIu64 ": unknown weft.kv_type '%.16s' (F16 or F32)", f->index, ty);
+		return NULL;
+	}
+	weft_kv *kv = weft_kv_new_type(m, np + extra_cap > 0 ? np + extra_cap : 1,
+				       ty && strcmp(ty, "F32") == 0 ? WEFT_KV_F32 : WEFT_KV_F16);
 	if (!kv)
 		return NULL;
 	kv->n_past = np;
@@ -173,7 +181,9 @@ int weft_kv_load_layer(weft_kv *kv, const weft_model *m, const weft_frame *f, in
 	int64_t L = tk && tk->ndim == 3 ? tk->shape[1] : -1;
 	int64_t s3[3] = {H, L, D}, s2[2] = {H, L};
 	const weft_tensor *tv, *tp;
-	if (!(tk = want_tensor(f, "k", WEFT_DT_F16, 3, s3)) || !(tv = want_tensor(f, "v", WEFT_DT_F16, 3, s3)) ||
+	const weft_dtype dt = kv->type == WEFT_KV_F32 ? WEFT_DT_F32 : WEFT_DT_F16;
+	const size_t e = weft_kv_elt(kv);
+	if (!(tk = want_tensor(f, "k", dt, 3, s3)) || !(tv = want_tensor(f, "v", dt, 3, s3)) ||
 	    !(tp = want_tensor(f, "pos", WEFT_DT_I32, 2, s2)))
 		return -1;
 	const int32_t *len = tl->data;
@@ -186,8 +196,8 @@ int weft_kv_load_layer(weft_kv *kv, const weft_model *m, const weft_frame *f, in
 		return -1;
 	for (int h = 0; h < H; h++) {
 		size_t dst = (size_t)h * (size_t)kv->cap * (size_t)D, src = (size_t)h * (size_t)L * (size_t)D;
-		memcpy(kv->k[layer] + dst, (const uint16_t *)tk->data + src, (size_t)len[h] * (size_t)D * 2);
-		memcpy(kv->v[layer] + dst, (const uint16_t *)tv->data + src, (size_t)len[h] * (size_t)D * 2);
+		memcpy((char *)kv->k[layer] + dst * e, (const char *)tk->data + src * e, (size_t)len[h] * (size_t)D * e);
+		memcpy((char *)kv->v[layer] + dst * e, (const char *)tv->data + src * e, (size_t)len[h] * (size_t)D * e);
 		memcpy(kv->pos[layer] + (size_t)h * (size_t)kv->cap, (const int32_t *)tp->data + (size_t)h * (size_t)L,
 		       (size_t)len[h] * 4);
 		kv->len[(size_t)layer * H + h] = len[h];

@@ -249,17 +249,17 @@ void weft_model_free(weft_model *m)
 
 /* ---- KV cache ---- */
 
-static int kv_alloc_layers(weft_kv *kv, int64_t cap, uint16_t **k, uint16_t **v, int32_t **pos)
+static int kv_alloc_layers(weft_kv *kv, int64_t cap, void **k, void **v, int32_t **pos)
 {
 	uint64_t rows, vals;
 	if (cap < 1 || weft_mul_overflow((uint64_t)kv->n_head_kv, (uint64_t)cap, &rows) ||
-	    weft_mul_overflow(rows, (uint64_t)kv->head_dim, &vals) || vals > SIZE_MAX / 2 || rows > SIZE_MAX / 4) {
+	    weft_mul_overflow(rows, (uint64_t)kv->head_dim, &vals) || vals > SIZE_MAX / 4 || rows > SIZE_MAX / 4) {
 		weft_error("KV cache: %lld rows too large", (long long)cap);
 		return -1;
 	}
 	for (int l = 0; l < kv->n_layer; l++) {
-		k[l] = weft_malloc((size_t)vals * 2);
-		v[l] = weft_malloc((size_t)vals * 2);
+		k[l] = weft_malloc((size_t)vals * weft_kv_elt(kv));
+		v[l] = weft_malloc((size_t)vals * weft_kv_elt(kv));
 		pos[l] = weft_malloc((size_t)rows * 4);
 		if (!k[l] || !v[l] || !pos[l])
 			return -1;
@@ -269,7 +269,7 @@ static int kv_alloc_layers(weft_kv *kv, int64_t cap, uint16_t **k, uint16_t **v,
 	return 0;
 }
 
-static void kv_free_layers(int n, uint16_t **k, uint16_t **v, int32_t **pos)
+static void kv_free_layers(int n, void **k, void **v, int32_t **pos)
 {
 	for (int l = 0; l < n; l++) {
 		if (k)
@@ -284,11 +284,22 @@ static void kv_free_layers(int n, uint16_t **k, uint16_t **v, int32_t **pos)
 	free(pos);
 }
 
+size_t weft_kv_elt(const weft_kv *kv)
+{
+	return kv->type == WEFT_KV_F32 ? 4 : 2;
+}
+
 weft_kv *weft_kv_new(const weft_model *m, int64_t cap)
+{
+	return weft_kv_new_type(m, cap, WEFT_KV_F16);
+}
+
+weft_kv *weft_kv_new_type(const weft_model *m, int64_t cap, weft_kv_type type)
 {
 	weft_kv *kv = weft_calloc(1, sizeof *kv);
 	if (!kv)
 		return NULL;
+	kv->type = type;
 	kv->n_layer = m->hp.n_layer;
 	kv->n_head_kv = m->hp.n_head_kv;
 	kv->head_dim = m->hp.head_dim;
@@ -309,7 +320,8 @@ int weft_kv_reserve(weft_kv *kv, int64_t cap)
 	if (cap <= kv->cap)
 		return 0;
 	const int L = kv->n_layer, H = kv->n_head_kv, D = kv->head_dim;
-	uint16_t **k = weft_calloc((size_t)L, sizeof *k), **v = weft_calloc((size_t)L, sizeof *v);
+	void **k = weft_calloc((size_t)L, sizeof *k), **v = weft_calloc((size_t)L, sizeof *v);
+	const size_t e = weft_kv_elt(kv);
 	int32_t **pos = weft_calloc((size_t)L, sizeof *pos);
 	if (!k || !v || !pos || kv_alloc_layers(kv, cap, k, v, pos) != 0) {
 		kv_free_layers(L, k, v, pos);
@@ -319,8 +331,8 @@ int weft_kv_reserve(weft_kv *kv, int64_t cap)
 		for (int h = 0; h < H; h++) {
 			size_t n = (size_t)kv->len[l * H + h], so = (size_t)h * (size_t)kv->cap,
 			       dn = (size_t)h * (size_t)cap;
-			memcpy(k[l] + dn * (size_t)D, kv->k[l] + so * (size_t)D, n * (size_t)D * 2);
-			memcpy(v[l] + dn * (size_t)D, kv->v[l] + so * (size_t)D, n * (size_t)D * 2);
+			memcpy((char *)k[l] + dn * (size_t)D * e, (char *)kv->k[l] + so * (size_t)D * e, n * (size_t)D * e);
+			memcpy((char *)v[l] + dn * (size_t)D * e, (char *)kv->v[l] + so * (size_t)D * e, n * (size_t)D * e);
 			memcpy(pos[l] + dn, kv->pos[l] + so, n * 4);
 		}
 	kv_free_layers(L, kv->k, kv->v, kv->pos);

@@ -45,21 +45,30 @@ weft_model *weft_model_load(const weft_gguf *g);
 void weft_model_free(weft_model *m);
 
 /* The KV cache.  For layer l and KV head h, keys live at
- *   k[l] + h * cap * head_dim   (cap rows of head_dim IEEE-half values)
+ *   k[l] + h * cap * head_dim   (cap rows of head_dim values)
  * and values likewise in v[l]; len[l * n_head_kv + h] rows are in use.
+ * Values are IEEE half (WEFT_KV_F16, the default, as llama.cpp's f16
+ * cache) or float32 (WEFT_KV_F32: exact, twice the memory, scalar
+ * attention kernels).
  * Keys are stored after RoPE, at the positions they were computed for.  A
  * compressed cache (kvcompress) may hold different rows per layer and head;
  * pos[] records each row's original position (-1 unused). */
+typedef enum { WEFT_KV_F16 = 0, WEFT_KV_F32 = 1 } weft_kv_type;
+
 typedef struct weft_kv {
 	int n_layer, n_head_kv, head_dim;
+	weft_kv_type type;
 	int64_t cap;            /* rows per (layer, head) */
 	int64_t n_past;         /* logical position of the next token */
-	uint16_t **k, **v;      /* [n_layer] -> [n_head_kv][cap][head_dim] */
+	void **k, **v;          /* [n_layer] -> [n_head_kv][cap][head_dim] of type */
 	int32_t *len;           /* [n_layer][n_head_kv] */
 	int32_t **pos;          /* [n_layer] -> [n_head_kv][cap] */
 } weft_kv;
 
-weft_kv *weft_kv_new(const weft_model *m, int64_t cap);
+weft_kv *weft_kv_new(const weft_model *m, int64_t cap); /* F16 */
+weft_kv *weft_kv_new_type(const weft_model *m, int64_t cap, weft_kv_type type);
+/* Bytes per cached value: 2 (F16) or 4 (F32). */
+size_t weft_kv_elt(const weft_kv *kv);
 /* Grow capacity to at least cap rows (keeps contents).  0 / -1. */
 int weft_kv_reserve(weft_kv *kv, int64_t cap);
 void weft_kv_free(weft_kv *kv);

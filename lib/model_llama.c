@@ -86,8 +86,13 @@ static void row(fwd *f, enum step s, int64_t t)
 		weft_kv *kv = f->kv;
 		for (int g = 0; g < hp->n_head_kv; g++) {
 			const int64_t r = kv->len[f->layer * hp->n_head_kv + g] + t, at = g * kv->cap + r;
-			weft_f32_to_f16(kv->k[f->layer] + at * hd, k + g * hd, hd);
-			weft_f32_to_f16(kv->v[f->layer] + at * hd, v + g * hd, hd);
+			if (kv->type == WEFT_KV_F32) {
+				memcpy((float *)kv->k[f->layer] + at * hd, k + g * hd, sizeof(float) * (size_t)hd);
+				memcpy((float *)kv->v[f->layer] + at * hd, v + g * hd, sizeof(float) * (size_t)hd);
+			} else {
+				weft_f32_to_f16((uint16_t *)kv->k[f->layer] + at * hd, k + g * hd, hd);
+				weft_f32_to_f16((uint16_t *)kv->v[f->layer] + at * hd, v + g * hd, hd);
+			}
 			kv->pos[f->layer][at] = (int32_t)pos;
 		}
 		/* queries of the call's last n_window tokens, for KV scoring */
@@ -225,7 +230,7 @@ int weft_model_forward(const weft_model *m, weft_pool *pool, weft_kv *kv, const 
 			for (int g = 0; g < H; g++)
 				len[g] += (int32_t)f.n;
 			weft_attn_args a = {
-				.Q = f.q, .K = kv->k[f.layer], .V = kv->v[f.layer],
+				.Q = f.q, .K = kv->k[f.layer], .V = kv->v[f.layer], .kv_f32 = kv->type == WEFT_KV_F32,
 				.kv_head_stride = kv->cap * hd, .kv_len = len, .T = f.n,
 				.n_head = hp->n_head, .n_head_kv = hp->n_head_kv, .hd = (int)hd,
 				.scale = 1.0f / sqrtf((float)hd), .out = f.att,

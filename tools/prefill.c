@@ -15,8 +15,9 @@
 static struct {
 	const char *model, *output;
 	int threads, force, verbose, mass;
+	int kv_type; /* -1: F16, or what an input cache holds */
 	int64_t chunk, ctx, window_q;
-} o = {.chunk = 512};
+} o = {.chunk = 512, .kv_type = -1};
 
 static void usage(FILE *f)
 {
@@ -33,6 +34,7 @@ static void usage(FILE *f)
 		"  -c, --ctx N          context limit (default: the model's training context)\n"
 		"      --mass           write per-layer attention mass received per token\n"
 		"      --window-q N     write the last N tokens' queries per layer\n"
+		"      --kv-type TYPE   KV cache values: f16 (default, as llama.cpp) or f32\n"
 		"  -o, --output FILE    write to FILE (atomically) instead of stdout\n"
 		"      --force          write binary output to a terminal\n"
 		"  -v, --verbose        timing on stderr\n"
@@ -199,10 +201,11 @@ static float *input_rows(const weft_model *m, const prompt *p)
 
 int main(int argc, char **argv)
 {
-	enum { O_CHUNK = 256, O_MASS, O_WINQ, O_FORCE };
+	enum { O_CHUNK = 256, O_MASS, O_WINQ, O_FORCE, O_KVTYPE };
 	static const struct option opts[] = {
 		{"model", required_argument, 0, 'm'},  {"threads", required_argument, 0, 't'},
 		{"chunk", required_argument, 0, O_CHUNK}, {"ctx", required_argument, 0, 'c'},
+		{"kv-type", required_argument, 0, O_KVTYPE},
 		{"mass", no_argument, 0, O_MASS},      {"window-q", required_argument, 0, O_WINQ},
 		{"output", required_argument, 0, 'o'}, {"force", no_argument, 0, O_FORCE},
 		{"verbose", no_argument, 0, 'v'},      {"help", no_argument, 0, 'h'},
@@ -217,6 +220,14 @@ int main(int argc, char **argv)
 		case 'c': o.ctx = opt_int("--ctx", optarg, 1, (int64_t)1 << 30); break;
 		case O_MASS: o.mass = 1; break;
 		case O_WINQ: o.window_q = opt_int("--window-q", optarg, 1, 1 << 16); break;
+		case O_KVTYPE:
+			if (strcmp(optarg, "f16") == 0)
+				o.kv_type = WEFT_KV_F16;
+			else if (strcmp(optarg, "f32") == 0)
+				o.kv_type = WEFT_KV_F32;
+			else
+				die("--kv-type: '%s' is not f16 or f32", optarg);
+			break;
 		case 'o': o.output = optarg; break;
 		case O_FORCE: o.force = 1; break;
 		case 'v': o.verbose = 1; break;
@@ -305,7 +316,10 @@ int main(int argc, char **argv)
 	if (n_past + n_ids > ctx)
 		die("%s: context length exceeded: %" PRId64 " cached + %" PRId64 " new tokens > context %" PRId64, inname,
 		    n_past, n_ids, ctx);
-	if (!kv && !(kv = weft_kv_new(m, n_ids)))
+	if (kv && o.kv_type >= 0 && (int)kv->type != o.kv_type)
+		die("%s: the input KV cache holds %s values, but --kv-type %s was asked for", inname,
+		    kv->type == WEFT_KV_F32 ? "f32" : "f16", o.kv_type == WEFT_KV_F32 ? "f32" : "f16");
+	if (!kv && !(kv = weft_kv_new_type(m, n_ids, o.kv_type == WEFT_KV_F32 ? WEFT_KV_F32 : WEFT_KV_F16)))
 		die_lib(NULL);
 	if (weft_kv_reserve(kv, n_past + n_ids) != 0)
 		die_lib(NULL);

@@ -41,6 +41,19 @@ h1=$("$D" -m "$TM" --greedy -n 6 --ignore-eos --kv-out "$TMP/k.wst" "$TMP/c.wst"
 h2=$("$D" -m "$TM" --greedy -n 6 --ignore-eos "$TMP/k.wst")
 [ "$h1$h2" = "$t1" ] && pass kv_out_continues || fail kv_out_continues "'$h1' + '$h2' vs '$t1'"
 
+# --kv-type f32: float32 k/v frames, kept by decode --kv-out and by a later
+# prefill; the greedy text of this tiny F32 model is the F16 cache's
+"$P" -m "$TM" --kv-type f32 "$TMP/p.wst" >"$TMP/c32.wst" &&
+	"$WEFT_BIN/inspect" "$TMP/c32.wst" | grep -q '^  k F32 \[2, ' && pass kv_f32_frames || fail kv_f32_frames "no F32 k tensor"
+f1=$("$D" -m "$TM" --greedy -n 6 --ignore-eos --kv-out "$TMP/k32.wst" "$TMP/c32.wst")
+f2=$("$D" -m "$TM" --greedy -n 6 --ignore-eos "$TMP/k32.wst")
+[ "$f1$f2" = "$t1" ] && "$WEFT_BIN/inspect" "$TMP/k32.wst" | grep -q 'weft.kv_type = F32' &&
+	pass kv_f32_continues || fail kv_f32_continues "'$f1' + '$f2' vs '$t1'"
+cat "$TMP/c32.wst" "$TMP/b.wst" | "$P" -m "$TM" | "$WEFT_BIN/inspect" | grep -q '^  v F32 \[' &&
+	pass kv_f32_extended || fail kv_f32_extended "a later prefill did not keep the F32 cache"
+expect_error kv_type_conflict "holds f32 values, but --kv-type f16" sh -c "cat '$TMP/c32.wst' '$TMP/b.wst' | '$P' -m '$TM' --kv-type f16"
+expect_error kv_type_bad "--kv-type: 'q8_0' is not f16 or f32" "$P" -m "$TM" --kv-type q8_0 "$TMP/p.wst"
+
 # qwen2 runs too; extra outputs are written when asked
 "$T" -m "$TQ" 'abc def' | "$P" -m "$TQ" --mass --window-q 2 >"$TMP/q.wst" &&
 	"$WEFT_BIN/inspect" "$TMP/q.wst" | grep -q '^  mass F32 \[' && "$WEFT_BIN/inspect" "$TMP/q.wst" | grep -q '^  window_q F32 \[2, ' &&

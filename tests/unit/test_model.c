@@ -5,7 +5,8 @@
  * position.  Errors are measured per row relative to the row's max |logit|.
  *   F32 weights vs transformers with keys/values rounded to half ("f16kv",
  *     llama.cpp's and weft's F16 cache): <= 1e-4; vs plain float32
- *     transformers: <= 1e-2 (the F16 cache alone).
+ *     transformers: <= 1e-2 (the F16 cache alone), and <= 1e-4 with weft's
+ *     F32 KV cache (WEFT_KV_F32).
  *   Quantized weights vs transformers on the same dequantized weights
  *     ("f16kv-deq"): the activation rounding to the vec_dot type (F16, Q8_0,
  *     Q8_1, Q8_K as llama.cpp): <= 2e-3 (F16), 0.05 (Q8_0, Q4_0, Q4_1),
@@ -79,9 +80,9 @@ static void close_model(loaded *l)
 
 /* All logits of ids through a fresh cache, prefilled in chunks of `chunk`
  * calls of weft_model_forward (each call itself chunked by `inner`). */
-static float *run(const weft_model *m, const int32_t *ids, int T, int chunk, int inner)
+static float *run_type(const weft_model *m, const int32_t *ids, int T, int chunk, int inner, weft_kv_type type)
 {
-	weft_kv *kv = weft_kv_new(m, T);
+	weft_kv *kv = weft_kv_new_type(m, T, type);
 	float *lg = malloc(sizeof(float) * (size_t)T * (size_t)m->hp.n_vocab);
 	if (!kv || !lg)
 		goto fail;
@@ -98,6 +99,11 @@ fail:
 	weft_kv_free(kv);
 	free(lg);
 	return NULL;
+}
+
+static float *run(const weft_model *m, const int32_t *ids, int T, int chunk, int inner)
+{
+	return run_type(m, ids, T, chunk, inner, WEFT_KV_F16);
 }
 
 static const char *arches[] = {"tiny-llama", "tiny-qwen2"};
@@ -124,21 +130,27 @@ static void f32_vs_transformers(void)
 			return;
 		}
 		CHECK_EQ_INT(l.m->hp.n_vocab, r.n_vocab);
-		double e16 = 0, e32 = 0;
+		double e16 = 0, e32 = 0, f32kv = 0;
 		for (int i = 0; i < r.n_prompts; i++) {
 			float *lg = run(l.m, r.p[i].ids, r.p[i].T, r.p[i].T, 0);
-			if (!lg) {
+			/* the F32 cache, in chunks of 3 so cached rows are read back */
+			float *lg32 = run_type(l.m, r.p[i].ids, r.p[i].T, 3, 0, WEFT_KV_F32);
+			if (!lg || !lg32) {
 				FAILF("%s: forward: %s", path, weft_errmsg());
+				free(lg), free(lg32);
 				break;
 			}
 			e16 = fmax(e16, rel_err(lg, ref_logits(&r, i, "f16kv"), r.p[i].T, r.n_vocab));
 			e32 = fmax(e32, rel_err(lg, ref_logits(&r, i, "f32"), r.p[i].T, r.n_vocab));
-			free(lg);
+			f32kv = fmax(f32kv, rel_err(lg32, ref_logits(&r, i, "f32"), r.p[i].T, r.n_vocab));
+			free(lg), free(lg32);
 		}
-		printf("# %s-f32: max rel err %.3g vs transformers (f16 kv), %.3g vs float32\n", arches[a], e16,
-		       e32);
+		printf("# %s-f32: max rel err %.3g vs transformers (f16 kv), %.3g vs float32; with weft's F32 KV "
+		       "cache %.3g vs float32\n",
+		       arches[a], e16, e32, f32kv);
 		CHECK(e16 <= 1e-4);
 		CHECK(e32 <= 1e-2);
+		CHECK(f32kv <= 1e-4);
 		close_model(&l);
 		free(r.buf);
 	}
