@@ -54,6 +54,14 @@ int weft_matmul_supported(uint32_t wtype);
 int weft_matmul(weft_pool *p, uint32_t wtype, const void *W, int64_t k, int64_t n_out,
 		const float *X, int64_t T, float *Y, int64_t ldy);
 
+/* The same with flags: WEFT_MATMUL_F32_ACT keeps the activations in
+ * float32 for F16 and BF16 weights (no rounding to the vec_dot type: what
+ * transformers computes, rather than llama.cpp); no effect on other
+ * types. */
+#define WEFT_MATMUL_F32_ACT 1u
+int weft_matmul_ex(weft_pool *p, uint32_t wtype, const void *W, int64_t k, int64_t n_out, const float *X,
+		   int64_t T, float *Y, int64_t ldy, unsigned flags);
+
 /* ---- element-wise and row ops (single thread; callers split work) ---- */
 
 /* y = x / sqrt(mean(x^2) + eps) * w   (w may be NULL: no scale). */
@@ -84,6 +92,13 @@ void weft_add(float *y, const float *x, int64_t n);
 /* float32 <-> IEEE half, n values */
 void weft_f32_to_f16(uint16_t *y, const float *x, int64_t n);
 void weft_f16_to_f32(float *y, const uint16_t *x, int64_t n);
+
+/* C[i][j] = sum_k A[i][k] B[k][j] for i < M, j < N: float32, row-major with
+ * leading dimensions lda, ldb, ldc; single thread (callers split work).
+ * Each element sums over k in order, so results do not depend on the
+ * split.  Used by the vision encoders' attention. */
+void weft_sgemm(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const float *B, int64_t ldb, float *C,
+		int64_t ldc);
 
 /* ---- attention ---- */
 

@@ -201,6 +201,12 @@ static void gemm_task(void *ctx, int task, int n_tasks)
 int weft_matmul(weft_pool *p, uint32_t wtype, const void *W, int64_t k, int64_t n_out, const float *X,
 		int64_t T, float *Y, int64_t ldy)
 {
+	return weft_matmul_ex(p, wtype, W, k, n_out, X, T, Y, ldy, 0);
+}
+
+int weft_matmul_ex(weft_pool *p, uint32_t wtype, const void *W, int64_t k, int64_t n_out, const float *X,
+		   int64_t T, float *Y, int64_t ldy, unsigned flags)
+{
 	const weft_type_info *ti = weft_type_get(wtype);
 	if (!weft_matmul_supported(wtype)) {
 		weft_error("matmul: unsupported weight type %s", ti ? ti->name : "unknown");
@@ -220,6 +226,8 @@ int weft_matmul(weft_pool *p, uint32_t wtype, const void *W, int64_t k, int64_t 
 		return 0;
 	job j = {.vtype = vec_dot_type(wtype), .corr = weft_act_corr_offset(wtype), .W = W, .k = k,
 		 .n_out = n_out, .T = T, .ldy = ldy, .X = X, .Y = Y};
+	if ((flags & WEFT_MATMUL_F32_ACT) && (j.vtype == WEFT_TYPE_F16 || j.vtype == WEFT_TYPE_BF16))
+		j.vtype = WEFT_TYPE_F32; /* the float kernels read a->f as it is */
 	j.row_bytes = weft_type_row_bytes(wtype, (uint64_t)k);
 	j.dot = weft_kern_get()->dot[wtype];
 	j.gemm = T > 1 ? weft_kern_get()->gemm[wtype] : NULL;

@@ -49,7 +49,17 @@ typedef struct weft_ops_vt {
 	 * st[((t - t0) * n_head + h) * 2 + {0,1}].  Sums over h, then t. */
 	void (*attn_mass)(const weft_attn_args *a, int g, int64_t j0, int64_t j1, int64_t t0, int64_t t1,
 			  const float *st);
+	/* weft_sgemm (sgemm*.c) */
+	void (*sgemm)(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const float *B, int64_t ldb,
+		      float *C, int64_t ldc);
 } weft_ops_vt;
+
+#define WEFT_SGEMM_DECL(sfx)                                                                       \
+	void weft_sgemm_##sfx(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const float *B, \
+			      int64_t ldb, float *C, int64_t ldc);
+WEFT_SGEMM_DECL(ref)
+WEFT_SGEMM_DECL(avx2)
+WEFT_SGEMM_DECL(avx512)
 
 #define WEFT_MASS_BLOCK 256
 

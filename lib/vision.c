@@ -18,8 +18,8 @@
  *
  * Attention never holds a full N x N matrix: each task takes one image,
  * one head and a block of ATT_QB queries, scores them against every key
- * with weft_matmul (keys as an F32 "weight" matrix), softmaxes the rows,
- * records saliency, and multiplies by the transposed values. */
+ * with weft_sgemm (keys transposed per head once per layer), softmaxes the
+ * rows, records saliency, and multiplies by the values in place. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +31,8 @@
 #include "vision.h"
 
 #define ATT_QB 64            /* queries per attention task */
+/* float32 activations for F16/BF16 matrices: transformers' arithmetic */
+#define MM WEFT_MATMUL_F32_ACT
 #define BATCH_BYTES (256u << 20) /* activation budget that bounds a sub-batch */
 
 /* ---- hyper-parameters ---- */
@@ -495,7 +497,7 @@ static int linear(weft_pool *p, const weft_gguf_tensor *W, const float *b, const
 		  int act, weft_act which)
 {
 	const int64_t k = W->ne[0], n = W->ne[1];
-	if (weft_matmul(p, W->type, W->data, k, n, x, rows, y, n) != 0)
+	if (weft_matmul_ex(p, W->type, W->data, k, n, x, rows, y, n, MM) != 0)
 		return -1;
 	if (b || act)
 		run_rows(p, (rows_job){.op = act ? R_BIAS_ACT : R_BIAS, .y = y, .b = b, .rows = rows, .n = n, .act = which});
@@ -507,9 +509,8 @@ static int linear(weft_pool *p, const weft_gguf_tensor *W, const float *b, const
 typedef struct attn_job {
 	const weft_vision_hparams *hp;
 	int B, N;             /* images, tokens per image */
-	const float *Q;       /* [B*N][D] */
-	const float *Kp;      /* [B][H][N][hd] */
-	const float *Vt;      /* [B][H][hd][N] */
+	const float *Q, *V;   /* [B*N][D] */
+	const float *Kt;      /* [B][H][hd][N]: keys transposed per head */
 	float *out;           /* [B*N][D] */
 	float *sal;           /* scratch: CLS rows [B][H][N], or column sums [B][H][nqb][N]; NULL */
 	int nqb;              /* query blocks per (image, head) */
@@ -519,8 +520,8 @@ typedef struct attn_job {
 typedef struct pack_job {
 	const weft_vision_hparams *hp;
 	int B, N;
-	const float *K, *V;
-	float *Kp, *Vt;
+	const float *K;
+	float *Kt;
 } pack_job;
 
 static void pack_task(void *ctx, int task, int n_tasks)
@@ -529,15 +530,19 @@ static void pack_task(void *ctx, int task, int n_tasks)
 	const pack_job *j = ctx;
 	const int H = j->hp->n_head, hd = j->hp->head_dim, D = j->hp->n_embd;
 	const int b = task / H, h = task % H;
-	float *kp = j->Kp + (size_t)task * j->N * hd, *vt = j->Vt + (size_t)task * hd * j->N;
-	for (int t = 0; t < j->N; t++) {
-		const size_t src = ((size_t)b * j->N + t) * D + (size_t)h * hd;
-		memcpy(kp + (size_t)t * hd, j->K + src, (size_t)hd * sizeof(float));
+	float *kt = j->Kt + (size_t)task * hd * j->N;
+	for (int t0 = 0; t0 < j->N; t0 += 16) { /* 16 keys: whole cache lines of kt */
+		const int nt = j->N - t0 < 16 ? j->N - t0 : 16;
+		const float *k = j->K + ((size_t)b * j->N + t0) * D + (size_t)h * hd;
 		for (int e = 0; e < hd; e++)
-			vt[(size_t)e * j->N + t] = j->V[src + e];
+			for (int t = 0; t < nt; t++)
+				kt[(size_t)e * j->N + t0 + t] = k[(size_t)t * D + e];
 	}
 }
 
+/* One (image, head, block of queries): scores = q K^T (weft_sgemm against
+ * the transposed keys), scaled and softmaxed row by row, saliency taken from
+ * them, then out = p V straight into the head's columns. */
 static void attn_task(void *ctx, int task, int n_tasks)
 {
 	(void)n_tasks;
@@ -546,20 +551,13 @@ static void attn_task(void *ctx, int task, int n_tasks)
 	const int qb = task % j->nqb, bh = task / j->nqb, b = bh / H, h = bh % H;
 	const int q0 = qb * ATT_QB, nq = N - q0 < ATT_QB ? N - q0 : ATT_QB;
 	const float scale = 1.0f / sqrtf((float)hd);
-	float *buf = calloc((size_t)nq * hd * 2 + (size_t)nq * N, sizeof(float));
-	if (!buf) {
+	float *s = malloc((size_t)nq * N * sizeof(float));
+	if (!s) {
 		j->err = 1;
 		return;
 	}
-	float *q = buf, *o = buf + (size_t)nq * hd, *s = o + (size_t)nq * hd;
-	for (int t = 0; t < nq; t++)
-		memcpy(q + (size_t)t * hd, j->Q + ((size_t)b * N + q0 + t) * D + (size_t)h * hd, (size_t)hd * sizeof(float));
-	/* scores: s[t][k] = q_t . k_k */
-	if (weft_matmul(NULL, WEFT_TYPE_F32, j->Kp + (size_t)bh * N * hd, hd, N, q, nq, s, N) != 0) {
-		j->err = 1;
-		free(buf);
-		return;
-	}
+	const size_t row0 = ((size_t)b * N + q0) * D + (size_t)h * hd;
+	weft_sgemm(nq, N, hd, j->Q + row0, D, j->Kt + (size_t)bh * hd * N, N, s, N);
 	for (int t = 0; t < nq; t++) {
 		float *row = s + (size_t)t * N;
 		for (int k = 0; k < N; k++)
@@ -577,27 +575,20 @@ static void attn_task(void *ctx, int task, int n_tasks)
 				weft_add(col, s + (size_t)t * N, N);
 		}
 	}
-	/* o[t][e] = sum_k s[t][k] v[k][e], with v transposed as the "weight" */
-	if (weft_matmul(NULL, WEFT_TYPE_F32, j->Vt + (size_t)bh * hd * N, N, hd, s, nq, o, hd) != 0) {
-		j->err = 1;
-		free(buf);
-		return;
-	}
-	for (int t = 0; t < nq; t++)
-		memcpy(j->out + ((size_t)b * N + q0 + t) * D + (size_t)h * hd, o + (size_t)t * hd, (size_t)hd * sizeof(float));
-	free(buf);
+	weft_sgemm(nq, hd, N, s, N, j->V + (size_t)b * N * D + (size_t)h * hd, D, j->out + row0, D);
+	free(s);
 }
 
 /* ---- forward ---- */
 
 typedef struct scratch {
-	float *x, *h, *q, *k, *v, *a, *f, *kp, *vt, *sal;
+	float *x, *h, *q, *k, *v, *a, *f, *kt, *sal;
 } scratch;
 
 static void scratch_free(scratch *s)
 {
 	free(s->x), free(s->h), free(s->q), free(s->k), free(s->v), free(s->a), free(s->f);
-	free(s->kp), free(s->vt), free(s->sal);
+	free(s->kt), free(s->sal);
 }
 
 /* Encode images [0, B) of pixels into out at image offset img0. */
@@ -621,7 +612,7 @@ static int encode_batch(const weft_vision *v, weft_pool *p, const float *pixels,
 						       pixels + (((size_t)b * 3 + c) * S + (size_t)py * P + ky) * S + (size_t)px * P,
 						       (size_t)P * sizeof(float));
 			}
-	if (weft_matmul(p, WEFT_TYPE_F32, v->patch_w, kp, D, cols, (int64_t)B * np, s->h, D) != 0)
+	if (weft_matmul_ex(p, WEFT_TYPE_F32, v->patch_w, kp, D, cols, (int64_t)B * np, s->h, D, MM) != 0)
 		return -1;
 	const int off = hp->has_cls ? 1 : 0;
 	for (int b = 0; b < B; b++) {
@@ -649,9 +640,9 @@ static int encode_batch(const weft_vision *v, weft_pool *p, const float *pixels,
 		if (linear(p, L->q_w, L->q_b, s->h, R, s->q, 0, 0) || linear(p, L->k_w, L->k_b, s->h, R, s->k, 0, 0) ||
 		    linear(p, L->v_w, L->v_b, s->h, R, s->v, 0, 0))
 			return -1;
-		pack_job pj = {hp, B, N, s->k, s->v, s->kp, s->vt};
+		pack_job pj = {hp, B, N, s->k, s->kt};
 		weft_pool_run(p, B * H, pack_task, &pj);
-		attn_job aj = {hp, B, N, s->q, s->kp, s->vt, s->a, out->saliency ? s->sal : NULL, nqb, 0};
+		attn_job aj = {hp, B, N, s->q, s->v, s->kt, s->a, out->saliency ? s->sal : NULL, nqb, 0};
 		weft_pool_run(p, B * H * nqb, attn_task, &aj);
 		if (aj.err) {
 			weft_error("vision attention: out of memory");
@@ -675,7 +666,7 @@ static int encode_batch(const weft_vision *v, weft_pool *p, const float *pixels,
 			}
 		}
 		/* x += a Wo + bo */
-		if (weft_matmul(p, L->o_w->type, L->o_w->data, D, D, s->a, R, s->h, D) != 0)
+		if (weft_matmul_ex(p, L->o_w->type, L->o_w->data, D, D, s->a, R, s->h, D, MM) != 0)
 			return -1;
 		run_rows(p, (rows_job){.op = R_ADD_BIAS, .y = s->x, .x = s->h, .b = L->o_b, .rows = R, .n = D});
 		/* x += act(ln2(x) Wup + bup) Wdown + bdown */
@@ -683,7 +674,7 @@ static int encode_batch(const weft_vision *v, weft_pool *p, const float *pixels,
 				       .eps = hp->eps});
 		if (linear(p, L->up_w, L->up_b, s->h, R, s->f, 1, hp->act) != 0)
 			return -1;
-		if (weft_matmul(p, L->down_w->type, L->down_w->data, hp->n_ff, D, s->f, R, s->h, D) != 0)
+		if (weft_matmul_ex(p, L->down_w->type, L->down_w->data, hp->n_ff, D, s->f, R, s->h, D, MM) != 0)
 			return -1;
 		run_rows(p, (rows_job){.op = R_ADD_BIAS, .y = s->x, .x = s->h, .b = L->down_b, .rows = R, .n = D});
 	}
@@ -749,11 +740,11 @@ int weft_vision_encode(const weft_vision *v, weft_pool *pool, const float *pixel
 	s.x = malloc(act * sizeof(float)), s.h = malloc(act * sizeof(float)), s.q = malloc(act * sizeof(float));
 	s.k = malloc(act * sizeof(float)), s.v = malloc(act * sizeof(float)), s.a = malloc(act * sizeof(float));
 	s.f = malloc((size_t)sub * N * fw * sizeof(float));
-	s.kp = malloc(act * sizeof(float)), s.vt = malloc(act * sizeof(float));
+	s.kt = malloc(act * sizeof(float));
 	if (out->saliency)
 		s.sal = malloc((size_t)sub * hp->n_head * (hp->has_cls ? 1 : nqb) * N * sizeof(float));
 	int rc = 0;
-	if (!s.x || !s.h || !s.q || !s.k || !s.v || !s.a || !s.f || !s.kp || !s.vt || (out->saliency && !s.sal)) {
+	if (!s.x || !s.h || !s.q || !s.k || !s.v || !s.a || !s.f || !s.kt || (out->saliency && !s.sal)) {
 		weft_error("vision: out of memory for a batch of %d images", sub);
 		rc = -1;
 	}

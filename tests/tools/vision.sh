@@ -7,7 +7,7 @@ suite=vision
 . tests/tools/lib.sh
 T=$WEFT_BIN/tokenize E=$WEFT_BIN/encode-image P=$WEFT_BIN/prefill D=$WEFT_BIN/decode I=$WEFT_BIN/inspect
 VD=tests/data/vlm
-LM=$VD/tiny-llava-mmproj-f32.gguf LL=$VD/tiny-llava-llm-f32.gguf
+LM=$VD/tiny-llava-mmproj-legacy.gguf LL=$VD/tiny-llava-llm-f32.gguf
 IM=$VD/tiny-idefics3-mmproj-f32.gguf IL=$VD/tiny-idefics3-llm-f32.gguf
 
 "$E" --help | grep -q "^Usage: encode-image" && "$E" --version | grep -q "^encode-image (weft) " &&

@@ -650,6 +650,48 @@ static void test_attention_public(void)
 	attn_free(&d);
 }
 
+/* weft_sgemm at every level: odd shapes and leading dimensions against a
+ * double-precision product; within a level, row blocks computed apart are
+ * bit-identical to the whole (per-element order of summation). */
+static void test_sgemm(void)
+{
+	const int64_t shapes[][3] = {{1, 1, 1}, {7, 5, 3}, {6, 64, 64}, {13, 70, 64}, {64, 1024, 64},
+				     {64, 64, 1024}, {5, 129, 200}, {12, 16, 17}};
+	for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
+		const int64_t M = shapes[si][0], N = shapes[si][1], K = shapes[si][2];
+		const int64_t lda = K + 3, ldb = N + 5, ldc = N + 2;
+		float *A = rand_vec(M * lda, 1.0f), *B = rand_vec(K * ldb, 1.0f);
+		float *C = malloc(sizeof(float) * (size_t)(M * ldc)), *C2 = malloc(sizeof(float) * (size_t)(M * ldc));
+		double *E = calloc((size_t)(M * N), sizeof(double));
+		for (int64_t i = 0; i < M; i++)
+			for (int64_t j = 0; j < N; j++)
+				for (int64_t k = 0; k < K; k++)
+					E[i * N + j] += (double)A[i * lda + k] * B[k * ldb + j];
+		for (int lvl = 0; lvl < WEFT_LVL_N; lvl++) {
+			const weft_ops_vt *vt = weft_ops_level(lvl);
+			if (!vt)
+				continue;
+			for (int64_t i = 0; i < M * ldc; i++)
+				C[i] = C2[i] = -7.0f; /* padding must stay untouched */
+			vt->sgemm(M, N, K, A, lda, B, ldb, C, ldc);
+			double worst = 0;
+			for (int64_t i = 0; i < M; i++) {
+				for (int64_t j = 0; j < N; j++)
+					worst = fmax(worst, fabs(C[i * ldc + j] - E[i * N + j]) / (sqrt((double)K) + fabs(E[i * N + j])));
+				for (int64_t j = N; j < ldc; j++)
+					CHECK(C[i * ldc + j] == -7.0f);
+			}
+			if (!(worst <= 1e-6))
+				FAILF("%s sgemm %lldx%lldx%lld: rel err %g", vt->name, (long long)M, (long long)N, (long long)K,
+				      worst);
+			for (int64_t i0 = 0; i0 < M; i0 += 5) /* rows in blocks of 5 */
+				vt->sgemm(M - i0 < 5 ? M - i0 : 5, N, K, A + i0 * lda, lda, B, ldb, C2 + i0 * ldc, ldc);
+			CHECK(memcmp(C, C2, sizeof(float) * (size_t)(M * ldc)) == 0);
+		}
+		free(A), free(B), free(C), free(C2), free(E);
+	}
+}
+
 int main(void)
 {
 	t_suite = "ops";
@@ -665,5 +707,6 @@ int main(void)
 	RUN(test_attention);
 	RUN(test_attention_shapes);
 	RUN(test_attention_public);
+	RUN(test_sgemm);
 	TEST_MAIN_END();
 }
