@@ -315,6 +315,37 @@ static void batch_equals_single(void)
 	restore_level();
 }
 
+/* WEFT_MATMUL_F32_ACT: F16 weights with float32 activations give what the
+ * same weights widened to F32 give (to float summation order), and
+ * without the flag the activations' rounding to F16 shows. */
+static void f32_activations(void)
+{
+	const char *lv[] = {"scalar", "avx2", "avx512"};
+	const int64_t k = 200, n = 37, T = 9;
+	for (int l = 0; l < 3 && !t_failed; l++) {
+		if (weft_kernels_force(lv[l]) != 0)
+			continue;
+		uint8_t *w = make_weights(WEFT_TYPE_F16, k, n);
+		float *wf = malloc(sizeof(float) * (size_t)(k * n)), *x = make_x(k, T);
+		float *y16 = malloc(sizeof(float) * (size_t)(n * T)), *y32 = malloc(sizeof(float) * (size_t)(n * T)),
+		      *yf = malloc(sizeof(float) * (size_t)(n * T));
+		CHECK(weft_dequantize_row(WEFT_TYPE_F16, w, wf, k * n) == 0);
+		CHECK(weft_matmul_ex(pool2, WEFT_TYPE_F16, w, k, n, x, T, y16, n, 0) == 0);
+		CHECK(weft_matmul_ex(pool2, WEFT_TYPE_F16, w, k, n, x, T, y32, n, WEFT_MATMUL_F32_ACT) == 0);
+		CHECK(weft_matmul(pool2, WEFT_TYPE_F32, wf, k, n, x, T, yf, n) == 0);
+		double d32 = 0, d16 = 0, mx = 0;
+		for (int64_t i = 0; i < n * T; i++) {
+			d32 = fmax(d32, fabs(y32[i] - yf[i]));
+			d16 = fmax(d16, fabs(y16[i] - yf[i]));
+			mx = fmax(mx, fabs(yf[i]));
+		}
+		if (!(d32 <= 1e-6 * mx) || !(d16 > 1e-5 * mx))
+			FAILF("%s: |flag - F32| %g, |no flag - F32| %g (max %g)", lv[l], d32, d16, mx);
+		free(w), free(wf), free(x), free(y16), free(y32), free(yf);
+	}
+	restore_level();
+}
+
 /* kern->quant_q8 of every level against the scalar quantizer, bit for
  * bit: random blocks, all-zero blocks, tiny scales (fp16-subnormal d),
  * large values, ties. */
@@ -432,6 +463,7 @@ int main(void)
 	RUN(threads_identical);
 	RUN(quant_q8_identical);
 	RUN(batch_equals_single);
+	RUN(f32_activations);
 	RUN(pool_reuse);
 	weft_pool_free(pool2);
 	TEST_MAIN_END();
