@@ -53,6 +53,21 @@ typedef struct qtok {
  * the same order, as dot_avx512.c's row32 (mt += m0 * s0 + m1 * s1 per
  * pair of blocks, then mt += m * s for a lone last block), so results
  * match the T = 1 path bit for bit.  st: the tokens' sums, 4 per block. */
+/* The horizontal sums of four vectors, each exactly as
+ * _mm512_reduce_add_ps computes it (upper + lower 256 bits, then 128, then
+ * lanes (0+2) + (1+3)), but transposed: four results for ~10 instructions
+ * instead of ~40.  Lane r of the result is the sum of a[r]. */
+static inline __m128 reduce4(__m512 a0, __m512 a1, __m512 a2, __m512 a3)
+{
+	const __m512 t01 = _mm512_add_ps(_mm512_shuffle_f32x4(a0, a1, 0x44), _mm512_shuffle_f32x4(a0, a1, 0xee));
+	const __m512 t23 = _mm512_add_ps(_mm512_shuffle_f32x4(a2, a3, 0x44), _mm512_shuffle_f32x4(a2, a3, 0xee));
+	/* 128-bit chunk r: a_r's upper + lower 256 bits, halved again */
+	const __m512 u = _mm512_add_ps(_mm512_shuffle_f32x4(t01, t23, 0x88), _mm512_shuffle_f32x4(t01, t23, 0xdd));
+	const __m512 v = _mm512_add_ps(u, _mm512_shuffle_ps(u, u, _MM_SHUFFLE(1, 0, 3, 2)));
+	const __m512 w = _mm512_add_ps(v, _mm512_shuffle_ps(v, v, _MM_SHUFFLE(2, 3, 0, 1)));
+	return _mm512_castps512_ps128(_mm512_permutexvar_ps(_mm512_setr_epi32(0, 4, 8, 12, 0, 4, 8, 12, 0, 4, 8, 12, 0, 4, 8, 12), w));
+}
+
 INLINE void mins_tile(const int R, int64_t nb, int bytes, const uint8_t *w, uint64_t rb, const float *st,
 		      float mt[QR][QC])
 {
@@ -130,6 +145,13 @@ INLINE void tile32(const int R, const int C, const int ty, int64_t k, const uint
 				acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(sc[r], xd), acc[r][t]);
 			}
 		}
+	}
+	if (R == 4) {
+		UNROLL
+		for (int t = 0; t < C; t++)
+			_mm_storeu_ps(y + t * ldy, _mm_add_ps(reduce4(acc[0][t], acc[1][t], acc[2][t], acc[3][t]),
+							    _mm_setr_ps(mt[0][t], mt[1][t], mt[2][t], mt[3][t])));
+		return;
 	}
 	UNROLL
 	for (int r = 0; r < R; r++)
@@ -295,6 +317,17 @@ INLINE void tilek(const int R, const int C, const int ty, int64_t k, const uint8
 			}
 		}
 	}
+	if (R == 4) {
+		float mt[4][4];
+		UNROLL
+		for (int r = 0; r < 4; r++)
+			_mm_storeu_ps(mt[r], mt4[r]);
+		UNROLL
+		for (int t = 0; t < C; t++)
+			_mm_storeu_ps(y + t * ldy, _mm_add_ps(reduce4(acc[0][t], acc[1][t], acc[2][t], acc[3][t]),
+							    _mm_setr_ps(mt[0][t], mt[1][t], mt[2][t], mt[3][t])));
+		return;
+	}
 	UNROLL
 	for (int r = 0; r < R; r++) {
 		float mt[4];
@@ -390,6 +423,15 @@ INLINE void tilef(const int R, const int C, const int ty, int64_t k, const uint8
 				for (int r = 0; r < R; r++)
 					acc[r][t] = _mm512_fmadd_ps(wv[r], xv, acc[r][t]);
 			}
+		}
+		if (pass == 1 && R == 4) {
+			UNROLL
+			for (int t = 0; t < C; t++)
+				_mm_storeu_ps(y + t * ldy, reduce4(_mm512_add_ps(acc0[0][t], acc[0][t]),
+								   _mm512_add_ps(acc0[1][t], acc[1][t]),
+								   _mm512_add_ps(acc0[2][t], acc[2][t]),
+								   _mm512_add_ps(acc0[3][t], acc[3][t])));
+			continue;
 		}
 		UNROLL
 		for (int r = 0; r < R; r++)
