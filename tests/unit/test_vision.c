@@ -214,9 +214,75 @@ static void idefics3_f16_vs_transformers(void)
 	check_family("idefics3", "tiny-idefics3-mmproj-f16.gguf", 3e-3, 3e-3);
 }
 
+/* ---- hostile mmproj files: the fixture with one field changed ---- */
+
+static uint8_t *find(uint8_t *buf, size_t n, const char *s)
+{
+	size_t m = strlen(s);
+	for (size_t i = 0; i + m <= n; i++)
+		if (memcmp(buf + i, s, m) == 0)
+			return buf + i;
+	return NULL;
+}
+
+/* Load the idefics3 fixture with `from` replaced by `to` (same length), or
+ * with a tensor's ne[1] set to ne1 (to == NULL): the loader must fail with
+ * an error containing want. */
+static void bad_case(const uint8_t *orig, size_t n, const char *from, const char *to, uint64_t ne1, const char *want)
+{
+	uint8_t *buf = malloc(n);
+	memcpy(buf, orig, n);
+	uint8_t *at = find(buf, n, from);
+	if (!at) {
+		FAILF("'%s' not in the fixture", from);
+		free(buf);
+		return;
+	}
+	if (to)
+		memcpy(at, to, strlen(to));
+	else /* tensor info: name, u32 n_dims, u64 ne[0], u64 ne[1] */
+		for (int i = 0; i < 8; i++)
+			at[strlen(from) + 4 + 8 + i] = (uint8_t)(ne1 >> (8 * i));
+	weft_gguf *g = weft_gguf_open_mem(buf, n);
+	weft_vision *v = g ? weft_vision_load(g) : NULL;
+	if (v)
+		FAILF("%s -> %s: loaded", from, to ? to : "(shape)");
+	else if (!strstr(weft_errmsg(), want) || strchr(weft_errmsg(), '\n'))
+		FAILF("%s: error '%s', expected '%s'", from, weft_errmsg(), want);
+	weft_vision_free(v);
+	weft_gguf_close(g);
+	free(buf);
+}
+
+static void bad_mmproj(void)
+{
+	size_t n;
+	uint8_t *orig = (uint8_t *)t_read_file(DATA "tiny-idefics3-mmproj-f32.gguf", &n);
+	if (!orig)
+		SKIP("fixture absent");
+	bad_case(orig, n, "idefics3", "idefics9", 0, "unsupported projector type 'idefics9'");
+	bad_case(orig, n, "v.blk.1.ln2.weight", "v.blk.1.ln2.weighX", 0, "missing tensor 'v.blk.1.ln2.weight'");
+	bad_case(orig, n, "mm.model.fc.weight", "mm.model.fc.weighX", 0, "missing tensor 'mm.model.fc.weight'");
+	bad_case(orig, n, "v.blk.0.attn_q.weight", NULL, 32,
+		 "tensor 'v.blk.0.attn_q.weight': shape [64, 32], expected [64, 64]");
+	bad_case(orig, n, "v.position_embd.weight", NULL, 15, "tensor 'v.position_embd.weight': shape [64, 15]");
+	bad_case(orig, n, "clip.vision.patch_size", "clip.vision.patch_sizX", 0, "missing key 'clip.vision.patch_size'");
+	bad_case(orig, n, "clip.vision.image_size", "clip.vision.image_sizX", 0, "missing key 'clip.vision.image_size'");
+	free(orig);
+	/* an LLM is not an mmproj */
+	weft_gguf *g = weft_gguf_open(DATA "tiny-llava-llm-f32.gguf");
+	weft_vision *v = g ? weft_vision_load(g) : NULL;
+	CHECK(g && !v);
+	if (g && !v)
+		CHECK_STR(weft_errmsg(), "not an mmproj file (general.architecture 'llama', expected 'clip')");
+	weft_vision_free(v);
+	weft_gguf_close(g);
+}
+
 int main(void)
 {
 	t_suite = "vision";
+	RUN(bad_mmproj);
 	RUN(llava_vs_transformers);
 	RUN(idefics3_vs_transformers);
 	RUN(idefics3_f16_vs_transformers);
