@@ -222,4 +222,18 @@ fi
 expect_error wrapper_vocab "prefill: $W/wv.wst: frame 1: the model's vocabulary lacks '<fake_token_around_image>' (wrong model for this stream?)" "$P" -m "$LL" "$W/wv.wst"
 "$T" -m "$IL" 'a <image> b' | "$E" --mmproj "$IM" "$APPLE" >"$W/ov.wst"
 expect_error other_vocab "prefill: $W/ov.wst: frame 0: stream is for another vocabulary" "$P" -m "$LL" "$W/ov.wst"
+
+# full-size mmproj files from llama.cpp's own converters (random weights,
+# LLaVA-1.5's CLIP-L/14-336 and SmolVLM-256M's SigLIP-B/16-512 shapes, made
+# by scripts/make-vision-bench-models.py): they load and pass a stream on
+bm=$(scripts/cache-dir 2>/dev/null)/bench-models/vision
+for m in clip-l14-336-mlp siglip-b16-512-idefics3; do
+	if [ -f "$bm/$m-mmproj-f16.gguf" ]; then
+		"$T" -m "$LL" 'no image' >"$W/bm.wst"
+		"$E" --mmproj "$bm/$m-mmproj-f16.gguf" -i "$W/bm.wst" >"$W/bm-out.wst" && cmp -s "$W/bm.wst" "$W/bm-out.wst" &&
+			pass "converter_file_$m" || fail "converter_file_$m" "$(head -c 300 "$W/bm-out.wst" 2>/dev/null)"
+	else
+		skip "converter_file_$m" "$bm/$m-mmproj-f16.gguf absent (scripts/make-vision-bench-models.py)"
+	fi
+done
 exit $status
