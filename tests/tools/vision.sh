@@ -190,6 +190,12 @@ head -c 300 "$TALL" >"$W/cut.png"
 echo 'not an image' >"$W/text.png"
 printf '\211PNG\r\n\032\n\000\000\000\015IHDR\000\000\000\000\000\000\000\000\010\002\000\000\000\000\000\000\000' >"$W/zero.png"
 printf '\211PNG\r\n\032\n\000\000\000\015IHDR\000\001\206\240\000\001\206\240\010\002\000\000\000\000\000\000\000' >"$W/bomb.png"
+# every decoder path reaches the encoder: CMYK and progressive JPEG, 16-bit,
+# palette + tRNS, interlaced grey+alpha PNG, 16-bit PGM (tests/fuzz/seeds/image)
+for f in cmyk.jpg progressive.jpg grey16.png palette-trns.png interlaced-ga16.png grey16.pgm; do
+	"$E" --mmproj "$LM" -i "$W/p.wst" "tests/fuzz/seeds/image/$f" | "$I" 2>/dev/null | grep -q '^  embd F32 \[16, 64\]' &&
+		pass "decodes_$f" || fail "decodes_$f" "no embd frame"
+done
 expect_error truncated_jpeg "encode-image: $W/cut.jpg: truncated JPEG" "$E" --mmproj "$LM" -i "$W/p.wst" "$W/cut.jpg"
 expect_error truncated_png "encode-image: $W/cut.png: truncated PNG" "$E" --mmproj "$LM" -i "$W/p.wst" "$W/cut.png"
 expect_error text_as_png "encode-image: $W/text.png: not an image (unknown format)" "$E" --mmproj "$LM" -i "$W/p.wst" "$W/text.png"
