@@ -49,10 +49,6 @@ typedef struct qtok {
 	const int32_t *corr;
 } qtok;
 
-/* mt[r][t] for Q4_1 / Q5_1, 4 tokens per vector: the same operations, in
- * the same order, as dot_avx512.c's row32 (mt += m0 * s0 + m1 * s1 per
- * pair of blocks, then mt += m * s for a lone last block), so results
- * match the T = 1 path bit for bit.  st: the tokens' sums, 4 per block. */
 /* The horizontal sums of four vectors, each exactly as
  * _mm512_reduce_add_ps computes it (upper + lower 256 bits, then 128, then
  * lanes (0+2) + (1+3)), but transposed: four results for ~10 instructions
@@ -68,6 +64,10 @@ static inline __m128 reduce4(__m512 a0, __m512 a1, __m512 a2, __m512 a3)
 	return _mm512_castps512_ps128(_mm512_permutexvar_ps(_mm512_setr_epi32(0, 4, 8, 12, 0, 4, 8, 12, 0, 4, 8, 12, 0, 4, 8, 12), w));
 }
 
+/* mt[r][t] for Q4_1 / Q5_1, 4 tokens per vector: the same operations, in
+ * the same order, as dot_avx512.c's row32 (mt += m0 * s0 + m1 * s1 per
+ * pair of blocks, then mt += m * s for a lone last block), so results
+ * match the T = 1 path bit for bit.  st: the tokens' sums, 4 per block. */
 INLINE void mins_tile(const int R, int64_t nb, int bytes, const uint8_t *w, uint64_t rb, const float *st,
 		      float mt[QR][QC])
 {

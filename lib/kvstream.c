@@ -167,6 +167,11 @@ int weft_kv_load_layer(weft_kv *kv, const weft_model *m, const weft_frame *f, in
 	int64_t layer = meta_int(f, "weft.layer");
 	if (layer < 0)
 		return -1;
+	if (layer >= kv->n_layer) {
+		weft_error("frame %" PRIu64 ": kv frame for layer %" PRId64 ", but the model has %d layers", f->index,
+			   layer, kv->n_layer);
+		return -1;
+	}
 	if (layer != *next_layer) {
 		weft_error("frame %" PRIu64 ": kv frame for layer %" PRId64 ", expected layer %d", f->index, layer,
 			   *next_layer);

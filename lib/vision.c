@@ -21,6 +21,7 @@
  * with weft_sgemm (keys transposed per head once per layer), softmaxes the
  * rows, records saliency, and multiplies by the values in place. */
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -101,11 +102,12 @@ static int read_hparams(const weft_gguf *g, weft_vision_hparams *hp)
 		weft_error("mmproj file has no vision encoder (clip.has_vision_encoder is false)");
 		return -1;
 	}
-	r = weft_gguf_get_str(g, "clip.vision.projector_type", &s);
+	const char *pkey = "clip.vision.projector_type";
+	r = weft_gguf_get_str(g, pkey, &s);
 	if (r == 1)
-		r = weft_gguf_get_str(g, "clip.projector_type", &s);
+		r = weft_gguf_get_str(g, pkey = "clip.projector_type", &s);
 	if (r < 0) {
-		weft_error_prefix("key 'clip.projector_type'");
+		weft_error_prefix("key '%s'", pkey);
 		return -1;
 	}
 	if (r == 1) { /* the oldest LLaVA files: clip.has_llava_projector only */
@@ -153,6 +155,11 @@ static int read_hparams(const weft_gguf *g, weft_vision_hparams *hp)
 	hp->head_dim = hp->n_embd / hp->n_head;
 	hp->n_side = hp->image_size / hp->patch_size;
 	hp->n_patches = hp->n_side * hp->n_side;
+	if (hp->n_patches > 16384) { /* attention is quadratic in it; real encoders: <= 4096 */
+		weft_error("unsupported hyper-parameters: %d x %d patches (image %d, patch %d; at most 16384)", hp->n_side,
+			   hp->n_side, hp->image_size, hp->patch_size);
+		return -1;
+	}
 
 	/* activation: clip.use_gelu -> tanh-GELU, clip.use_silu -> SiLU, else quick GELU */
 	int gelu = 0, silu = 0;
@@ -173,7 +180,13 @@ static int read_hparams(const weft_gguf *g, weft_vision_hparams *hp)
 		return -1;
 	}
 	if (r == 0 && fl->v.arr.n > 0) {
-		if (fl->v.arr.type == WEFT_GGUF_STRING || fl->v.arr.type == WEFT_GGUF_ARRAY || fl->v.arr.n > 1) {
+		const uint32_t et = fl->v.arr.type;
+		if (et == WEFT_GGUF_STRING || et == WEFT_GGUF_ARRAY || et == WEFT_GGUF_FLOAT32 || et == WEFT_GGUF_FLOAT64 ||
+		    et == WEFT_GGUF_BOOL) {
+			weft_error("key 'clip.vision.feature_layer': not an integer array");
+			return -1;
+		}
+		if (fl->v.arr.n > 1) {
 			weft_error("key 'clip.vision.feature_layer': only one feature layer is supported "
 				   "(stacked feature layers are not)");
 			return -1;
@@ -295,6 +308,11 @@ static int bind_all(weft_vision *v, loader *L)
 	v->patch_w = patch_kernel(L, hp);
 	v->patch_b = vec(L, 1, d, 0, "v.patch_embd.bias", 0);
 	v->cls = vec(L, 1, d, 0, "v.class_embd", 0);
+	if (v->cls && hp->proj == WEFT_PROJ_IDEFICS3) {
+		weft_error("tensor 'v.class_embd': the idefics3 (SigLIP) encoder has no class token");
+		L->err = 1;
+		return -1;
+	}
 	v->hp.has_cls = v->cls != NULL;
 	v->hp.n_pos = hp->n_patches + (v->cls ? 1 : 0);
 	v->pos = vec(L, 0, d, v->hp.n_pos, "v.position_embd.weight", 0);
@@ -383,6 +401,12 @@ static uint64_t fingerprint(const weft_vision *v)
 			      hp->n_embd_out,  hp->preproc_longest};
 	for (size_t i = 0; i < sizeof iv / sizeof iv[0]; i++)
 		weft_hash_int(&h, iv[i]);
+	const float fv[] = {hp->eps, hp->mean[0], hp->mean[1], hp->mean[2], hp->std[0], hp->std[1], hp->std[2]};
+	for (size_t i = 0; i < sizeof fv / sizeof fv[0]; i++) {
+		uint32_t u;
+		memcpy(&u, &fv[i], 4);
+		weft_hash_int(&h, u);
+	}
 	return weft_hash_tensors(v->g, h);
 }
 
@@ -474,9 +498,9 @@ static void rows_task(void *ctx, int task, int n_tasks)
 			if (j->op == R_BIAS_ACT)
 				act_row(y, j->n, j->act);
 			break;
-		case R_ADD_BIAS: /* y += x + b */
+		case R_ADD_BIAS: /* y += (x + b), x being scratch: transformers' order */
 			if (j->b)
-				weft_add(y, j->b, j->n);
+				weft_add((float *)j->x + r * j->n, j->b, j->n);
 			weft_add(y, j->x + r * j->n, j->n);
 			break;
 		}
@@ -514,7 +538,7 @@ typedef struct attn_job {
 	float *out;           /* [B*N][D] */
 	float *sal;           /* scratch: CLS rows [B][H][N], or column sums [B][H][nqb][N]; NULL */
 	int nqb;              /* query blocks per (image, head) */
-	int err;
+	atomic_int err;
 } attn_job;
 
 typedef struct pack_job {

@@ -12,9 +12,10 @@
  *             post-LN), pixel shuffle by clip.vision.projector.scale_factor,
  *             then mm.model.fc (no bias).
  *
- * Layers run: clip.vision.feature_layer when present (the deepest entry; 0
- * is the embeddings, k the output of block k-1, as transformers'
- * hidden_states), otherwise every stored block.  llama.cpp's legacy LLaVA
+ * Layers run: clip.vision.feature_layer when present (one integer entry;
+ * 0 is the embeddings, k the output of block k-1, as transformers'
+ * hidden_states; stacked feature layers are refused), otherwise every
+ * stored block.  llama.cpp's legacy LLaVA
  * converter already drops the last CLIP block (block_count = n - 1), so
  * running every stored block gives transformers' vision_feature_layer = -2.
  * (llama.cpp itself runs one block fewer: ggml-org/llama.cpp#25817.)
@@ -68,7 +69,8 @@ typedef struct weft_vision {
 	const float *mm0_b, *mm2_b;
 	int mm_hidden;          /* mlp: rows of mm.0 */
 	weft_vision_layer *layers;
-	uint64_t fingerprint;   /* FNV-1a over the hyper-parameters and tensor table */
+	uint64_t fingerprint;   /* FNV-1a over the hyper-parameters (eps, mean and std
+				 * included) and the tensor table */
 	float *arena;           /* owns the float32 copies */
 } weft_vision;
 

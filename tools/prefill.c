@@ -106,6 +106,8 @@ static void check_pieces(const weft_vocab *voc, const char *s, const char *innam
  * special-token parsing, no BOS. */
 static void flush_wrap(prompt *p, const weft_vocab *voc, int n_vocab, const char *inname)
 {
+	if (!p->wrap_len)
+		return;
 	const char *s = p->wrap, *end = s + p->wrap_len, *seg = s;
 	int32_t *tmp = NULL;
 	size_t n = 0, cap = 0;

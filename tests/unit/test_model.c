@@ -21,6 +21,7 @@
 #include "ggml_types.h"
 #include "gguf.h"
 #include "kernels.h"
+#include "kvstream.h"
 #include "model.h"
 #include "tokenizer.h"
 #include "util.h"
@@ -439,6 +440,33 @@ static void fingerprint_stable(void)
 	close_model(&a), close_model(&b), close_model(&c);
 }
 
+/* A kv frame whose layer is past the model's last must be refused before
+ * anything is copied (a hostile stream appending one more frame). */
+static void kv_frame_layer_bounds(void)
+{
+	loaded l;
+	if (open_model(DATA "tiny-llama-f32.gguf", &l) != 0) {
+		FAILF("open: %s", weft_errmsg());
+		return;
+	}
+	const int32_t ids[3] = {5, 9, 12};
+	weft_kv *kv = weft_kv_new(l.m, 3), *kv2 = weft_kv_new(l.m, 3);
+	CHECK(kv && kv2 && weft_model_forward(l.m, tiny_pool, kv, ids, NULL, 3, 0, NULL, 0, NULL) == 0);
+	weft_frame *f = kv ? weft_kv_layer_frame(l.m, kv, 1, NULL) : NULL;
+	CHECK(f && weft_frame_set(f, "weft.layer", "2") == 0);
+	if (!t_failed) {
+		kv2->n_past = 3;
+		int next = 2; /* as after the two real layers */
+		CHECK(weft_kv_load_layer(kv2, l.m, f, &next) == -1);
+		CHECK_STR(weft_errmsg(), "frame 0: kv frame for layer 2, but the model has 2 layers");
+		CHECK_EQ_INT(next, 2);
+	}
+	weft_frame_free(f);
+	weft_kv_free(kv);
+	weft_kv_free(kv2);
+	close_model(&l);
+}
+
 /* ---- SmolLM2 vs llama.cpp ---- */
 
 static const char *smollm2_path(void)
@@ -730,6 +758,7 @@ int main(void)
 	RUN(extra_outputs);
 	RUN(pool_equals_inline);
 	RUN(fingerprint_stable);
+	RUN(kv_frame_layer_bounds);
 	RUN(bad_models);
 	RUN(bad_forward);
 	RUN(smollm2_greedy_vs_llama_cpp);
