@@ -57,6 +57,25 @@ typedef struct weft_ops_vt {
 #define WEFT_SGEMM_DECL(sfx)                                                                       \
 	void weft_sgemm_##sfx(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const float *B, \
 			      int64_t ldb, float *C, int64_t ldc);
+/* The body of a SIMD weft_sgemm: column panels of COLS, row tiles of 6 (then
+ * the remaining 1..5 rows) through the file's tile(R, K, A, lda, B, ldb, C,
+ * ldc, ncol). */
+#define WEFT_SGEMM_DRIVER(COLS)                                                                       \
+	for (int64_t j = 0; j < N; j += (COLS)) {                                                     \
+		const int64_t ncol = N - j < (COLS) ? N - j : (COLS);                                 \
+		int64_t i = 0;                                                                        \
+		for (; i + 6 <= M; i += 6)                                                            \
+			tile(6, K, A + i * lda, lda, B + j, ldb, C + i * ldc + j, ldc, ncol);         \
+		switch (M - i) {                                                                      \
+		case 5: tile(5, K, A + i * lda, lda, B + j, ldb, C + i * ldc + j, ldc, ncol); break; \
+		case 4: tile(4, K, A + i * lda, lda, B + j, ldb, C + i * ldc + j, ldc, ncol); break; \
+		case 3: tile(3, K, A + i * lda, lda, B + j, ldb, C + i * ldc + j, ldc, ncol); break; \
+		case 2: tile(2, K, A + i * lda, lda, B + j, ldb, C + i * ldc + j, ldc, ncol); break; \
+		case 1: tile(1, K, A + i * lda, lda, B + j, ldb, C + i * ldc + j, ldc, ncol); break; \
+		default: break;                                                                       \
+		}                                                                                     \
+	}
+
 WEFT_SGEMM_DECL(ref)
 WEFT_SGEMM_DECL(avx2)
 WEFT_SGEMM_DECL(avx512)

@@ -43,18 +43,5 @@ static inline __attribute__((always_inline)) void tile(const int R, int64_t K, c
 void weft_sgemm_avx2(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const float *B, int64_t ldb,
 		     float *C, int64_t ldc)
 {
-	for (int64_t j = 0; j < N; j += 16) {
-		const int64_t ncol = N - j < 16 ? N - j : 16;
-		int64_t i = 0;
-		for (; i + TR <= M; i += TR)
-			tile(TR, K, A + i * lda, lda, B + j, ldb, C + i * ldc + j, ldc, ncol);
-		switch (M - i) {
-		case 5: tile(5, K, A + i * lda, lda, B + j, ldb, C + i * ldc + j, ldc, ncol); break;
-		case 4: tile(4, K, A + i * lda, lda, B + j, ldb, C + i * ldc + j, ldc, ncol); break;
-		case 3: tile(3, K, A + i * lda, lda, B + j, ldb, C + i * ldc + j, ldc, ncol); break;
-		case 2: tile(2, K, A + i * lda, lda, B + j, ldb, C + i * ldc + j, ldc, ncol); break;
-		case 1: tile(1, K, A + i * lda, lda, B + j, ldb, C + i * ldc + j, ldc, ncol); break;
-		default: break;
-		}
-	}
+	WEFT_SGEMM_DRIVER(16)
 }
