@@ -72,12 +72,12 @@ static void build(void)
 	}
 	if (cpu_max >= LVL_AVX512) {
 		weft_kern_avx512_init(&tables[LVL_AVX512], cpu_bf16);
-		weft_gemm_avx512_init(&tables[LVL_AVX512]);
+		weft_gemm_avx512_init(&tables[LVL_AVX512], cpu_bf16);
 	}
 #endif
 	strcpy(names[LVL_SCALAR], "scalar");
 	strcpy(names[LVL_AVX2], "avx2");
-	strcpy(names[LVL_AVX512], "avx512+vnni");
+	strcpy(names[LVL_AVX512], cpu_bf16 ? "avx512+vnni+bf16" : "avx512+vnni");
 	for (int i = 0; i < 3; i++)
 		tables[i].name = names[i];
 }

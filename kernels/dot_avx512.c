@@ -215,6 +215,44 @@ INLINE void rowf(const int NT, const int ty, int64_t k, const uint8_t *w, const 
 		y[t * ldy] = _mm512_reduce_add_ps(_mm512_add_ps(acc[0][t], acc[1][t]));
 }
 
+/* BF16 weights times bf16 activations with vdpbf16ps (AVX512_BF16): per
+ * 32 values one instruction adds w[2i] x[2i] + w[2i+1] x[2i+1] into lane
+ * i; even and odd 32-value chunks go to two accumulators (two dependency
+ * chains), y = sum(acc0 + acc1).  gemm_avx512.c's tiles do the same
+ * operations in the same order. */
+INLINE void rowbh(const int NT, int64_t k, const uint8_t *w, const weft_act *a, int64_t t0, float *y, int64_t ldy)
+{
+	const uint16_t *x[WEFT_NT];
+	__m512 acc[2][WEFT_NT];
+	for (int t = 0; t < NT; t++) {
+		x[t] = a->h + (t0 + t) * a->h_stride;
+		acc[0][t] = acc[1][t] = _mm512_setzero_ps();
+	}
+	const uint16_t *wh = (const uint16_t *)w;
+	int64_t i = 0;
+	for (; i + 64 <= k; i += 64) {
+		const __m512bh w0 = (__m512bh)_mm512_loadu_si512((const void *)(wh + i));
+		const __m512bh w1 = (__m512bh)_mm512_loadu_si512((const void *)(wh + i + 32));
+		for (int t = 0; t < NT; t++) {
+			acc[0][t] = _mm512_dpbf16_ps(acc[0][t], w0, (__m512bh)_mm512_loadu_si512((const void *)(x[t] + i)));
+			acc[1][t] = _mm512_dpbf16_ps(acc[1][t], w1, (__m512bh)_mm512_loadu_si512((const void *)(x[t] + i + 32)));
+		}
+	}
+	for (int c = 0; i < k; i += 32, c++) { /* at most two chunks: even, then odd */
+		const __mmask32 m = k - i >= 32 ? 0xffffffffu : (__mmask32)((1u << (k - i)) - 1);
+		const __m512bh wv = (__m512bh)_mm512_maskz_loadu_epi16(m, wh + i);
+		for (int t = 0; t < NT; t++) {
+			const __m512bh xv = (__m512bh)_mm512_loadu_si512((const void *)(x[t] + i));
+			if (c == 0)
+				acc[0][t] = _mm512_dpbf16_ps(acc[0][t], wv, xv);
+			else
+				acc[1][t] = _mm512_dpbf16_ps(acc[1][t], wv, xv);
+		}
+	}
+	for (int t = 0; t < NT; t++)
+		y[t * ldy] = _mm512_reduce_add_ps(_mm512_add_ps(acc[0][t], acc[1][t]));
+}
+
 /* ---- entry points: one per type, specialised per token count ---- */
 
 #define BY_NT(call)                                                                                  \
@@ -243,10 +281,10 @@ ENTRY(k_q6_k, row_q6k(NT, k, w, a, t0, y, ldy))
 ENTRY(k_f32, rowf(NT, TF32, k, w, a, t0, y, ldy))
 ENTRY(k_f16, rowf(NT, TF16, k, w, a, t0, y, ldy))
 ENTRY(k_bf16, rowf(NT, TBF16, k, w, a, t0, y, ldy))
+ENTRY(k_bf16_dp, if (a->h) rowbh(NT, k, w, a, t0, y, ldy); else rowf(NT, TBF16, k, w, a, t0, y, ldy))
 
 void weft_kern_avx512_init(weft_kern *k, int have_bf16)
 {
-	(void)have_bf16;
 	k->dot[WEFT_TYPE_Q4_0] = k_q4_0;
 	k->dot[WEFT_TYPE_Q4_1] = k_q4_1;
 	k->dot[WEFT_TYPE_Q5_0] = k_q5_0;
@@ -257,5 +295,6 @@ void weft_kern_avx512_init(weft_kern *k, int have_bf16)
 	k->dot[WEFT_TYPE_Q6_K] = k_q6_k;
 	k->dot[WEFT_TYPE_F32] = k_f32;
 	k->dot[WEFT_TYPE_F16] = k_f16;
-	k->dot[WEFT_TYPE_BF16] = k_bf16;
+	k->dot[WEFT_TYPE_BF16] = have_bf16 ? k_bf16_dp : k_bf16;
+	k->bf16_act = have_bf16;
 }

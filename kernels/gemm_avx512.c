@@ -477,6 +477,100 @@ INLINE void gemmf(const int ty, int64_t k, const uint8_t *W, uint64_t rb, int64_
 	}
 }
 
+/* ---- BF16 weights, bf16 activations: vdpbf16ps ---- */
+
+/* As dot_avx512.c's rowbh: even 32-value chunks into one accumulator per
+ * output, odd ones into another, y = sum(acc0 + acc1); two tiles of both
+ * would not fit the registers, so the even chunks are a first pass whose
+ * accumulators are parked, as tilef does. */
+INLINE void tilebh(const int R, const int C, int64_t k, const uint8_t *w, uint64_t rb, const uint16_t *const *x,
+		   float *y, int64_t ldy)
+{
+	__m512 acc0[FR][FC];
+	for (int pass = 0; pass < 2; pass++) {
+		__m512 acc[FR][FC];
+		UNROLL
+		for (int r = 0; r < R; r++)
+			UNROLL
+			for (int t = 0; t < C; t++)
+				acc[r][t] = _mm512_setzero_ps();
+		for (int64_t i = 32 * pass; i < k; i += 64) {
+			const __mmask32 m = k - i >= 32 ? 0xffffffffu : (__mmask32)((1u << (k - i)) - 1);
+			__m512bh wv[FR];
+			UNROLL
+			for (int r = 0; r < R; r++)
+				wv[r] = (__m512bh)_mm512_maskz_loadu_epi16(m, (const uint16_t *)(w + r * rb) + i);
+			UNROLL
+			for (int t = 0; t < C; t++) {
+				const __m512bh xv = (__m512bh)_mm512_loadu_si512((const void *)(x[t] + i));
+				UNROLL
+				for (int r = 0; r < R; r++)
+					acc[r][t] = _mm512_dpbf16_ps(acc[r][t], wv[r], xv);
+			}
+		}
+		if (pass == 0) {
+			UNROLL
+			for (int r = 0; r < R; r++)
+				UNROLL
+				for (int t = 0; t < C; t++)
+					acc0[r][t] = acc[r][t];
+			continue;
+		}
+		if (R == 4) {
+			UNROLL
+			for (int t = 0; t < C; t++)
+				_mm_storeu_ps(y + t * ldy, reduce4(_mm512_add_ps(acc0[0][t], acc[0][t]),
+								   _mm512_add_ps(acc0[1][t], acc[1][t]),
+								   _mm512_add_ps(acc0[2][t], acc[2][t]),
+								   _mm512_add_ps(acc0[3][t], acc[3][t])));
+			return;
+		}
+		UNROLL
+		for (int r = 0; r < R; r++)
+			UNROLL
+			for (int t = 0; t < C; t++)
+				y[t * ldy + r] = _mm512_reduce_add_ps(_mm512_add_ps(acc0[r][t], acc[r][t]));
+	}
+}
+
+#define BY_C_BH(R)                                                                                 \
+	switch (C) {                                                                                 \
+	case 6: tilebh(R, 6, k, w, rb, x, y, ldy); break;                                            \
+	case 5: tilebh(R, 5, k, w, rb, x, y, ldy); break;                                            \
+	case 4: tilebh(R, 4, k, w, rb, x, y, ldy); break;                                            \
+	case 3: tilebh(R, 3, k, w, rb, x, y, ldy); break;                                            \
+	case 2: tilebh(R, 2, k, w, rb, x, y, ldy); break;                                            \
+	default: tilebh(R, 1, k, w, rb, x, y, ldy); break;                                           \
+	}
+
+static int use_dpbf16;
+
+static void g_bf16_dp(int64_t k, const uint8_t *W, uint64_t rb, int64_t r0, int64_t r1, const weft_act *a,
+		      int64_t t0, int64_t t1, float *Y, int64_t ldy)
+{
+	if (!use_dpbf16 || !a->h) {
+		gemmf(TBF16, k, W, rb, r0, r1, a, t0, t1, Y, ldy);
+		return;
+	}
+	for (int64_t t = t0; t < t1; t += FC) {
+		int C = t1 - t < FC ? (int)(t1 - t) : FC;
+		const uint16_t *x[FC];
+		for (int i = 0; i < C; i++)
+			x[i] = a->h + (t + i) * a->h_stride;
+		int64_t r = r0;
+		for (; r + FR <= r1; r += FR) {
+			const uint8_t *w = W + r * rb;
+			float *y = Y + t * ldy + r;
+			BY_C_BH(FR)
+		}
+		for (; r < r1; r++) {
+			const uint8_t *w = W + r * rb;
+			float *y = Y + t * ldy + r;
+			BY_C_BH(1)
+		}
+	}
+}
+
 /* ---- activations: Q8_0 / Q8_1 blocks of 32 ---- */
 
 /* As matmul.c's quant_q8 (ggml's quantize_row_q8_0 / q8_1): the same
@@ -531,10 +625,10 @@ GEMM(g_q5_k, gemmk(TQ5K, k, W, rb, r0, r1, a, t0, t1, Y, ldy))
 GEMM(g_q6_k, gemmk(TQ6K, k, W, rb, r0, r1, a, t0, t1, Y, ldy))
 GEMM(g_f32, gemmf(TF32, k, W, rb, r0, r1, a, t0, t1, Y, ldy))
 GEMM(g_f16, gemmf(TF16, k, W, rb, r0, r1, a, t0, t1, Y, ldy))
-GEMM(g_bf16, gemmf(TBF16, k, W, rb, r0, r1, a, t0, t1, Y, ldy))
 
-void weft_gemm_avx512_init(weft_kern *k)
+void weft_gemm_avx512_init(weft_kern *k, int have_bf16)
 {
+	use_dpbf16 = have_bf16;
 	k->gemm[WEFT_TYPE_Q4_0] = g_q4_0;
 	k->gemm[WEFT_TYPE_Q4_1] = g_q4_1;
 	k->gemm[WEFT_TYPE_Q5_0] = g_q5_0;
@@ -545,6 +639,6 @@ void weft_gemm_avx512_init(weft_kern *k)
 	k->gemm[WEFT_TYPE_Q6_K] = g_q6_k;
 	k->gemm[WEFT_TYPE_F32] = g_f32;
 	k->gemm[WEFT_TYPE_F16] = g_f16;
-	k->gemm[WEFT_TYPE_BF16] = g_bf16;
+	k->gemm[WEFT_TYPE_BF16] = g_bf16_dp;
 	k->quant_q8 = quant_q8_avx512;
 }

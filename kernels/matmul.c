@@ -137,6 +137,12 @@ static void convert_token(const weft_act *a, uint32_t vtype, int c, int64_t t, c
 	case WEFT_TYPE_BF16:
 		for (int64_t i = 0; i < a->k; i++)
 			f[i] = weft_bf16_to_fp32(weft_fp32_to_bf16(x[i]));
+		if (a->h) { /* the same values as bf16, zero-padded */
+			uint16_t *h = a->h + t * a->h_stride;
+			for (int64_t i = 0; i < a->k; i++)
+				h[i] = weft_fp32_to_bf16(x[i]);
+			memset(h + a->k, 0, (size_t)(a->h_stride - a->k) * sizeof *h);
+		}
 		break;
 	default: memcpy(f, x, (size_t)a->k * sizeof *f); break;
 	}
@@ -247,6 +253,10 @@ int weft_matmul_ex(weft_pool *p, uint32_t wtype, const void *W, int64_t k, int64
 	} else {
 		a->f_stride = pad16(k);
 		bytes = (size_t)T * 4 * (size_t)a->f_stride;
+		if (j.vtype == WEFT_TYPE_BF16 && weft_kern_get()->bf16_act) {
+			a->h_stride = (k + 31) / 32 * 32;
+			bytes += (size_t)T * 2 * (size_t)a->h_stride;
+		}
 	}
 	uint8_t *buf = aligned_alloc(64, (bytes + 63) / 64 * 64);
 	if (!buf) {
@@ -265,6 +275,8 @@ int weft_matmul_ex(weft_pool *p, uint32_t wtype, const void *W, int64_t k, int64
 		}
 	} else {
 		a->f = (float *)buf;
+		if (a->h_stride)
+			a->h = (uint16_t *)(a->f + T * a->f_stride);
 	}
 	int nth = weft_pool_size(p);
 	weft_pool_run(p, T < nth ? (int)T : nth, convert_task, &j);

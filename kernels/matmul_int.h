@@ -28,13 +28,17 @@
  *               for group g at st[(t/4*4) * g_stride + 4g + t%4] (lanes
  *               past the last token are 0)
  *   Float vec_dot types (F32, F16, BF16):
- *     f[k]      the activations rounded to the vec_dot type, as float */
+ *     f[k]      the activations rounded to the vec_dot type, as float
+ *     h[k]      BF16 only, for levels with bf16 dot-product instructions:
+ *               the same values as bf16, zero-padded to h_stride (a
+ *               multiple of 32); NULL otherwise */
 typedef struct weft_act {
 	int64_t k;
 	int8_t *q;
 	float *dl, *s, *st, *f;
+	uint16_t *h;
 	int32_t *corr, *bs;
-	int64_t q_stride, l_stride, g_stride, f_stride; /* elements per token */
+	int64_t q_stride, l_stride, g_stride, f_stride, h_stride; /* elements per token */
 } weft_act;
 
 /* One weight row (k values of the kernel's type, at w) times tokens
@@ -61,12 +65,15 @@ typedef struct weft_kern {
 	/* token t of a (Q8_0, or Q8_1 when q81) from x, zero offset c, as
 	 * matmul.c's scalar quant_q8 (bit-identical); NULL: that one */
 	void (*quant_q8)(const weft_act *a, int64_t t, const float *x, int q81, int c);
+	/* BF16 weights: the dot and gemm entries want weft_act.h (AVX-512 BF16
+	 * dot products) */
+	int bf16_act;
 } weft_kern;
 
 extern const weft_kern weft_kern_ref;
 void weft_kern_avx2_init(weft_kern *k);   /* fills the entries it has */
 void weft_kern_avx512_init(weft_kern *k, int have_bf16);
-void weft_gemm_avx512_init(weft_kern *k);
+void weft_gemm_avx512_init(weft_kern *k, int have_bf16);
 
 /* The table in use (after CPUID / WEFT_KERNELS); never NULL. */
 const weft_kern *weft_kern_get(void);

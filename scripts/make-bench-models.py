@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Write the GGUF models `make bench` times, into the cache (never the repo).
 
-  smollm2-135m-{q4_1,q8_0,f16}.gguf   SmolLM2-135M-Instruct: the real Q4_1
-                                      file, and Q8_0 / F16 made from it with
+  smollm2-135m-{q4_1,q8_0,f16,bf16}.gguf   SmolLM2-135M-Instruct: the real Q4_1
+                                      file, and Q8_0 / F16 / BF16 made from it with
                                       llama-quantize --allow-requantize (the
                                       weights are then Q4_1-valued; speed is
                                       what matters here)
@@ -46,6 +46,7 @@ if not os.path.exists(q41):
     os.symlink(src, q41)
 run_quantize(src, os.path.join(out, "smollm2-135m-q8_0.gguf"), "Q8_0")
 run_quantize(src, os.path.join(out, "smollm2-135m-f16.gguf"), "F16")
+run_quantize(src, os.path.join(out, "smollm2-135m-bf16.gguf"), "BF16")
 
 big_f16 = os.path.join(out, "llama-1b-random-f16.gguf")
 big_q41 = os.path.join(out, "llama-1b-random-q4_1.gguf")
