@@ -68,11 +68,18 @@ static void build(void)
 #if defined(__x86_64__)
 	if (cpu_max >= LVL_AVX2) {
 		weft_kern_avx2_init(&tables[LVL_AVX2]);
+		weft_gemm_avx2_init(&tables[LVL_AVX2]);
 		tables[LVL_AVX512] = tables[LVL_AVX2];
 	}
 	if (cpu_max >= LVL_AVX512) {
 		weft_kern_avx512_init(&tables[LVL_AVX512], cpu_bf16);
 		weft_gemm_avx512_init(&tables[LVL_AVX512], cpu_bf16);
+		/* a gemm entry must match its level's dot entry: keep an AVX2
+		 * gemm only where the row kernel is still the AVX2 one */
+		for (int i = 0; i < 32; i++)
+			if (tables[LVL_AVX512].gemm[i] == tables[LVL_AVX2].gemm[i] &&
+			    tables[LVL_AVX512].dot[i] != tables[LVL_AVX2].dot[i])
+				tables[LVL_AVX512].gemm[i] = NULL;
 	}
 #endif
 	strcpy(names[LVL_SCALAR], "scalar");

@@ -74,6 +74,7 @@ extern const weft_kern weft_kern_ref;
 void weft_kern_avx2_init(weft_kern *k);   /* fills the entries it has */
 void weft_kern_avx512_init(weft_kern *k, int have_bf16);
 void weft_gemm_avx512_init(weft_kern *k, int have_bf16);
+void weft_gemm_avx2_init(weft_kern *k);
 
 /* The table in use (after CPUID / WEFT_KERNELS); never NULL. */
 const weft_kern *weft_kern_get(void);

@@ -289,12 +289,14 @@ static void threads_identical(void)
 static void batch_equals_single(void)
 {
 	const char *lv[] = {"scalar", "avx2", "avx512"};
-	const shape sh[] = {{576, 203, 130}, {1536, 37, 9}, {4864, 13, 6}, {96, 5, 2}};
+	/* k = 200 and 232: the float kernels' scalar tails (not a multiple of 16) */
+	const shape sh[] = {{576, 203, 130}, {1536, 37, 9}, {4864, 13, 6}, {96, 5, 2}, {200, 31, 13}, {232, 9, 7}};
+	const int n_sh = (int)(sizeof sh / sizeof sh[0]);
 	for (int l = 0; l < 3 && !t_failed; l++) {
 		if (weft_kernels_force(lv[l]) != 0)
 			continue;
 		for (int ti = 0; ti < N_TYPES && !t_failed; ti++)
-			for (int si = 0; si < 4 && !t_failed; si++) {
+			for (int si = 0; si < n_sh && !t_failed; si++) {
 				uint32_t t = types[ti];
 				shape s = sh[si];
 				if (!shape_ok(t, s))
