@@ -17,7 +17,9 @@
  *   (and mins) unpacked once per row, then per 64 weights as above; the
  *   mins term 4 tokens per vector from the tokens' block sums.
  *   Floats (F32, F16, BF16): 4 x 6 tiles of fp32 FMA (F16/BF16 weights
- *   widened on load) against the activations rounded to the vec_dot type.
+ *   widened on load) against the activations rounded to the vec_dot type;
+ *   F32 / F16 with k > 1024 in k blocks of <= 1024 values, the tiles'
+ *   accumulators parked in memory between blocks.
  *
  * Every output is computed by the same sequence of floating-point
  * operations as dot_avx512.c's row kernel computes it (edge tiles only
@@ -32,6 +34,7 @@
 #include "util.h"
 
 #include <immintrin.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* ---- blocks of 32 ---- */
@@ -384,9 +387,12 @@ INLINE void gemmk(const int ty, int64_t k, const uint8_t *W, uint64_t rb, int64_
  * T = 1 path bit for bit: accumulator 0 takes values 32m .. 32m+15 and
  * the tail, accumulator 1 values 32m+16 .. 32m+31, y = sum(acc0 + acc1).
  * Two R x C tiles of both would not fit the registers, so the two are
- * separate passes over k (the first parked in memory). */
-INLINE void tilef(const int R, const int C, const int ty, int64_t k, const uint8_t *w, uint64_t rb,
-		  const float *const *x, float *y, int64_t ldy)
+ * separate passes over values i0 .. i1 (a multiple of 32 long unless i1
+ * is k), each accumulator continuing from its value parked in `park`
+ * (unless `first`); `last`: the block ends at k, so the outputs are
+ * reduced and stored.  park == NULL: one block, 0 .. k. */
+INLINE void tilef(const int R, const int C, const int ty, int64_t i0, int64_t i1, int first, int last,
+		  const uint8_t *w, uint64_t rb, const float *const *x, float *y, int64_t ldy, __m512 *park)
 {
 	__m512 acc0[FR][FC];
 	for (int pass = 0; pass < 2; pass++) {
@@ -395,9 +401,9 @@ INLINE void tilef(const int R, const int C, const int ty, int64_t k, const uint8
 		for (int r = 0; r < R; r++)
 			UNROLL
 			for (int t = 0; t < C; t++)
-				acc[r][t] = _mm512_setzero_ps();
-		int64_t i = 0;
-		for (; i + 32 <= k; i += 32) {
+				acc[r][t] = first ? _mm512_setzero_ps() : park[(pass * FR + r) * FC + t];
+		int64_t i = i0;
+		for (; i + 32 <= i1; i += 32) {
 			__m512 wv[FR];
 			UNROLL
 			for (int r = 0; r < R; r++)
@@ -410,8 +416,8 @@ INLINE void tilef(const int R, const int C, const int ty, int64_t k, const uint8
 					acc[r][t] = _mm512_fmadd_ps(wv[r], xv, acc[r][t]);
 			}
 		}
-		for (; pass == 0 && i < k; i += 16) {
-			__mmask16 m = k - i >= 16 ? 0xffff : (__mmask16)((1u << (k - i)) - 1);
+		for (; pass == 0 && i < i1; i += 16) {
+			__mmask16 m = i1 - i >= 16 ? 0xffff : (__mmask16)((1u << (i1 - i)) - 1);
 			__m512 wv[FR];
 			UNROLL
 			for (int r = 0; r < R; r++)
@@ -423,6 +429,14 @@ INLINE void tilef(const int R, const int C, const int ty, int64_t k, const uint8
 				for (int r = 0; r < R; r++)
 					acc[r][t] = _mm512_fmadd_ps(wv[r], xv, acc[r][t]);
 			}
+		}
+		if (!last) {
+			UNROLL
+			for (int r = 0; r < R; r++)
+				UNROLL
+				for (int t = 0; t < C; t++)
+					park[(pass * FR + r) * FC + t] = acc[r][t];
+			continue;
 		}
 		if (pass == 1 && R == 4) {
 			UNROLL
@@ -445,15 +459,19 @@ INLINE void tilef(const int R, const int C, const int ty, int64_t k, const uint8
 	}
 }
 
-#define BY_C(R)                                                                                \
+#define BY_C(R, ...)                                                                           \
 	switch (C) {                                                                                 \
-	case 6: tilef(R, 6, ty, k, w, rb, x, y, ldy); break;                                         \
-	case 5: tilef(R, 5, ty, k, w, rb, x, y, ldy); break;                                         \
-	case 4: tilef(R, 4, ty, k, w, rb, x, y, ldy); break;                                         \
-	case 3: tilef(R, 3, ty, k, w, rb, x, y, ldy); break;                                         \
-	case 2: tilef(R, 2, ty, k, w, rb, x, y, ldy); break;                                         \
-	default: tilef(R, 1, ty, k, w, rb, x, y, ldy); break;                                        \
+	case 6: tilef(R, 6, ty, __VA_ARGS__); break;                                                 \
+	case 5: tilef(R, 5, ty, __VA_ARGS__); break;                                                 \
+	case 4: tilef(R, 4, ty, __VA_ARGS__); break;                                                 \
+	case 3: tilef(R, 3, ty, __VA_ARGS__); break;                                                 \
+	case 2: tilef(R, 2, ty, __VA_ARGS__); break;                                                 \
+	default: tilef(R, 1, ty, __VA_ARGS__); break;                                                \
 	}
+
+#define FKB 1024 /* values per k block, at most */
+#define FKR 64   /* rows per chunk of a k-blocked task (a multiple of FR) */
+#define FPARK ((FKR / FR + FR - 1) * 2 * FR * FC) /* row tiles, then lone rows */
 
 INLINE void gemmf(const int ty, int64_t k, const uint8_t *W, uint64_t rb, int64_t r0, int64_t r1,
 		  const weft_act *a, int64_t t0, int64_t t1, float *Y, int64_t ldy)
@@ -467,12 +485,50 @@ INLINE void gemmf(const int ty, int64_t k, const uint8_t *W, uint64_t rb, int64_
 		for (; r + FR <= r1; r += FR) {
 			const uint8_t *w = W + r * rb;
 			float *y = Y + t * ldy + r;
-			BY_C(FR)
+			BY_C(FR, 0, k, 1, 1, w, rb, x, y, ldy, NULL)
 		}
 		for (; r < r1; r++) {
 			const uint8_t *w = W + r * rb;
 			float *y = Y + t * ldy + r;
-			BY_C(1)
+			BY_C(1, 0, k, 1, 1, w, rb, x, y, ldy, NULL)
+		}
+	}
+}
+
+/* k > FKB: k in blocks of at most FKB values (equal multiples of 32 but
+ * the last), so the C tokens' values of a block stay in L1 while every
+ * row of a chunk of FKR rows uses them (matmul.c gives such tasks more
+ * rows); the accumulators are parked in `park` (FPARK vectors) between
+ * blocks, each still taking its values in rowf's order. */
+INLINE void gemmf_kb(const int ty, int64_t k, const uint8_t *W, uint64_t rb, int64_t r0, int64_t r1,
+		     const weft_act *a, int64_t t0, int64_t t1, float *Y, int64_t ldy, __m512 *park)
+{
+	const int64_t nb = (k + FKB - 1) / FKB, bs = ((k + nb - 1) / nb + 31) / 32 * 32;
+	for (int64_t t = t0; t < t1; t += FC) {
+		int C = t1 - t < FC ? (int)(t1 - t) : FC;
+		const float *x[FC];
+		for (int i = 0; i < C; i++)
+			x[i] = a->f + (t + i) * a->f_stride;
+		for (int64_t rc = r0; rc < r1; rc += FKR) {
+			int64_t rc1 = r1 - rc < FKR ? r1 : rc + FKR;
+			for (int64_t i0 = 0; i0 < k; i0 += bs) {
+				int64_t i1 = k - i0 <= bs ? k : i0 + bs;
+				int first = i0 == 0, last = i1 == k;
+				int64_t r = rc;
+				__m512 *p = park;
+				for (; r + FR <= rc1; r += FR, p += 2 * FR * FC) {
+					const uint8_t *w = W + r * rb;
+					float *y = Y + t * ldy + r;
+					BY_C(FR, i0, i1, first, last, w, rb, x, y, ldy, p)
+				}
+				for (; r < rc1; r++, p += 2 * FR * FC) {
+					const uint8_t *w = W + r * rb;
+					float *y = Y + t * ldy + r;
+					BY_C(1, i0, i1, first, last, w, rb, x, y, ldy, p)
+				}
+				if (last)
+					break;
+			}
 		}
 	}
 }
@@ -623,8 +679,27 @@ GEMM(g_q8_0, gemm32(T80, k, W, rb, r0, r1, a, t0, t1, Y, ldy))
 GEMM(g_q4_k, gemmk(TQ4K, k, W, rb, r0, r1, a, t0, t1, Y, ldy))
 GEMM(g_q5_k, gemmk(TQ5K, k, W, rb, r0, r1, a, t0, t1, Y, ldy))
 GEMM(g_q6_k, gemmk(TQ6K, k, W, rb, r0, r1, a, t0, t1, Y, ldy))
-GEMM(g_f32, gemmf(TF32, k, W, rb, r0, r1, a, t0, t1, Y, ldy))
-GEMM(g_f16, gemmf(TF16, k, W, rb, r0, r1, a, t0, t1, Y, ldy))
+/* Float weights: the k-blocked and the plain loops in separate functions
+ * (sharing one, they spill); the parked accumulators on the heap (~58 KiB:
+ * thread stacks may be small), the plain loop if that fails. */
+#define GEMM_NI(name, call) __attribute__((noinline)) GEMM(name, call)
+GEMM_NI(g_f32_1, gemmf(TF32, k, W, rb, r0, r1, a, t0, t1, Y, ldy))
+GEMM_NI(g_f16_1, gemmf(TF16, k, W, rb, r0, r1, a, t0, t1, Y, ldy))
+
+#define GEMM_F(name, ty, one)                                                                        \
+	static void name(int64_t k, const uint8_t *W, uint64_t rb, int64_t r0, int64_t r1,           \
+			 const weft_act *a, int64_t t0, int64_t t1, float *Y, int64_t ldy)           \
+	{                                                                                            \
+		__m512 *park = k > FKB ? aligned_alloc(64, FPARK * sizeof(__m512)) : NULL;      \
+		if (!park) {                                                                         \
+			one(k, W, rb, r0, r1, a, t0, t1, Y, ldy);                                    \
+			return;                                                                      \
+		}                                                                                    \
+		gemmf_kb(ty, k, W, rb, r0, r1, a, t0, t1, Y, ldy, park);                             \
+		free(park);                                                                          \
+	}
+GEMM_F(g_f32, TF32, g_f32_1)
+GEMM_F(g_f16, TF16, g_f16_1)
 
 void weft_gemm_avx512_init(weft_kern *k, int have_bf16)
 {

@@ -18,6 +18,13 @@
 #ifndef TASK_BYTES
 #define TASK_BYTES (48 * 1024) /* weight bytes per task, at most, when T > 1 */
 #endif
+/* Float weights with k > FLOAT_KB: rows per task as if the rows were
+ * FLOAT_KB long (the AVX-512 GEMM runs over k in blocks of ~1024 values,
+ * each block's activations reused from L1 by every row of the task). */
+#define FLOAT_KB 1024
+#ifndef FLOAT_TASK_BYTES
+#define FLOAT_TASK_BYTES (128 * 1024)
+#endif
 #ifndef GEMM_TOKENS
 #define GEMM_TOKENS 96 /* tokens per GEMM task (a multiple of the tiles' 4 and 6) */
 #endif
@@ -283,6 +290,13 @@ int weft_matmul_ex(weft_pool *p, uint32_t wtype, const void *W, int64_t k, int64
 
 	if (j.gemm) {
 		int64_t per = (int64_t)(TASK_BYTES / j.row_bytes) / 4 * 4;
+		if (k > FLOAT_KB && (wtype == WEFT_TYPE_F16 || wtype == WEFT_TYPE_F32)) {
+			per = (int64_t)(FLOAT_TASK_BYTES / weft_type_row_bytes(wtype, FLOAT_KB)) / 4 * 4;
+			/* but at least 4 tasks per thread */
+			int64_t n_tb = (T + GEMM_TOKENS - 1) / GEMM_TOKENS;
+			while (per > 4 && (n_out + per - 1) / per * n_tb < 4 * nth)
+				per -= 4;
+		}
 		if (per < 4)
 			per = 4;
 		j.rows_per_task = per;

@@ -289,8 +289,10 @@ static void threads_identical(void)
 static void batch_equals_single(void)
 {
 	const char *lv[] = {"scalar", "avx2", "avx512"};
-	/* k = 200 and 232: the float kernels' scalar tails (not a multiple of 16) */
-	const shape sh[] = {{576, 203, 130}, {1536, 37, 9}, {4864, 13, 6}, {96, 5, 2}, {200, 31, 13}, {232, 9, 7}};
+	/* k = 200 and 232: the float kernels' scalar tails (not a multiple of
+	 * 16); k = 2061: the k-blocked float GEMM with a ragged last block */
+	const shape sh[] = {{576, 203, 130}, {1536, 37, 9}, {4864, 13, 6}, {96, 5, 2},
+			    {200, 31, 13},  {232, 9, 7},  {2061, 11, 8}};
 	const int n_sh = (int)(sizeof sh / sizeof sh[0]);
 	for (int l = 0; l < 3 && !t_failed; l++) {
 		if (weft_kernels_force(lv[l]) != 0)
