@@ -163,8 +163,8 @@ void weft_attention_vt(weft_pool *p, const weft_attn_args *a, const weft_ops_vt 
 		memset(a->out, 0, sizeof(float) * (size_t)(a->T * a->n_head * a->hd));
 		return;
 	}
-	/* the SIMD kernels read half K/V; float32 K/V run the references */
-	attn_job jb = {.a = a, .vt = a->kv_f32 ? &weft_ops_scalar_vt : vt};
+	/* float32 K/V: the kernels of a level that reads them, else the references */
+	attn_job jb = {.a = a, .vt = a->kv_f32 && !vt->attn_kv_f32 ? &weft_ops_scalar_vt : vt};
 	if (!a->mass) {
 		jb.t0 = 0;
 		jb.t1 = a->T;

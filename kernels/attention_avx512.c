@@ -23,19 +23,32 @@ static inline __m512 ld_h(__mmask16 m, const uint16_t *p)
 	return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, p));
 }
 
+/* 16 K or V values from element i of p: IEEE half (F = 0) or float (F = 1,
+ * weft_attn_args.kv_f32) */
+static inline __attribute__((always_inline)) __m512 ldkv(const int F, __mmask16 m, const void *p, int64_t i)
+{
+	return F ? _mm512_maskz_loadu_ps(m, (const float *)p + i) : ld_h(m, (const uint16_t *)p + i);
+}
+
+static inline __attribute__((always_inline)) __m512 ldkv_full(const int F, const void *p, int64_t i)
+{
+	return F ? _mm512_loadu_ps((const float *)p + i)
+		 : _mm512_cvtph_ps(_mm256_loadu_si256((const void *)((const uint16_t *)p + i)));
+}
+
 /* q . k for a float q and a half k of hd values. */
-static inline float dot_f16(const float *q, const uint16_t *k, int hd)
+static inline __attribute__((always_inline)) float dot_kv(const int F, const float *q, const void *k, int64_t k0,
+							  int hd)
 {
 	__m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
 	int d = 0;
 	for (; d + 32 <= hd; d += 32) {
-		a0 = _mm512_fmadd_ps(_mm512_loadu_ps(q + d), _mm512_cvtph_ps(_mm256_loadu_si256((const void *)(k + d))), a0);
-		a1 = _mm512_fmadd_ps(_mm512_loadu_ps(q + d + 16),
-				     _mm512_cvtph_ps(_mm256_loadu_si256((const void *)(k + d + 16))), a1);
+		a0 = _mm512_fmadd_ps(_mm512_loadu_ps(q + d), ldkv_full(F, k, k0 + d), a0);
+		a1 = _mm512_fmadd_ps(_mm512_loadu_ps(q + d + 16), ldkv_full(F, k, k0 + d + 16), a1);
 	}
 	for (; d < hd; d += 16) {
 		const __mmask16 m = tail16(hd - d);
-		a0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, q + d), ld_h(m, k + d), a0);
+		a0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, q + d), ldkv(F, m, k, k0 + d), a0);
 	}
 	return _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
 }
@@ -43,7 +56,8 @@ static inline float dot_f16(const float *q, const uint16_t *k, int hd)
 /* s[j] = scale * (q . K[j]) for 16 keys (hd a multiple of 16): one
  * accumulator per key, then a transposing reduction of the 16 (46 ops for
  * 16 keys instead of a full horizontal sum per key). */
-static inline __attribute__((always_inline)) __m512 dot16_keys(const float *q, const uint16_t *K, int hd)
+static inline __attribute__((always_inline)) __m512 dot16_keys(const int F, const float *q, const void *K, int64_t k0,
+							       int hd)
 {
 	__m512 acc[16];
 #pragma GCC unroll 16
@@ -53,8 +67,7 @@ static inline __attribute__((always_inline)) __m512 dot16_keys(const float *q, c
 		const __m512 qv = _mm512_loadu_ps(q + d);
 #pragma GCC unroll 16
 		for (int j = 0; j < 16; j++)
-			acc[j] = _mm512_fmadd_ps(qv, _mm512_cvtph_ps(_mm256_loadu_si256((const void *)(K + (int64_t)j * hd + d))),
-						 acc[j]);
+			acc[j] = _mm512_fmadd_ps(qv, ldkv_full(F, K, k0 + (int64_t)j * hd + d), acc[j]);
 	}
 	__m512 r1[8], r2[4], r3[2];
 #pragma GCC unroll 8
@@ -75,29 +88,30 @@ static inline __attribute__((always_inline)) __m512 dot16_keys(const float *q, c
 }
 
 /* acc[0..hd) += sum_j p[j] * V[j] for nb rows of V (hd halves each). */
-static void acc_pv(float *acc, const float *p, const uint16_t *V, int nb, int hd)
+static inline __attribute__((always_inline)) void acc_pv(const int F, float *acc, const float *p, const void *V,
+							 int64_t v0, int nb, int hd)
 {
 	for (int d = 0; d < hd; d += 64) {
 		const __mmask16 m0 = tail16(hd - d), m1 = tail16(hd - d - 16 < 0 ? 0 : hd - d - 16),
 				m2 = tail16(hd - d - 32 < 0 ? 0 : hd - d - 32), m3 = tail16(hd - d - 48 < 0 ? 0 : hd - d - 48);
 		__m512 a0 = _mm512_loadu_ps(acc + d), a1 = _mm512_loadu_ps(acc + d + 16);
 		__m512 a2 = _mm512_loadu_ps(acc + d + 32), a3 = _mm512_loadu_ps(acc + d + 48);
-		const uint16_t *v = V + d;
+		int64_t v = v0 + d;
 		if (m3 == 0xffff) {
 			for (int j = 0; j < nb; j++, v += hd) {
 				const __m512 pj = _mm512_set1_ps(p[j]);
-				a0 = _mm512_fmadd_ps(pj, _mm512_cvtph_ps(_mm256_loadu_si256((const void *)v)), a0);
-				a1 = _mm512_fmadd_ps(pj, _mm512_cvtph_ps(_mm256_loadu_si256((const void *)(v + 16))), a1);
-				a2 = _mm512_fmadd_ps(pj, _mm512_cvtph_ps(_mm256_loadu_si256((const void *)(v + 32))), a2);
-				a3 = _mm512_fmadd_ps(pj, _mm512_cvtph_ps(_mm256_loadu_si256((const void *)(v + 48))), a3);
+				a0 = _mm512_fmadd_ps(pj, ldkv_full(F, V, v), a0);
+				a1 = _mm512_fmadd_ps(pj, ldkv_full(F, V, v + 16), a1);
+				a2 = _mm512_fmadd_ps(pj, ldkv_full(F, V, v + 32), a2);
+				a3 = _mm512_fmadd_ps(pj, ldkv_full(F, V, v + 48), a3);
 			}
 		} else {
 			for (int j = 0; j < nb; j++, v += hd) {
 				const __m512 pj = _mm512_set1_ps(p[j]);
-				a0 = _mm512_fmadd_ps(pj, ld_h(m0, v), a0);
-				a1 = _mm512_fmadd_ps(pj, ld_h(m1, v + 16), a1);
-				a2 = _mm512_fmadd_ps(pj, ld_h(m2, v + 32), a2);
-				a3 = _mm512_fmadd_ps(pj, ld_h(m3, v + 48), a3);
+				a0 = _mm512_fmadd_ps(pj, ldkv(F, m0, V, v), a0);
+				a1 = _mm512_fmadd_ps(pj, ldkv(F, m1, V, v + 16), a1);
+				a2 = _mm512_fmadd_ps(pj, ldkv(F, m2, V, v + 32), a2);
+				a3 = _mm512_fmadd_ps(pj, ldkv(F, m3, V, v + 48), a3);
 			}
 		}
 		_mm512_storeu_ps(acc + d, a0);
@@ -108,31 +122,33 @@ static void acc_pv(float *acc, const float *p, const uint16_t *V, int nb, int hd
 }
 
 /* s[j] = scale * (q . K[j]) for j < nb; *max = their max. */
-static void scores(float *s, const float *q, const uint16_t *K, int nb, int hd, float scale, float *max)
+static inline __attribute__((always_inline)) void scores(const int F, float *s, const float *q, const void *K,
+							 int64_t k0, int nb, int hd, float scale, float *max)
 {
 	const __m512 vs = _mm512_set1_ps(scale);
 	__m512 vm = _mm512_set1_ps(-INFINITY);
 	int j = 0;
 	if (hd % 16 == 0)
 		for (; j + 16 <= nb; j += 16) {
-			const __m512 v = _mm512_mul_ps(dot16_keys(q, K + (int64_t)j * hd, hd), vs);
+			const __m512 v = _mm512_mul_ps(dot16_keys(F, q, K, k0 + (int64_t)j * hd, hd), vs);
 			_mm512_storeu_ps(s + j, v);
 			vm = _mm512_max_ps(vm, v);
 		}
 	float m = _mm512_reduce_max_ps(vm);
 	for (; j < nb; j++) {
-		s[j] = dot_f16(q, K + (int64_t)j * hd, hd) * scale;
+		s[j] = dot_kv(F, q, K, k0 + (int64_t)j * hd, hd) * scale;
 		m = s[j] > m ? s[j] : m;
 	}
 	*max = m;
 }
 
-void weft_attn_rows_avx512(const weft_attn_args *a, int h, int64_t t0, int64_t t1, float *st)
+static inline __attribute__((always_inline)) void rows_impl(const int F, const weft_attn_args *a, int h, int64_t t0,
+							    int64_t t1, float *st)
 {
 	const int hd = a->hd;
 	const int g = h / (a->n_head / a->n_head_kv);
-	const uint16_t *K = (const uint16_t *)a->K + g * a->kv_head_stride,
-		       *V = (const uint16_t *)a->V + g * a->kv_head_stride;
+	const void *K = a->K, *V = a->V;
+	const int64_t base = g * a->kv_head_stride;
 	float acc[WEFT_ATTN_MAX_HD + 64]; /* padded to whole groups of 64 */
 	float s[KB];
 	for (int64_t t = t0; t < t1; t++) {
@@ -144,7 +160,7 @@ void weft_attn_rows_avx512(const weft_attn_args *a, int h, int64_t t0, int64_t t
 		for (int64_t jb = 0; jb < n; jb += KB) {
 			const int nb = n - jb < KB ? (int)(n - jb) : KB;
 			float bm;
-			scores(s, q, K + jb * hd, nb, hd, a->scale, &bm);
+			scores(F, s, q, K, base + jb * hd, nb, hd, a->scale, &bm);
 			if (bm > m) { /* new running max: rescale */
 				if (l > 0.0f) {
 					const float r = expf(m - bm);
@@ -164,7 +180,7 @@ void weft_attn_rows_avx512(const weft_attn_args *a, int h, int64_t t0, int64_t t
 				vl = _mm512_add_ps(vl, e);
 			}
 			l += _mm512_reduce_add_ps(vl);
-			acc_pv(acc, s, V + jb * hd, nb, hd);
+			acc_pv(F, acc, s, V, base + jb * hd, nb, hd);
 		}
 		const __m512 inv = _mm512_set1_ps(l > 0.0f ? 1.0f / l : 0.0f);
 		for (int d = 0; d < hd; d += 16) {
@@ -178,11 +194,12 @@ void weft_attn_rows_avx512(const weft_attn_args *a, int h, int64_t t0, int64_t t
 	}
 }
 
-void weft_attn_mass_avx512(const weft_attn_args *a, int g, int64_t j0, int64_t j1, int64_t t0, int64_t t1,
-			   const float *st)
+static inline __attribute__((always_inline)) void mass_impl(const int F, const weft_attn_args *a, int g, int64_t j0,
+							    int64_t j1, int64_t t0, int64_t t1, const float *st)
 {
 	const int hd = a->hd, rep = a->n_head / a->n_head_kv;
-	const uint16_t *K = (const uint16_t *)a->K + g * a->kv_head_stride;
+	const void *K = a->K;
+	const int64_t base = g * a->kv_head_stride;
 	float loc[WEFT_MASS_BLOCK] = {0}, s[WEFT_MASS_BLOCK];
 	for (int h = g * rep; h < (g + 1) * rep; h++)
 		for (int64_t t = t0; t < t1; t++) {
@@ -193,7 +210,7 @@ void weft_attn_mass_avx512(const weft_attn_args *a, int g, int64_t j0, int64_t j
 				continue;
 			const float *q = a->Q + (t * a->n_head + h) * hd;
 			float bm;
-			scores(s, q, K + j0 * hd, nb, hd, a->scale, &bm);
+			scores(F, s, q, K, base + j0 * hd, nb, hd, a->scale, &bm);
 			const __m512 vm = _mm512_set1_ps(sp[0]), inv = _mm512_set1_ps(1.0f / sp[1]);
 			for (int j = 0; j < nb; j += 16) {
 				const __mmask16 mk = tail16(nb - j);
@@ -207,4 +224,22 @@ void weft_attn_mass_avx512(const weft_attn_args *a, int g, int64_t j0, int64_t j
 		_mm512_mask_storeu_ps(mass + j, mk,
 				      _mm512_add_ps(_mm512_maskz_loadu_ps(mk, mass + j), _mm512_maskz_loadu_ps(mk, loc + j - j0)));
 	}
+}
+
+/* Half K/V, or float K/V (kv_f32): the same code instantiated twice. */
+void weft_attn_rows_avx512(const weft_attn_args *a, int h, int64_t t0, int64_t t1, float *st)
+{
+	if (a->kv_f32)
+		rows_impl(1, a, h, t0, t1, st);
+	else
+		rows_impl(0, a, h, t0, t1, st);
+}
+
+void weft_attn_mass_avx512(const weft_attn_args *a, int g, int64_t j0, int64_t j1, int64_t t0, int64_t t1,
+			   const float *st)
+{
+	if (a->kv_f32)
+		mass_impl(1, a, g, j0, j1, t0, t1, st);
+	else
+		mass_impl(0, a, g, j0, j1, t0, t1, st);
 }

@@ -108,7 +108,8 @@ void weft_sgemm(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, co
  *   Q     [T][n_head][hd] float32: the queries of T consecutive new tokens
  *   K, V  per KV head g: K + g*kv_head_stride holds kv_len[g] contiguous
  *         rows of hd IEEE-half values (V likewise); float32 values when
- *         kv_f32 is set (that path runs the scalar reference kernels)
+ *         kv_f32 is set (AVX-512 and scalar kernels read those; other levels
+ *         fall back to the scalar ones)
  *   kv_len[g]  keys held for KV head g; the LAST T of them belong to the T
  *         query tokens, in order, so query t sees the first kv_len[g]-T+t+1
  *   out   [T][n_head][hd] float32

@@ -49,6 +49,8 @@ typedef struct weft_ops_vt {
 	 * st[((t - t0) * n_head + h) * 2 + {0,1}].  Sums over h, then t. */
 	void (*attn_mass)(const weft_attn_args *a, int g, int64_t j0, int64_t j1, int64_t t0, int64_t t1,
 			  const float *st);
+	/* attn_rows / attn_mass also read float32 K/V (weft_attn_args.kv_f32) */
+	int attn_kv_f32;
 	/* weft_sgemm (sgemm*.c) */
 	void (*sgemm)(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const float *B, int64_t ldb,
 		      float *C, int64_t ldc);

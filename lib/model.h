@@ -48,7 +48,7 @@ void weft_model_free(weft_model *m);
  *   k[l] + h * cap * head_dim   (cap rows of head_dim values)
  * and values likewise in v[l]; len[l * n_head_kv + h] rows are in use.
  * Values are IEEE half (WEFT_KV_F16, the default, as llama.cpp's f16
- * cache) or float32 (WEFT_KV_F32: exact, twice the memory, scalar
+ * cache) or float32 (WEFT_KV_F32: exact, twice the memory; AVX-512 or scalar
  * attention kernels).
  * Keys are stored after RoPE, at the positions they were computed for.  A
  * compressed cache (kvcompress) may hold different rows per layer and head;
