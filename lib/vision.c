@@ -239,24 +239,30 @@ typedef struct loader {
 	int err;
 } loader;
 
-/* Float32 copy of tensor fmt (any dequantizable type) with exactly n
- * values in its first dims as given; NULL when absent and optional. */
+/* Float32 copy of the n values of tensor t in the arena (on the sizing
+ * pass, with no arena yet, only counted: a non-NULL marker is returned). */
+static const float *to_arena(loader *L, const weft_gguf_tensor *t, int64_t n, const char *name)
+{
+	if (!L->arena)
+		return L->used += (size_t)n, (const float *)L;
+	float *d = L->arena + L->used;
+	L->used += (size_t)n;
+	if (weft_dequantize_row(t->type, t->data, d, n) != 0) {
+		weft_error_prefix("tensor '%s'", name);
+		L->err = 1;
+		return NULL;
+	}
+	return d;
+}
+
+/* Float32 copy of tensor fmt (any dequantizable type) with exactly the
+ * dims given; NULL when absent and optional. */
 static const float *vec(loader *L, int optional, int64_t ne0, int64_t ne1, const char *fmt, int i)
 {
 	const weft_gguf_tensor *t = weft_bind(L->g, optional, WEFT_USE_ROWS, ne0, ne1, fmt, i, &L->err);
 	if (!t || L->err)
 		return NULL;
-	size_t n = (size_t)ne0 * (size_t)(ne1 > 0 ? ne1 : 1);
-	if (!L->arena) /* sizing pass */
-		return L->used += n, (const float *)L;
-	float *d = L->arena + L->used;
-	L->used += n;
-	if (weft_dequantize_row(t->type, t->data, d, (int64_t)n) != 0) {
-		weft_error_prefix("tensor '%s'", fmt);
-		L->err = 1;
-		return NULL;
-	}
-	return d;
+	return to_arena(L, t, ne0 * (ne1 > 0 ? ne1 : 1), fmt);
 }
 
 static const weft_gguf_tensor *mat(loader *L, int optional, int64_t ne0, int64_t ne1, const char *fmt, int i)
@@ -289,15 +295,7 @@ static const float *patch_kernel(loader *L, const weft_vision_hparams *hp)
 		L->err = 1;
 		return NULL;
 	}
-	if (!L->arena)
-		return L->used += (size_t)n, (const float *)L;
-	float *d = L->arena + L->used;
-	L->used += (size_t)n;
-	if (weft_dequantize_row(t->type, t->data, d, n) != 0) {
-		L->err = 1;
-		return NULL;
-	}
-	return d;
+	return to_arena(L, t, n, name);
 }
 
 /* Bind every tensor; with L->arena NULL only sizes the float copies. */
