@@ -1,6 +1,7 @@
 /* dispatch.c - pick the kernel level once from CPUID (and the OS's saved
- * register state), or from WEFT_KERNELS=scalar|avx2|avx512 /
- * weft_kernels_force.  SIMD kernels are only called after this check;
+ * register state), or from WEFT_KERNELS=scalar|avx2|avx512|llama.cpp /
+ * weft_kernels_force ("llama.cpp": llamacpp_avx512.c's reproduction of
+ * llama.cpp's arithmetic, on CPUs with the AVX-512 level).  SIMD kernels are only called after this check;
  * this file is compiled without SIMD flags. */
 #include "ggml_types.h"
 #include "kernels.h"
@@ -14,11 +15,11 @@
 #include <cpuid.h>
 #endif
 
-enum { LVL_SCALAR, LVL_AVX2, LVL_AVX512 };
+enum { LVL_SCALAR, LVL_AVX2, LVL_AVX512, LVL_LLAMACPP, N_LVL };
 
 static int cpu_max = -1, cpu_bf16;
-static weft_kern tables[3];
-static char names[3][32];
+static weft_kern tables[N_LVL];
+static char names[N_LVL][32];
 static _Atomic(const weft_kern *) current;
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -80,12 +81,16 @@ static void build(void)
 			if (tables[LVL_AVX512].gemm[i] == tables[LVL_AVX2].gemm[i] &&
 			    tables[LVL_AVX512].dot[i] != tables[LVL_AVX2].dot[i])
 				tables[LVL_AVX512].gemm[i] = NULL;
+		/* llama.cpp's arithmetic as its AVX-512 build does it */
+		tables[LVL_LLAMACPP] = tables[LVL_AVX512];
+		weft_kern_llamacpp_init(&tables[LVL_LLAMACPP]);
 	}
 #endif
 	strcpy(names[LVL_SCALAR], "scalar");
 	strcpy(names[LVL_AVX2], "avx2");
 	strcpy(names[LVL_AVX512], cpu_bf16 ? "avx512+vnni+bf16" : "avx512+vnni");
-	for (int i = 0; i < 3; i++)
+	strcpy(names[LVL_LLAMACPP], "llama.cpp");
+	for (int i = 0; i < N_LVL; i++)
 		tables[i].name = names[i];
 }
 
@@ -97,7 +102,15 @@ static int level_of(const char *s)
 		return LVL_AVX2;
 	if (!strcmp(s, "avx512"))
 		return LVL_AVX512;
+	if (!strcmp(s, "llama.cpp"))
+		return LVL_LLAMACPP;
 	return -1;
+}
+
+/* A level this CPU can run: llama.cpp's is emulated on the AVX-512 level. */
+static int usable(int want)
+{
+	return want >= 0 && (want <= cpu_max || (want == LVL_LLAMACPP && cpu_max == LVL_AVX512));
 }
 
 static void init_once(void)
@@ -108,7 +121,7 @@ static void init_once(void)
 	const char *env = getenv("WEFT_KERNELS");
 	if (env && *env) {
 		int want = level_of(env);
-		if (want >= 0 && want <= cpu_max)
+		if (usable(want))
 			lvl = want;
 	}
 	atomic_store(&current, &tables[lvl]);
@@ -131,8 +144,8 @@ const char *weft_kernels_level(void) { return weft_kern_get()->name; }
 int weft_kernels_force(const char *level)
 {
 	weft_kern_get();
-	int want = level ? level_of(level) : -1;
-	if (want < 0 || want > cpu_max)
+	int want = level ? level_of(level) : cpu_max;
+	if (!usable(want))
 		return -1;
 	atomic_store(&current, &tables[want]);
 	return 0;

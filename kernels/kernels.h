@@ -33,9 +33,15 @@ void weft_pool_run(weft_pool *p, int n_tasks, void (*fn)(void *ctx, int task, in
 /* Name of the level in use: "scalar", "avx2", "avx512" (AVX-512 F/BW/VL,
  * plus "+vnni", "+bf16" when used). */
 const char *weft_kernels_level(void);
-/* Force a level for this process ("scalar", "avx2", "avx512"); returns 0,
- * or -1 when the CPU lacks it.  Call before any kernel runs. */
+/* Force a level for this process ("scalar", "avx2", "avx512",
+ * "llama.cpp"), or with NULL the best level this CPU has; returns 0, or -1
+ * when the CPU lacks it.  Call before any kernel runs (or between runs).  "llama.cpp" (CPUs with the AVX-512 level) reproduces the
+ * arithmetic of llama.cpp's CPU backend built for such a CPU, bit for bit,
+ * for the cases weft_kernels_llamacpp_exact() and llamacpp_avx512.c list. */
 int weft_kernels_force(const char *level);
+/* Whether the "llama.cpp" level reproduces llama.cpp's matmul for weight
+ * type wtype (Q4_1, Q8_0). */
+int weft_kernels_llamacpp_exact(uint32_t wtype);
 
 /* ---- matrix multiplication ---- */
 

@@ -75,6 +75,7 @@ void weft_kern_avx2_init(weft_kern *k);   /* fills the entries it has */
 void weft_kern_avx512_init(weft_kern *k, int have_bf16);
 void weft_gemm_avx512_init(weft_kern *k, int have_bf16);
 void weft_gemm_avx2_init(weft_kern *k);
+void weft_kern_llamacpp_init(weft_kern *k); /* llamacpp_avx512.c */
 
 /* The table in use (after CPUID / WEFT_KERNELS); never NULL. */
 const weft_kern *weft_kern_get(void);

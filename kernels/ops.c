@@ -244,6 +244,7 @@ const uint16_t *weft_gelu_quick_table(void)
 /* ---- level selection ---- */
 
 static const weft_ops_vt *avail[WEFT_LVL_N];
+static weft_ops_vt llamacpp_vt; /* the AVX-512 table with llama.cpp's rope, swiglu, attention */
 static pthread_once_t avail_once = PTHREAD_ONCE_INIT;
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -270,8 +271,12 @@ static void avail_init(void)
 	if ((b >> 5 & 1) && fma && f16c) {
 		avail[WEFT_LVL_AVX2] = &weft_ops_avx2_vt;
 		/* AVX-512 F, DQ, BW, VL and the opmask/ZMM state */
-		if ((b >> 16 & 1) && (b >> 17 & 1) && (b >> 30 & 1) && (b >> 31 & 1) && (x & 0xe0) == 0xe0)
+		if ((b >> 16 & 1) && (b >> 17 & 1) && (b >> 30 & 1) && (b >> 31 & 1) && (x & 0xe0) == 0xe0) {
 			avail[WEFT_LVL_AVX512] = &weft_ops_avx512_vt;
+			llamacpp_vt = weft_ops_avx512_vt;
+			llamacpp_vt.name = "llama.cpp";
+			weft_ops_llamacpp_init(&llamacpp_vt);
+		}
 	}
 #endif
 }
@@ -282,12 +287,20 @@ const weft_ops_vt *weft_ops_level(int level)
 	return level >= 0 && level < WEFT_LVL_N ? avail[level] : NULL;
 }
 
+const weft_ops_vt *weft_ops_llamacpp(void)
+{
+	pthread_once(&avail_once, avail_init);
+	return avail[WEFT_LVL_AVX512] ? &llamacpp_vt : NULL;
+}
+
 /* Follows dispatch.c's level (WEFT_KERNELS, weft_kernels_force) on every
  * call: a pointer load and a string prefix test. */
 const weft_ops_vt *weft_ops_get(void)
 {
 	pthread_once(&avail_once, avail_init);
 	const char *nm = weft_kernels_level();
+	if (strcmp(nm, "llama.cpp") == 0 && avail[WEFT_LVL_AVX512])
+		return &llamacpp_vt;
 	int lvl = WEFT_LVL_SCALAR;
 	if (strncmp(nm, "avx512", 6) == 0)
 		lvl = WEFT_LVL_AVX512;

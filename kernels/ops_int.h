@@ -95,6 +95,12 @@ WEFT_ATTN_DECL(ref)
 WEFT_ATTN_DECL(avx2)
 WEFT_ATTN_DECL(avx512)
 
+/* Overrides of llama.cpp's level (llamacpp_avx512.c) on a copy of the
+ * AVX-512 table. */
+void weft_ops_llamacpp_init(weft_ops_vt *vt);
+/* That table, or NULL when this CPU lacks the AVX-512 level. */
+const weft_ops_vt *weft_ops_llamacpp(void);
+
 /* The table of a level, or NULL when this CPU lacks it. */
 const weft_ops_vt *weft_ops_level(int level);
 /* The table in use; never NULL. */

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "ggml_types.h"
+#include "kernels.h"
 #include "bind_int.h"
 #include "model.h"
 #include "util.h"
@@ -237,6 +238,30 @@ weft_model *weft_model_load(const weft_gguf *g)
 fail:
 	weft_model_free(m);
 	return NULL;
+}
+
+int weft_model_check_llamacpp(const weft_model *m)
+{
+	const weft_gguf_tensor *w[8];
+	for (int l = -1; l < m->hp.n_layer; l++) {
+		int n = 0;
+		if (l < 0) {
+			w[n++] = m->output;
+		} else {
+			const weft_layer_w *L = &m->layers[l];
+			const weft_gguf_tensor *lw[] = {L->wq, L->wk, L->wv, L->wo, L->w_gate, L->w_up, L->w_down};
+			for (int i = 0; i < 7; i++)
+				w[n++] = lw[i];
+		}
+		for (int i = 0; i < n; i++)
+			if (!weft_kernels_llamacpp_exact(w[i]->type)) {
+				weft_error("tensor '%.*s' is %s; llama.cpp's arithmetic is reproduced for Q4_1 and Q8_0 "
+					   "weights only",
+					   (int)w[i]->name.len, w[i]->name.ptr, weft_type_get(w[i]->type)->name);
+				return -1;
+			}
+	}
+	return 0;
 }
 
 void weft_model_free(weft_model *m)

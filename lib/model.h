@@ -43,6 +43,10 @@ typedef struct weft_model {
  * architecture 'gpt2'", "tensor 'x': shape [a, b], expected [c, d]"...). */
 weft_model *weft_model_load(const weft_gguf *g);
 void weft_model_free(weft_model *m);
+/* 0 when every matrix of m has a weight type whose llama.cpp arithmetic
+ * the "llama.cpp" kernel level reproduces (weft_kernels_llamacpp_exact),
+ * else -1 + an error naming the first tensor that has not. */
+int weft_model_check_llamacpp(const weft_model *m);
 
 /* The KV cache.  For layer l and KV head h, keys live at
  *   k[l] + h * cap * head_dim   (cap rows of head_dim values)

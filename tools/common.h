@@ -200,6 +200,29 @@ static inline tool_model load_model(const char *path)
 	return t;
 }
 
+/* --numerics NAME (prefill, decode, perplexity): "weft" (the fastest
+ * kernels this CPU has) or "llama.cpp" (the kernel level that reproduces a
+ * native AVX-512 build of llama.cpp bit for bit, kernels/llamacpp_avx512.c).
+ * Returns 1 for llama.cpp. */
+static inline int opt_numerics(const char *s)
+{
+	if (strcmp(s, "weft") == 0)
+		return 0;
+	if (strcmp(s, "llama.cpp") != 0)
+		die("--numerics: '%s' is not weft or llama.cpp", s);
+	if (weft_kernels_force("llama.cpp") != 0)
+		die("--numerics llama.cpp: this CPU lacks the AVX-512 level (F, DQ, BW, VL, VNNI) whose llama.cpp build it reproduces");
+	return 1;
+}
+
+/* With llama.cpp numerics, every matrix of the model must be of a weight
+ * type that level reproduces. */
+static inline void check_numerics(int llamacpp, const tool_model *t, const char *path)
+{
+	if (llamacpp && weft_model_check_llamacpp(t->m) != 0)
+		die("%s: --numerics llama.cpp: %s", path, weft_errmsg());
+}
+
 static inline void free_model(tool_model *t)
 {
 	weft_vocab_free(t->voc);

@@ -15,7 +15,7 @@
 
 static struct {
 	const char *model, *kv_out;
-	int threads, verbose, ignore_eos, tokens_out, force, n_stops;
+	int threads, verbose, ignore_eos, tokens_out, force, n_stops, llamacpp;
 	int64_t n;
 	const char *stops[MAX_STOPS];
 	weft_sampler_params sp;
@@ -43,6 +43,8 @@ static void usage(FILE *f)
 		"      --tokens            write a tokens stream of the generated ids, not text\n"
 		"      --kv-out FILE       write the extended cache + logits to FILE for another turn\n"
 		"  -t, --threads N         threads (default: all CPUs)\n"
+		"      --numerics NAME     weft (default) or llama.cpp: reproduce llama.cpp's\n"
+		"                          arithmetic bit for bit (Q4_1/Q8_0 weights, f16 cache)\n"
 		"      --force             write a binary stream to a terminal\n"
 		"  -v, --verbose           timing on stderr\n"
 		"  -h, --help              this help\n"
@@ -107,7 +109,7 @@ static void text_flush(textout *t)
 
 int main(int argc, char **argv)
 {
-	enum { O_TEMP = 256, O_GREEDY, O_TOPK, O_TOPP, O_MINP, O_RP, O_RLN, O_STOP, O_IEOS, O_TOK, O_KVOUT, O_FORCE };
+	enum { O_TEMP = 256, O_GREEDY, O_TOPK, O_TOPP, O_MINP, O_RP, O_RLN, O_STOP, O_IEOS, O_TOK, O_KVOUT, O_FORCE, O_NUMERICS };
 	static const struct option opts[] = {
 		{"model", required_argument, 0, 'm'},          {"n-predict", required_argument, 0, 'n'},
 		{"temp", required_argument, 0, O_TEMP},        {"greedy", no_argument, 0, O_GREEDY},
@@ -117,6 +119,7 @@ int main(int argc, char **argv)
 		{"stop", required_argument, 0, O_STOP},        {"ignore-eos", no_argument, 0, O_IEOS},
 		{"tokens", no_argument, 0, O_TOK},             {"kv-out", required_argument, 0, O_KVOUT},
 		{"threads", required_argument, 0, 't'},        {"force", no_argument, 0, O_FORCE},
+		{"numerics", required_argument, 0, O_NUMERICS},
 		{"verbose", no_argument, 0, 'v'},              {"help", no_argument, 0, 'h'},
 		{"version", no_argument, 0, 'V'},              {0, 0, 0, 0}};
 	tool_init("decode");
@@ -145,6 +148,7 @@ int main(int argc, char **argv)
 		case O_KVOUT: o.kv_out = optarg; break;
 		case 't': o.threads = (int)opt_int("--threads", optarg, 1, 1024); break;
 		case O_FORCE: o.force = 1; break;
+		case O_NUMERICS: o.llamacpp = opt_numerics(optarg); break;
 		case 'v': o.verbose = 1; break;
 		case 'h': usage(stdout); return 0;
 		case 'V': print_version(); break;
@@ -157,6 +161,7 @@ int main(int argc, char **argv)
 		die("at most one input FILE");
 
 	tool_model tm = load_model(o.model);
+	check_numerics(o.llamacpp, &tm, o.model);
 	const weft_model *m = tm.m;
 	const weft_vocab *voc = tm.voc;
 	const weft_hparams *hp = &m->hp;
@@ -187,6 +192,9 @@ int main(int argc, char **argv)
 				die("%s: frame %" PRIu64 ": a second kvcache frame", inname, f->index);
 			if (!(kv = weft_kv_begin(m, f, o.n + 1, &hist, &n_hist)))
 				die("%s: %s", inname, weft_errmsg());
+			if (o.llamacpp && kv->type == WEFT_KV_F32)
+				die("%s: --numerics llama.cpp: the KV cache holds f32 values; llama.cpp's attention is reproduced for f16 only",
+				    inname);
 		} else if (strcmp(kind, "kv") == 0) {
 			if (!kv)
 				die("%s: frame %" PRIu64 ": kv frame without a kvcache frame before it", inname, f->index);

@@ -12,7 +12,7 @@
 
 static struct {
 	const char *model, *file;
-	int threads, json, verbose;
+	int threads, json, verbose, llamacpp;
 	int64_t ctx, chunks, batch;
 } o = {.ctx = 512, .batch = 512};
 
@@ -31,6 +31,7 @@ static void usage(FILE *f)
 		"      --chunks N       evaluate at most N windows (default: all)\n"
 		"  -t, --threads N      threads (default: all CPUs)\n"
 		"      --batch N        tokens per forward chunk (default 512)\n"
+		"      --numerics NAME  weft (default) or llama.cpp (its arithmetic; Q4_1/Q8_0)\n"
 		"      --json           one JSON object on stdout instead of text\n"
 		"  -v, --verbose        token counts and timing on stderr\n"
 		"  -h, --help           this help\n"
@@ -55,12 +56,13 @@ static void on_chunk(void *user, int chunk, int n_chunk, double ppl)
 
 int main(int argc, char **argv)
 {
-	enum { O_CHUNKS = 256, O_BATCH, O_JSON };
+	enum { O_CHUNKS = 256, O_BATCH, O_JSON, O_NUMERICS };
 	static const struct option opts[] = {
 		{"model", required_argument, 0, 'm'},     {"file", required_argument, 0, 'f'},
 		{"ctx", required_argument, 0, 'c'},       {"chunks", required_argument, 0, O_CHUNKS},
 		{"threads", required_argument, 0, 't'},   {"batch", required_argument, 0, O_BATCH},
 		{"json", no_argument, 0, O_JSON},         {"verbose", no_argument, 0, 'v'},
+		{"numerics", required_argument, 0, O_NUMERICS},
 		{"help", no_argument, 0, 'h'},            {"version", no_argument, 0, 'V'},
 		{0, 0, 0, 0}};
 	tool_init("perplexity");
@@ -74,6 +76,7 @@ int main(int argc, char **argv)
 		case 't': o.threads = (int)opt_int("--threads", optarg, 1, 1024); break;
 		case O_BATCH: o.batch = opt_int("--batch", optarg, 1, 1 << 20); break;
 		case O_JSON: o.json = 1; break;
+		case O_NUMERICS: o.llamacpp = opt_numerics(optarg); break;
 		case 'v': o.verbose = 1; break;
 		case 'h': usage(stdout); return 0;
 		case 'V': print_version(); break;
@@ -100,6 +103,7 @@ int main(int argc, char **argv)
 
 	double t0 = now_seconds();
 	tool_model tm = load_model(o.model);
+	check_numerics(o.llamacpp, &tm, o.model);
 	const weft_model *m = tm.m;
 	const weft_vocab *voc = tm.voc;
 	if (weft_vocab_add_eos(voc))

@@ -14,7 +14,7 @@
 
 static struct {
 	const char *model, *output;
-	int threads, force, verbose, mass;
+	int threads, force, verbose, mass, llamacpp;
 	int kv_type; /* -1: F16, or what an input cache holds */
 	int64_t chunk, ctx, window_q;
 } o = {.chunk = 512, .kv_type = -1};
@@ -35,6 +35,8 @@ static void usage(FILE *f)
 		"      --mass           write per-layer attention mass received per token\n"
 		"      --window-q N     write the last N tokens' queries per layer\n"
 		"      --kv-type TYPE   KV cache values: f16 (default, as llama.cpp) or f32\n"
+		"      --numerics NAME  weft (default) or llama.cpp: reproduce llama.cpp's\n"
+		"                       arithmetic bit for bit (Q4_1/Q8_0 weights, f16 cache)\n"
 		"  -o, --output FILE    write to FILE (atomically) instead of stdout\n"
 		"      --force          write binary output to a terminal\n"
 		"  -v, --verbose        timing on stderr\n"
@@ -203,11 +205,11 @@ static float *input_rows(const weft_model *m, const prompt *p)
 
 int main(int argc, char **argv)
 {
-	enum { O_CHUNK = 256, O_MASS, O_WINQ, O_FORCE, O_KVTYPE };
+	enum { O_CHUNK = 256, O_MASS, O_WINQ, O_FORCE, O_KVTYPE, O_NUMERICS };
 	static const struct option opts[] = {
 		{"model", required_argument, 0, 'm'},  {"threads", required_argument, 0, 't'},
 		{"chunk", required_argument, 0, O_CHUNK}, {"ctx", required_argument, 0, 'c'},
-		{"kv-type", required_argument, 0, O_KVTYPE},
+		{"kv-type", required_argument, 0, O_KVTYPE}, {"numerics", required_argument, 0, O_NUMERICS},
 		{"mass", no_argument, 0, O_MASS},      {"window-q", required_argument, 0, O_WINQ},
 		{"output", required_argument, 0, 'o'}, {"force", no_argument, 0, O_FORCE},
 		{"verbose", no_argument, 0, 'v'},      {"help", no_argument, 0, 'h'},
@@ -230,6 +232,7 @@ int main(int argc, char **argv)
 			else
 				die("--kv-type: '%s' is not f16 or f32", optarg);
 			break;
+		case O_NUMERICS: o.llamacpp = opt_numerics(optarg); break;
 		case 'o': o.output = optarg; break;
 		case O_FORCE: o.force = 1; break;
 		case 'v': o.verbose = 1; break;
@@ -243,8 +246,12 @@ int main(int argc, char **argv)
 	if (optind + 1 < argc)
 		die("at most one input FILE");
 
+	if (o.llamacpp && o.kv_type == WEFT_KV_F32)
+		die("--numerics llama.cpp: llama.cpp's attention is reproduced for the f16 KV cache only");
+
 	double t0 = now_seconds();
 	tool_model tm = load_model(o.model);
+	check_numerics(o.llamacpp, &tm, o.model);
 	const weft_model *m = tm.m;
 	const weft_vocab *voc = tm.voc;
 	uint64_t vocab_fp = weft_vocab_fingerprint(voc);
@@ -318,6 +325,9 @@ int main(int argc, char **argv)
 	if (n_past + n_ids > ctx)
 		die("%s: context length exceeded: %" PRId64 " cached + %" PRId64 " new tokens > context %" PRId64, inname,
 		    n_past, n_ids, ctx);
+	if (kv && o.llamacpp && kv->type == WEFT_KV_F32)
+		die("%s: --numerics llama.cpp: the input KV cache holds f32 values; llama.cpp's attention is reproduced for f16 only",
+		    inname);
 	if (kv && o.kv_type >= 0 && (int)kv->type != o.kv_type)
 		die("%s: the input KV cache holds %s values, but --kv-type %s was asked for", inname,
 		    kv->type == WEFT_KV_F32 ? "f32" : "f16", o.kv_type == WEFT_KV_F32 ? "f32" : "f16");

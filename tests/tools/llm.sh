@@ -59,6 +59,33 @@ expect_error kv_type_bad "--kv-type: 'q8_0' is not f16 or f32" "$P" -m "$TM" --k
 	"$WEFT_BIN/inspect" "$TMP/q.wst" | grep -q '^  mass F32 \[' && "$WEFT_BIN/inspect" "$TMP/q.wst" | grep -q '^  window_q F32 \[2, ' &&
 	pass qwen2_extras || fail qwen2_extras "no mass/window_q tensors"
 
+# --numerics llama.cpp: llama.cpp's arithmetic (kernels/llamacpp_avx512.c);
+# with SmolLM2, the pipeline's greedy text is llama.cpp's, token for token
+# (prompts 0 and 5 of tests/data/llm/smollm2-greedy.txt)
+expect_error numerics_bad "prefill: --numerics: 'ggml' is not weft or llama.cpp" "$P" -m "$TM" --numerics ggml "$TMP/p.wst"
+if "$P" -m "$TM" --numerics llama.cpp "$TMP/p.wst" 2>&1 >/dev/null | grep -q "lacks the AVX-512 level"; then
+	skip numerics_llamacpp "this CPU lacks the AVX-512 level whose llama.cpp build --numerics llama.cpp reproduces"
+else
+	expect_error numerics_types "prefill: $TM: --numerics llama.cpp: tensor 'output.weight' is f32; llama.cpp's arithmetic is reproduced for Q4_1 and Q8_0 weights only" "$P" -m "$TM" --numerics llama.cpp "$TMP/p.wst"
+	expect_error numerics_kv_f32 "prefill: --numerics llama.cpp: llama.cpp's attention is reproduced for the f16 KV cache only" "$P" -m "$TM" --numerics llama.cpp --kv-type f32 "$TMP/p.wst"
+	SM=$(smollm2)
+	if [ -n "$SM" ]; then
+		"$T" -m "$SM" hello | "$P" -m "$SM" --kv-type f32 >"$TMP/s32.wst"
+		expect_error numerics_decode_f32 "decode: $TMP/s32.wst: --numerics llama.cpp: the KV cache holds f32 values" "$D" -m "$SM" --numerics llama.cpp "$TMP/s32.wst"
+		G=tests/data/llm/smollm2-greedy.txt
+		for k in 1 6; do
+			if [ $k = 1 ]; then "$T" -m "$SM" 'The capital of France is' >"$TMP/sp.wst"
+			else printf '<|im_start|>user\nWhat is the boiling point of water?<|im_end|>\n<|im_start|>assistant\n' | "$T" -m "$SM" >"$TMP/sp.wst"; fi
+			want=$(sed -n 's/^G //p' "$G" | sed -n "${k}p" | "$T" -m "$SM" -d)
+			got=$("$P" -m "$SM" --numerics llama.cpp "$TMP/sp.wst" | "$D" -m "$SM" --numerics llama.cpp --greedy -n 32 --ignore-eos)
+			[ -n "$want" ] && [ "$got" = "$want" ] && pass "numerics_llamacpp_greedy_$k" ||
+				fail "numerics_llamacpp_greedy_$k" "'$got' vs llama.cpp's '$want'"
+		done
+	else
+		skip numerics_llamacpp_greedy "SmolLM2 GGUF absent (scripts/fetch-models)"
+	fi
+fi
+
 # bad inputs
 expect_error no_model "prefill: no model given (-m MODEL.gguf); see --help" "$P"
 if [ -n "$SHARED" ]; then

@@ -30,6 +30,19 @@ if [ -n "$M" ]; then
 	else
 		fail smollm2_vs_llama_cpp "exit status $?: $(head -c 300 "$TMP/s.err")"
 	fi
+	# --numerics llama.cpp: llama-perplexity's own output, digit for digit
+	# (its run with one sequence per batch, -b 512; see the data file)
+	if "$PP" -m "$M" -f "$TEXT" -c 512 --numerics llama.cpp >"$TMP/n.out" 2>"$TMP/n.err"; then
+		w1=$(sed -n 's/^# b512 running: //p' tests/data/text/ppl-llama.cpp.txt)
+		w2=$(sed -n 's/^# b512 final: //p' tests/data/text/ppl-llama.cpp.txt)
+		[ -n "$w1" ] && [ "$(sed -n 1p "$TMP/n.out")" = "$w1" ] && [ "$(sed -n 2p "$TMP/n.out")" = "$w2" ] &&
+			pass smollm2_numerics_llamacpp ||
+			fail smollm2_numerics_llamacpp "got '$(head -n 2 "$TMP/n.out" | tr '\n' ' ')', llama.cpp '$w1 $w2'"
+	elif grep -q "lacks the AVX-512 level" "$TMP/n.err"; then
+		skip smollm2_numerics_llamacpp "this CPU lacks the AVX-512 level whose llama.cpp build --numerics llama.cpp reproduces"
+	else
+		fail smollm2_numerics_llamacpp "exit status $?: $(head -c 300 "$TMP/n.err")"
+	fi
 else
 	skip smollm2_vs_llama_cpp "SmolLM2-135M-Instruct.Q4_1.gguf absent (scripts/fetch-models)"
 fi

@@ -180,6 +180,82 @@ static void level_vs_scalar(const char *lvl)
 
 static void avx2_vs_scalar(void) { level_vs_scalar("avx2"); }
 static void avx512_vs_scalar(void) { level_vs_scalar("avx512"); }
+static void llamacpp_vs_scalar(void) { level_vs_scalar("llama.cpp"); }
+
+static float h2f(const uint8_t *p) { return weft_fp16_to_fp32((uint16_t)(p[0] | p[1] << 8)); }
+
+/* The llama.cpp level's Q4_1 and Q8_0 matmuls, bit for bit, against this
+ * restatement of ggml's order (quantize_row_q8_1 / q8_0, then
+ * ggml_vec_dot_q4_1_q8_1 / q8_0_q8_0 as its AVX2 path computes them): per
+ * block, 8 lanes of integer dots of 4 values, fma'd with d_w * d_a; Q4_1's
+ * m * s in a scalar fma chain; lanes summed (hi + lo), (0+2)+(1+3); then
+ * + the m * s sum. */
+static void llamacpp_order(void)
+{
+	if (weft_kernels_force("llama.cpp") != 0)
+		SKIP("this CPU lacks the AVX-512 level whose llama.cpp build the llama.cpp level reproduces");
+	const uint32_t ty[] = {WEFT_TYPE_Q4_1, WEFT_TYPE_Q8_0};
+	const shape sh[] = {{32, 3, 1}, {576, 19, 5}, {1536, 7, 64}, {4864, 5, 3}};
+	for (int ti = 0; ti < 2 && !t_failed; ti++)
+		for (int si = 0; si < 4 && !t_failed; si++) {
+			const uint32_t t = ty[ti];
+			const shape s = sh[si];
+			uint8_t *w = make_weights(t, s.k, s.n_out);
+			float *x = make_x(s.k, s.T), *y = run_mm(pool2, t, w, x, s);
+			CHECK(y != NULL);
+			const uint64_t rb = weft_type_row_bytes(t, (uint64_t)s.k);
+			int8_t *q = malloc((size_t)s.k);
+			float *d = malloc(sizeof(float) * (size_t)(s.k / 32)), *sm = malloc(sizeof(float) * (size_t)(s.k / 32));
+			for (int64_t tt = 0; tt < s.T && y && !t_failed; tt++) {
+				const float *xt = x + tt * s.k;
+				for (int64_t b = 0; b < s.k / 32; b++) { /* quantize_row_q8_1 / q8_0 */
+					float amax = 0;
+					for (int j = 0; j < 32; j++)
+						amax = fmaxf(amax, fabsf(xt[32 * b + j]));
+					const float dd = amax / 127.f, id = amax != 0.0f ? 127.f / amax : 0.0f;
+					int sum = 0;
+					for (int j = 0; j < 32; j++) {
+						q[32 * b + j] = (int8_t)nearbyintf(xt[32 * b + j] * id);
+						sum += q[32 * b + j];
+					}
+					d[b] = weft_fp16_to_fp32(weft_fp32_to_fp16(dd));
+					sm[b] = weft_fp16_to_fp32(weft_fp32_to_fp16(dd * (float)sum));
+				}
+				for (int64_t o = 0; o < s.n_out; o++) {
+					const uint8_t *row = w + (uint64_t)o * rb;
+					float acc[8] = {0}, summs = 0;
+					for (int64_t b = 0; b < s.k / 32; b++) {
+						const uint8_t *blk = row + (t == WEFT_TYPE_Q4_1 ? 20 : 34) * b;
+						if (t == WEFT_TYPE_Q4_1)
+							summs = fmaf(h2f(blk + 2), sm[b], summs);
+						const float dd = h2f(blk) * d[b];
+						for (int l = 0; l < 8; l++) {
+							int isum = 0;
+							for (int j = 4 * l; j < 4 * l + 4; j++) {
+								const int wv = t == WEFT_TYPE_Q8_0 ? (int8_t)blk[2 + j]
+									       : j < 16 ? blk[4 + j] & 15 : blk[4 + j - 16] >> 4;
+								isum += wv * q[32 * b + j];
+							}
+							acc[l] = fmaf(dd, (float)isum, acc[l]);
+						}
+					}
+					float r4[4];
+					for (int l = 0; l < 4; l++)
+						r4[l] = acc[4 + l] + acc[l];
+					const float e = ((r4[0] + r4[2]) + (r4[1] + r4[3])) + summs;
+					const float got = y[tt * s.n_out + o];
+					if (memcmp(&got, &e, sizeof e)) {
+						FAILF("%s k=%lld T=%lld: y[%lld][%lld] = %.9g, ggml's order gives %.9g",
+						      weft_type_get(t)->name, (long long)s.k, (long long)s.T, (long long)tt,
+						      (long long)o, got, e);
+						break;
+					}
+				}
+			}
+			free(q), free(d), free(sm), free(w), free(x), free(y);
+		}
+	restore_level();
+}
 
 /* Per-value rounding bound of activation x[i] for vec_dot of type t. */
 static void act_bounds(uint32_t t, const float *x, int64_t k, float *e)
@@ -288,13 +364,13 @@ static void threads_identical(void)
  * bit for bit, at every level (chunked prefill = one prefill = decode). */
 static void batch_equals_single(void)
 {
-	const char *lv[] = {"scalar", "avx2", "avx512"};
+	const char *lv[] = {"scalar", "avx2", "avx512", "llama.cpp"};
 	/* k = 200 and 232: the float kernels' scalar tails (not a multiple of
 	 * 16); k = 2061: the k-blocked float GEMM with a ragged last block */
 	const shape sh[] = {{576, 203, 130}, {1536, 37, 9}, {4864, 13, 6}, {96, 5, 2},
 			    {200, 31, 13},  {232, 9, 7},  {2061, 11, 8}};
 	const int n_sh = (int)(sizeof sh / sizeof sh[0]);
-	for (int l = 0; l < 3 && !t_failed; l++) {
+	for (int l = 0; l < 4 && !t_failed; l++) {
 		if (weft_kernels_force(lv[l]) != 0)
 			continue;
 		for (int ti = 0; ti < N_TYPES && !t_failed; ti++)
@@ -464,6 +540,8 @@ int main(void)
 	RUN(scalar_vs_double);
 	RUN(avx2_vs_scalar);
 	RUN(avx512_vs_scalar);
+	RUN(llamacpp_vs_scalar);
+	RUN(llamacpp_order);
 	RUN(threads_identical);
 	RUN(quant_q8_identical);
 	RUN(batch_equals_single);

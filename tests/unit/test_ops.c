@@ -656,6 +656,112 @@ static void test_attention_public(void)
 	attn_free(&d);
 }
 
+/* The llama.cpp level's ops (kernels/llamacpp_avx512.c).  RoPE is ggml's
+ * rotate_pairs as gcc contracts it (x0 c - x1 s with the c product fused,
+ * x0 s + x1 c with the s product fused), bit for bit; SwiGLU is within
+ * float error of the scalar reference (ggml's exp polynomial); attention,
+ * whose weighted V sum is kept in IEEE half as ggml's is, is within that
+ * rounding of the naive result, with and without mass, and the pool path
+ * is bit-identical.  Identity with llama.cpp itself, token for token, is
+ * test_model's smollm2_llamacpp_numerics. */
+static double attn_row_err(const float *out, const double *eo, int64_t rows, int hd)
+{
+	double worst = 0;
+	for (int64_t r = 0; r < rows; r++) {
+		double mx = 1e-30, err = 0;
+		for (int k = 0; k < hd; k++) {
+			mx = fmax(mx, fabs(eo[r * hd + k]));
+			err = fmax(err, fabs(out[r * hd + k] - eo[r * hd + k]));
+		}
+		worst = fmax(worst, eo[r * hd] == 0 && mx == 1e-30 ? err : err / mx);
+	}
+	return worst;
+}
+
+static void test_llamacpp_ops(void)
+{
+	const weft_ops_vt *v = weft_ops_llamacpp(), *r = ref();
+	if (!v)
+		SKIP("this CPU lacks the AVX-512 level whose llama.cpp build the llama.cpp level reproduces");
+	const int64_t rots[][2] = {{64, 64}, {64, 32}, {128, 128}, {80, 80}, {2, 2}};
+	for (size_t c = 0; c < sizeof rots / sizeof rots[0]; c++)
+		for (int neox = 0; neox < 2; neox++) {
+			const int64_t hd = rots[c][0], rot = rots[c][1], nh = 3, pos = 1000 + 77 * (int64_t)c;
+			float *x = rand_vec(nh * hd, 3), *y = dup_vec(x, nh * hd), *e = dup_vec(x, nh * hd);
+			float cs[2 * 64];
+			weft_rope_cache(cs, 0, rot / 2, rot, pos, 100000.0f, 1.0f);
+			for (int64_t h = 0; h < nh; h++)
+				for (int64_t i = 0; i < rot / 2; i++) {
+					const int64_t i0 = h * hd + (neox ? i : 2 * i), i1 = i0 + (neox ? rot / 2 : 1);
+					const float co = cs[2 * i], si = cs[2 * i + 1];
+					e[i0] = fmaf(x[i0], co, -(x[i1] * si));
+					e[i1] = fmaf(x[i0], si, x[i1] * co);
+				}
+			v->rope(y, nh, hd, rot, pos, 100000.0f, 1.0f, neox);
+			CHECK(memcmp(y, e, sizeof(float) * (size_t)(nh * hd)) == 0);
+			r->rope(x, nh, hd, rot, pos, 100000.0f, 1.0f, neox);
+			CHECK(max_rel_f(y, x, nh * hd, 1.0) <= 1e-6);
+			free(x), free(y), free(e);
+		}
+	for (int si = 0; si < N_SIZES; si++) {
+		const int n = sizes[si];
+		float *g = rand_vec(n, 12), *u = rand_vec(n, 2), *ya = rand_vec(n, 1), *yb = dup_vec(ya, n);
+		r->swiglu(ya, g, u, n), v->swiglu(yb, g, u, n);
+		if (max_rel_f(yb, ya, n, 1e-6) > 4e-6)
+			FAILF("llama.cpp swiglu n=%d: %g", n, max_rel_f(yb, ya, n, 1e-6));
+		free(g), free(u), free(ya), free(yb);
+	}
+	float g[16] = {-200, -104, -100, -88, -87, -1e-30f, 0, 1e-30f, 1, 20, 80, 88, 89, 100, 150, 200}, u[16];
+	float ya[16], yb[16];
+	for (int i = 0; i < 16; i++)
+		u[i] = 1.0f;
+	r->swiglu(ya, g, u, 16), v->swiglu(yb, g, u, 16);
+	for (int i = 0; i < 16; i++)
+		CHECK_NEAR(yb[i], ya[i], 4e-6 * fabs(ya[i]) + 1e-37);
+
+	weft_pool *pool = weft_pool_new(3);
+	const attn_case cs[] = {{1, 9, 3, 64, {1, 1, 1}, 1.0f},	    {5, 9, 3, 64, {14, 18, 84}, 1.0f},
+				{16, 9, 3, 64, {16, 16, 16}, 4.0f},  {2, 2, 1, 128, {520, 0, 0, 0}, 3.0f},
+				{3, 4, 4, 72, {9, 9, 9, 9}, 1.0f},   {6, 3, 3, 64, {4, 6, 8, 0}, 1.0f},
+				/* 64 rows or more: llama.cpp's tiled kernel, float32 sums */
+				{70, 9, 3, 64, {70, 100, 200}, 2.0f}, {64, 4, 2, 72, {64, 64, 0, 0}, 1.0f}};
+	double worst_out = 0, worst_mass = 0, worst_tiled = 0;
+	for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++) {
+		const attn_case *c = &cs[i];
+		attn_data d;
+		attn_make(&d, c);
+		const int64_t no = c->T * c->n_head * c->hd, nm = c->n_head_kv * d.mstride;
+		double *eo = calloc((size_t)no, sizeof(double)), *em = calloc((size_t)nm, sizeof(double));
+		attn_naive(&d, eo, em);
+		float *o1 = malloc(sizeof(float) * no), *o2 = malloc(sizeof(float) * no);
+		float *m1 = calloc((size_t)nm, sizeof(float)), *m2 = calloc((size_t)nm, sizeof(float));
+		d.a.out = o1, d.a.mass = m1, d.a.mass_stride = d.mstride;
+		weft_attention_vt(NULL, &d.a, v);
+		d.a.out = o2, d.a.mass = m2;
+		weft_attention_vt(pool, &d.a, v);
+		CHECK(memcmp(o1, o2, sizeof(float) * no) == 0 && memcmp(m1, m2, sizeof(float) * nm) == 0);
+		const double e = attn_row_err(o1, eo, c->T * c->n_head, c->hd);
+		if (c->T >= 64)
+			worst_tiled = fmax(worst_tiled, e);
+		else
+			worst_out = fmax(worst_out, e);
+		for (int64_t j = 0; j < nm; j++)
+			worst_mass = fmax(worst_mass, fabs(m1[j] - em[j]) / (1 + em[j]));
+		d.a.mass = NULL; /* without mass: the same outputs */
+		weft_attention_vt(pool, &d.a, v);
+		CHECK(memcmp(o1, o2, sizeof(float) * no) == 0);
+		free(eo), free(em), free(o1), free(o2), free(m1), free(m2);
+		attn_free(&d);
+	}
+	printf("# llama.cpp attention: out rel err %.2g (half accumulator), %.2g (tiled), mass %.2g\n", worst_out,
+	       worst_tiled, worst_mass);
+	CHECK(worst_out <= 1e-2);
+	CHECK(worst_tiled <= 1e-5);
+	CHECK(worst_out > 1e-5); /* the half-precision accumulator shows */
+	CHECK(worst_mass <= 5e-4);
+	weft_pool_free(pool);
+}
+
 /* weft_sgemm at every level: odd shapes and leading dimensions against a
  * double-precision product; within a level, row blocks computed apart are
  * bit-identical to the whole (per-element order of summation). */
@@ -714,5 +820,6 @@ int main(void)
 	RUN(test_attention_shapes);
 	RUN(test_attention_public);
 	RUN(test_sgemm);
+	RUN(test_llamacpp_ops);
 	TEST_MAIN_END();
 }
