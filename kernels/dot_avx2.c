@@ -8,6 +8,7 @@
 #include "avx2_int.h"
 #include "ggml_types.h"
 #include "matmul_int.h"
+#include "util.h"
 
 #include <immintrin.h>
 #include <string.h>
@@ -233,9 +234,36 @@ static void round_f16(float *y, const float *x, int64_t n)
 		y[i] = _cvtsh_ss(_cvtss_sh(x[i], _MM_FROUND_TO_NEAREST_INT));
 }
 
+/* As ref_dot.c's: x + 0x7fff + (bit 16 of x), the high half; NaN: the high
+ * half with the quiet bit set. */
+static void round_bf16(float *f, uint16_t *h, const float *x, int64_t n)
+{
+	const __m256i abs = _mm256_set1_epi32(0x7fffffff), inf = _mm256_set1_epi32(0x7f800000);
+	const __m256i r = _mm256_set1_epi32(0x7fff), one = _mm256_set1_epi32(1), quiet = _mm256_set1_epi32(64);
+	int64_t i = 0;
+	for (; i + 8 <= n; i += 8) {
+		const __m256i b = _mm256_castps_si256(_mm256_loadu_ps(x + i));
+		const __m256i hi = _mm256_srli_epi32(b, 16);
+		const __m256i rn = _mm256_srli_epi32(_mm256_add_epi32(b, _mm256_add_epi32(r, _mm256_and_si256(hi, one))), 16);
+		const __m256i nan = _mm256_cmpgt_epi32(_mm256_and_si256(b, abs), inf);
+		const __m256i v = _mm256_blendv_epi8(rn, _mm256_or_si256(hi, quiet), nan);
+		_mm256_storeu_ps(f + i, _mm256_castsi256_ps(_mm256_slli_epi32(v, 16)));
+		if (h)
+			_mm_storeu_si128((__m128i *)(h + i),
+					 _mm_packus_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1)));
+	}
+	for (; i < n; i++) {
+		const uint16_t bv = weft_fp32_to_bf16(x[i]);
+		f[i] = weft_bf16_to_fp32(bv);
+		if (h)
+			h[i] = bv;
+	}
+}
+
 void weft_kern_avx2_init(weft_kern *k)
 {
 	k->round_f16 = round_f16;
+	k->round_bf16 = round_bf16;
 	k->dot[WEFT_TYPE_Q4_0] = k_q4_0;
 	k->dot[WEFT_TYPE_Q4_1] = k_q4_1;
 	k->dot[WEFT_TYPE_Q5_0] = k_q5_0;

@@ -141,16 +141,13 @@ static void convert_token(const weft_act *a, uint32_t vtype, int c, int64_t t, c
 	}
 	case WEFT_TYPE_Q8_K: quant_q8k(a, t, x, c); break;
 	case WEFT_TYPE_F16: weft_kern_get()->round_f16(f, x, a->k); break;
-	case WEFT_TYPE_BF16:
-		for (int64_t i = 0; i < a->k; i++)
-			f[i] = weft_bf16_to_fp32(weft_fp32_to_bf16(x[i]));
-		if (a->h) { /* the same values as bf16, zero-padded */
-			uint16_t *h = a->h + t * a->h_stride;
-			for (int64_t i = 0; i < a->k; i++)
-				h[i] = weft_fp32_to_bf16(x[i]);
+	case WEFT_TYPE_BF16: {
+		uint16_t *h = a->h ? a->h + t * a->h_stride : NULL; /* the same values as bf16, zero-padded */
+		weft_kern_get()->round_bf16(f, h, x, a->k);
+		if (h)
 			memset(h + a->k, 0, (size_t)(a->h_stride - a->k) * sizeof *h);
-		}
 		break;
+	}
 	default: memcpy(f, x, (size_t)a->k * sizeof *f); break;
 	}
 	if (a->st) { /* for GEMM tiles: Q8_1 s, Q8_K bs */

@@ -62,6 +62,10 @@ typedef struct weft_kern {
 	weft_gemm_fn gemm[32]; /* T > 1 (needs the same level's dot entry) */
 	/* y[i] = x[i] rounded to IEEE half (nearest even), as float */
 	void (*round_f16)(float *y, const float *x, int64_t n);
+	/* f[i] = x[i] rounded to bf16 (nearest even, NaN kept quiet, as
+	 * weft_fp32_to_bf16), as float; and the bf16 values in h when h is not
+	 * NULL */
+	void (*round_bf16)(float *f, uint16_t *h, const float *x, int64_t n);
 	/* token t of a (Q8_0, or Q8_1 when q81) from x, zero offset c, as
 	 * matmul.c's scalar quant_q8 (bit-identical); NULL: that one */
 	void (*quant_q8)(const weft_act *a, int64_t t, const float *x, int q81, int c);

@@ -232,6 +232,16 @@ static void row_bf16(int64_t k, const uint8_t *w, const weft_act *a, int64_t t0,
 	}
 }
 
+static void round_bf16(float *f, uint16_t *h, const float *x, int64_t n)
+{
+	for (int64_t i = 0; i < n; i++) {
+		const uint16_t b = weft_fp32_to_bf16(x[i]);
+		f[i] = weft_bf16_to_fp32(b);
+		if (h)
+			h[i] = b;
+	}
+}
+
 static void round_f16(float *y, const float *x, int64_t n)
 {
 	for (int64_t i = 0; i < n; i++)
@@ -241,6 +251,7 @@ static void round_f16(float *y, const float *x, int64_t n)
 const weft_kern weft_kern_ref = {
 	.name = "scalar",
 	.round_f16 = round_f16,
+	.round_bf16 = round_bf16,
 	.dot = {
 		[WEFT_TYPE_F32] = row_f32, [WEFT_TYPE_F16] = row_f16, [WEFT_TYPE_BF16] = row_bf16,
 		[WEFT_TYPE_Q4_0] = row_q4_0, [WEFT_TYPE_Q4_1] = row_q4_1, [WEFT_TYPE_Q5_0] = row_q5_0,

@@ -429,6 +429,49 @@ static void f32_activations(void)
 /* kern->quant_q8 of every level against the scalar quantizer, bit for
  * bit: random blocks, all-zero blocks, tiny scales (fp16-subnormal d),
  * large values, ties. */
+/* Each level's bf16 rounding of the activations equals weft_fp32_to_bf16
+ * bit for bit: ties to even, carries into the exponent, infinities,
+ * NaNs (kept quiet), subnormals, negative zero; odd lengths (tails). */
+static void round_bf16_identical(void)
+{
+	enum { N = 1037 };
+	float x[N], f[N];
+	uint16_t h[N];
+	for (int i = 0; i < N; i++) {
+		uint32_t b = rnd();
+		switch (i % 9) {
+		case 0: b = (b & 0xffff0000u) | 0x8000u; break;	  /* a tie */
+		case 1: b = (b & 0xffff0000u) | 0x7fffu; break;	  /* just under */
+		case 2: b = (b & 0x807fffffu) | 0x7f000000u; break; /* may carry to inf */
+		case 3: b = (b & 0x80000000u) | 0x7f800000u | (b & 0x7fffffu); break; /* inf / nan */
+		case 4: b &= 0x807fffffu; break;			  /* subnormal */
+		case 5: b = i & 1 ? 0x80000000u : 0; break;		  /* signed zero */
+		default: break;
+		}
+		memcpy(&x[i], &b, 4);
+	}
+	const char *lv[] = {"scalar", "avx2", "avx512"};
+	for (int l = 0; l < 3 && !t_failed; l++) {
+		if (weft_kernels_force(lv[l]) != 0)
+			continue;
+		for (int n = N; n >= N - 9; n -= 3) {
+			memset(h, 0, sizeof h);
+			weft_kern_get()->round_bf16(f, h, x, n);
+			for (int i = 0; i < n && !t_failed; i++) {
+				const uint16_t e = weft_fp32_to_bf16(x[i]);
+				const float ef = weft_bf16_to_fp32(e);
+				uint32_t xb;
+				memcpy(&xb, &x[i], 4);
+				if (h[i] != e || memcmp(&f[i], &ef, 4))
+					FAILF("%s n=%d: x[%d] = 0x%08x: bf16 0x%04x, expected 0x%04x", lv[l], n, i,
+					      (unsigned)xb, h[i], e);
+			}
+			weft_kern_get()->round_bf16(f, NULL, x, n); /* h is optional */
+		}
+	}
+	restore_level();
+}
+
 static void quant_q8_identical(void)
 {
 	const int64_t k = 4864;
@@ -544,6 +587,7 @@ int main(void)
 	RUN(llamacpp_order);
 	RUN(threads_identical);
 	RUN(quant_q8_identical);
+	RUN(round_bf16_identical);
 	RUN(batch_equals_single);
 	RUN(f32_activations);
 	RUN(pool_reuse);
