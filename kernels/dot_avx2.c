@@ -58,6 +58,10 @@ INLINE void store(const int NT, const __m256 *acc, const float *extra, float *y,
 /* 16 bytes of nibbles as 32 bytes: low nibbles, then high nibbles. */
 enum { T40, T41, T50, T51, T80 };
 
+/* Bytes ahead in the weight stream that the row kernels prefetch (as
+ * dot_avx512.c's). */
+#define PREFETCH 4096
+
 INLINE void row32(const int NT, const int ty, int64_t k, const uint8_t *w, const weft_act *a, int64_t t0,
 		  float *y, int64_t ldy)
 {
@@ -70,6 +74,7 @@ INLINE void row32(const int NT, const int ty, int64_t k, const uint8_t *w, const
 	for (int t = 0; t < NT; t++)
 		acc[t] = _mm256_setzero_ps();
 	for (int64_t g = 0; g < k / 32; g++, w += bytes) {
+		_mm_prefetch((const char *)w + PREFETCH, _MM_HINT_T0);
 		__m256i q;
 		switch (ty) {
 		case T40: q = nib(w + 2); break;
@@ -118,6 +123,8 @@ INLINE void row_q45k(const int NT, const int q5, int64_t k, const uint8_t *w, co
 	for (int t = 0; t < NT; t++)
 		acc[t] = _mm256_setzero_ps();
 	for (int64_t b = 0; b < k / 256; b++, w += bytes) {
+		for (int o = 0; o < bytes; o += 64)
+			_mm_prefetch((const char *)w + PREFETCH + o, _MM_HINT_T0);
 		float sc[8], dmin = h2f(w + 2);
 		int m[8];
 		scale_min_k4(w + 4, h2f(w), sc, m);
@@ -153,6 +160,8 @@ INLINE void row_q6k(const int NT, int64_t k, const uint8_t *w, const weft_act *a
 	for (int t = 0; t < NT; t++)
 		acc[t] = _mm256_setzero_ps();
 	for (int64_t b = 0; b < k / 256; b++, w += 210) {
+		for (int o = 0; o < 210; o += 64)
+			_mm_prefetch((const char *)w + PREFETCH + o, _MM_HINT_T0);
 		float d = h2f(w + 208);
 		const int8_t *scl = (const int8_t *)(w + 192);
 		for (int h = 0; h < 2; h++) {
@@ -182,6 +191,7 @@ INLINE void rowf(const int NT, const int ty, int64_t k, const uint8_t *w, const 
 	}
 	int64_t i = 0;
 	for (; i + 16 <= k; i += 16) {
+		_mm_prefetch((const char *)w + i * (ty == TF32 ? 4 : 2) + PREFETCH, _MM_HINT_T0);
 		__m256 w0 = fload(ty, w, i), w1 = fload(ty, w, i + 8);
 		for (int t = 0; t < NT; t++) {
 			acc[0][t] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x[t] + i), acc[0][t]);
