@@ -2,6 +2,9 @@
 # llama.cpp's llama-bench, same machine, same run, same GGUF, same threads.
 # Models: scripts/make-bench-models.py (SmolLM2-135M Q4_1/Q8_0/F16 and a
 # random ~1.2B Llama-shaped Q4_1).  THREADS (default: nproc), REPS (3).
+# For Q4_1 and Q8_0 models, also weft's llama.cpp kernel level
+# (--numerics llama.cpp: llama.cpp's arithmetic, bit for bit), where the CPU
+# has it.
 set -u
 THREADS=${THREADS:-$(nproc)}
 REPS=${REPS:-3}
@@ -33,5 +36,9 @@ for m in "$models"/*.gguf; do
 	fi
 	echo "$name"
 	echo "  weft:      $w"
+	case $name in *q4_1* | *q8_0*)
+		wl=$(WEFT_KERNELS=llama.cpp "$bench_llm" "$m" "$THREADS" 512 128 "$REPS" 2>/dev/null)
+		case $wl in *"kernels llama.cpp"*) echo "  weft llama.cpp numerics: $wl" ;; esac ;;
+	esac
 	echo "  llama.cpp: $p (max RSS $((prss / 1024)) MB)"
 done
