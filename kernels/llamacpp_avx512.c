@@ -182,26 +182,17 @@ int weft_kernels_llamacpp_exact(uint32_t wtype)
 
 /* ---- ops ---- */
 
+static void rot_fused(float *p0, float *p1, float c, float s)
+{
+	const float x0 = *p0, x1 = *p1;
+	*p0 = fmaf(x0, c, -(x1 * s));
+	*p1 = fmaf(x0, s, x1 * c);
+}
+
 static void rope_llamacpp(float *x, int64_t n_heads, int64_t head_dim, int64_t rot_dim, int64_t pos, float freq_base,
 			  float freq_scale, int neox)
 {
-	float cs[2 * WEFT_ROPE_CHUNK];
-	const int64_t half = rot_dim / 2;
-	for (int64_t i0 = 0; i0 < half; i0 += WEFT_ROPE_CHUNK) {
-		const int64_t i1 = i0 + WEFT_ROPE_CHUNK < half ? i0 + WEFT_ROPE_CHUNK : half;
-		weft_rope_cache(cs, i0, i1, rot_dim, pos, freq_base, freq_scale);
-		for (int64_t h = 0; h < n_heads; h++) {
-			float *v = x + h * head_dim;
-			for (int64_t i = i0; i < i1; i++) {
-				const float c = cs[2 * (i - i0)], s = cs[2 * (i - i0) + 1];
-				float *p0 = neox ? v + i : v + 2 * i;
-				float *p1 = neox ? v + i + half : v + 2 * i + 1;
-				const float x0 = *p0, x1 = *p1;
-				*p0 = fmaf(x0, c, -(x1 * s));
-				*p1 = fmaf(x0, s, x1 * c);
-			}
-		}
-	}
+	weft_rope_pairs(x, n_heads, head_dim, rot_dim, pos, freq_base, freq_scale, neox, rot_fused);
 }
 
 /* ggml_v_expf, AVX-512 version, one lane. */

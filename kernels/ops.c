@@ -91,8 +91,8 @@ void weft_rope_cache(float *cs, int64_t i0, int64_t i1, int64_t rot_dim, int64_t
 	}
 }
 
-static void rope_ref(float *x, int64_t n_heads, int64_t head_dim, int64_t rot_dim, int64_t pos, float freq_base,
-		     float freq_scale, int neox)
+void weft_rope_pairs(float *x, int64_t n_heads, int64_t head_dim, int64_t rot_dim, int64_t pos, float freq_base,
+		     float freq_scale, int neox, void (*rot)(float *p0, float *p1, float c, float s))
 {
 	float cs[2 * WEFT_ROPE_CHUNK];
 	const int64_t half = rot_dim / 2;
@@ -102,15 +102,24 @@ static void rope_ref(float *x, int64_t n_heads, int64_t head_dim, int64_t rot_di
 		for (int64_t h = 0; h < n_heads; h++) {
 			float *v = x + h * head_dim;
 			for (int64_t i = i0; i < i1; i++) {
-				const float c = cs[2 * (i - i0)], s = cs[2 * (i - i0) + 1];
 				float *p0 = neox ? v + i : v + 2 * i;
-				float *p1 = neox ? v + i + half : v + 2 * i + 1;
-				const float a = *p0, b = *p1;
-				*p0 = a * c - b * s;
-				*p1 = a * s + b * c;
+				rot(p0, neox ? v + i + half : v + 2 * i + 1, cs[2 * (i - i0)], cs[2 * (i - i0) + 1]);
 			}
 		}
 	}
+}
+
+static void rot_plain(float *p0, float *p1, float c, float s)
+{
+	const float a = *p0, b = *p1;
+	*p0 = a * c - b * s;
+	*p1 = a * s + b * c;
+}
+
+static void rope_ref(float *x, int64_t n_heads, int64_t head_dim, int64_t rot_dim, int64_t pos, float freq_base,
+		     float freq_scale, int neox)
+{
+	weft_rope_pairs(x, n_heads, head_dim, rot_dim, pos, freq_base, freq_scale, neox, rot_plain);
 }
 
 static void softmax_ref(float *x, int64_t n)

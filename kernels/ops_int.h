@@ -120,6 +120,11 @@ const uint16_t *weft_gelu_quick_table(void);
 void weft_rope_cache(float *cs, int64_t i0, int64_t i1, int64_t rot_dim, int64_t pos, float freq_base,
 		     float freq_scale);
 #define WEFT_ROPE_CHUNK 128 /* pairs per weft_rope_cache call in the kernels */
+/* The scalar RoPE loop (ops.c's reference, the llama.cpp level's): each
+ * pair (p0, p1) of each head rotated by rot with its cos c and sin s;
+ * pairs adjacent, or NEOX halves. */
+void weft_rope_pairs(float *x, int64_t n_heads, int64_t head_dim, int64_t rot_dim, int64_t pos, float freq_base,
+		     float freq_scale, int neox, void (*rot)(float *p0, float *p1, float c, float s));
 
 /* Visible keys of query row t with kv head g: kv_len[g] - T + t + 1 (<= 0:
  * none). */
