@@ -46,27 +46,12 @@
 #include <math.h>
 #include <string.h>
 
+#include "avx2_int.h" /* h2f, hsum8 (hsum_float_8's order) */
 #include "ggml_types.h"
 #include "matmul_int.h"
 #include "ops_int.h"
 
-static inline float h2f(const uint8_t *p)
-{
-	uint16_t h;
-	memcpy(&h, p, 2);
-	return _cvtsh_ss(h);
-}
-
 static inline float f16r(float x) { return _cvtsh_ss(_cvtss_sh(x, _MM_FROUND_TO_NEAREST_INT)); }
-
-/* hsum_float_8: (hi + lo), then lanes (0+2), (1+3), then those two. */
-static inline float hsum8(__m256 x)
-{
-	__m128 r = _mm_add_ps(_mm256_extractf128_ps(x, 1), _mm256_castps256_ps128(x));
-	r = _mm_add_ps(r, _mm_movehl_ps(r, r));
-	r = _mm_add_ss(r, _mm_movehdup_ps(r));
-	return _mm_cvtss_f32(r);
-}
 
 /* 8 int32 lanes, lane l = the dot of values 4l .. 4l+3: u8 x s8 by VNNI
  * (Q4_1's nibbles), and s8 x s8 by ggml's sign trick (|x| times y with x's
