@@ -31,7 +31,8 @@ void weft_pool_run(weft_pool *p, int n_tasks, void (*fn)(void *ctx, int task, in
 /* ---- dispatch ---- */
 
 /* Name of the level in use: "scalar", "avx2", "avx512" (AVX-512 F/BW/VL,
- * plus "+vnni", "+bf16" when used). */
+ * plus "+vnni", "+bf16" when used), or "llama.cpp" (see
+ * weft_kernels_force). */
 const char *weft_kernels_level(void);
 /* Force a level for this process ("scalar", "avx2", "avx512",
  * "llama.cpp"), or with NULL the best level this CPU has; returns 0, or -1

@@ -190,6 +190,8 @@ static float v_expf(float x)
 	const float u = b * b;
 	const float j = fmaf(fmaf(fmaf(0x1.0e4020p-7f, b, 0x1.573e2ep-5f), u, fmaf(0x1.555e66p-3f, b, 0x1.fffdb6p-2f)),
 			     u, fmaf(0x1.ffffecp-1f, b, 1.0f));
+	if (n != n)
+		return n; /* NaN in, NaN out (as scalef), and no cast of a NaN */
 	if (fabsf(n) > 192.0f)
 		return n <= 0.0f ? 0.0f : INFINITY;
 	return ldexpf(j, (int)n); /* _mm512_scalef_ps(j, n) */
@@ -342,9 +344,11 @@ static void attn_rows_tiled(const weft_attn_args *a, int h, int64_t t0, int64_t 
 					continue; /* a row that sees none of this tile */
 				for (int tk = 0; tk < TILE; tk++)
 					p[tk] = tk < vis ? p[tk] * a->scale : -INFINITY;
-				float tmax = -INFINITY;
+				float tmax = -INFINITY; /* ggml_vec_max_f32: MAX(max, x), a NaN carried on */
 				for (int tk = 0; tk < TILE; tk++)
-					tmax = p[tk] > tmax ? p[tk] : tmax;
+					tmax = tmax > p[tk] ? tmax : p[tk];
+				if (tmax == -INFINITY)
+					continue; /* ggml skips the row for this tile */
 				const float Mnew = fmaxf(M[r], tmax);
 				if (Mnew > M[r]) {
 					const float ms = expf(M[r] - Mnew);

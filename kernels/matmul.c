@@ -129,21 +129,20 @@ static void quant_q8k(const weft_act *a, int64_t t, const float *x, int c)
 	}
 }
 
-static void convert_token(const weft_act *a, uint32_t vtype, int c, int64_t t, const float *x)
+static void convert_token(const weft_kern *kt, const weft_act *a, uint32_t vtype, int c, int64_t t, const float *x)
 {
 	float *f = a->f ? a->f + t * a->f_stride : NULL;
 	switch (vtype) {
 	case WEFT_TYPE_Q8_0:
 	case WEFT_TYPE_Q8_1: {
-		const weft_kern *kt = weft_kern_get();
 		(kt->quant_q8 ? kt->quant_q8 : weft_act_quant_q8_ref)(a, t, x, vtype == WEFT_TYPE_Q8_1, c);
 		break;
 	}
 	case WEFT_TYPE_Q8_K: quant_q8k(a, t, x, c); break;
-	case WEFT_TYPE_F16: weft_kern_get()->round_f16(f, x, a->k); break;
+	case WEFT_TYPE_F16: kt->round_f16(f, x, a->k); break;
 	case WEFT_TYPE_BF16: {
 		uint16_t *h = a->h ? a->h + t * a->h_stride : NULL; /* the same values as bf16, zero-padded */
-		weft_kern_get()->round_bf16(f, h, x, a->k);
+		kt->round_bf16(f, h, x, a->k);
 		if (h)
 			memset(h + a->k, 0, (size_t)(a->h_stride - a->k) * sizeof *h);
 		break;
@@ -160,6 +159,7 @@ static void convert_token(const weft_act *a, uint32_t vtype, int c, int64_t t, c
 static int64_t pad16(int64_t n) { return (n + 15) / 16 * 16; }
 
 typedef struct job {
+	const weft_kern *kt; /* the level's table, read once per call */
 	weft_dot_fn dot;
 	weft_gemm_fn gemm;
 	int64_t n_rb; /* GEMM: row blocks */
@@ -177,7 +177,7 @@ static void convert_task(void *ctx, int task, int n_tasks)
 {
 	job *j = ctx;
 	for (int64_t t = task; t < j->T; t += n_tasks)
-		convert_token(&j->a, j->vtype, j->corr, t, j->X + t * j->k);
+		convert_token(j->kt, &j->a, j->vtype, j->corr, t, j->X + t * j->k);
 }
 
 static void matmul_task(void *ctx, int task, int n_tasks)
@@ -239,8 +239,9 @@ int weft_matmul_ex(weft_pool *p, uint32_t wtype, const void *W, int64_t k, int64
 	if ((flags & WEFT_MATMUL_F32_ACT) && (j.vtype == WEFT_TYPE_F16 || j.vtype == WEFT_TYPE_BF16))
 		j.vtype = WEFT_TYPE_F32; /* the float kernels read a->f as it is */
 	j.row_bytes = weft_type_row_bytes(wtype, (uint64_t)k);
-	j.dot = weft_kern_get()->dot[wtype];
-	j.gemm = T > 1 ? weft_kern_get()->gemm[wtype] : NULL;
+	j.kt = weft_kern_get();
+	j.dot = j.kt->dot[wtype];
+	j.gemm = T > 1 ? j.kt->gemm[wtype] : NULL;
 
 	/* one allocation for the converted activations */
 	weft_act *a = &j.a;
@@ -257,7 +258,7 @@ int weft_matmul_ex(weft_pool *p, uint32_t wtype, const void *W, int64_t k, int64
 	} else {
 		a->f_stride = pad16(k);
 		bytes = (size_t)T * 4 * (size_t)a->f_stride;
-		if (j.vtype == WEFT_TYPE_BF16 && weft_kern_get()->bf16_act) {
+		if (j.vtype == WEFT_TYPE_BF16 && j.kt->bf16_act) {
 			a->h_stride = (k + 31) / 32 * 32;
 			bytes += (size_t)T * 2 * (size_t)a->h_stride;
 		}

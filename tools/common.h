@@ -203,16 +203,21 @@ static inline tool_model load_model(const char *path)
 /* --numerics NAME (prefill, decode, perplexity): "weft" (the fastest
  * kernels this CPU has) or "llama.cpp" (the kernel level that reproduces a
  * native AVX-512 build of llama.cpp bit for bit, kernels/llamacpp_avx512.c).
- * Returns 1 for llama.cpp. */
+ * Returns 1 for llama.cpp; the last occurrence wins, and
+ * numerics_apply() selects it once the options are read. */
 static inline int opt_numerics(const char *s)
 {
 	if (strcmp(s, "weft") == 0)
 		return 0;
 	if (strcmp(s, "llama.cpp") != 0)
 		die("--numerics: '%s' is not weft or llama.cpp", s);
-	if (weft_kernels_force("llama.cpp") != 0)
-		die("--numerics llama.cpp: this CPU lacks the AVX-512 level (F, DQ, BW, VL, VNNI) whose llama.cpp build it reproduces");
 	return 1;
+}
+
+static inline void numerics_apply(int llamacpp)
+{
+	if (llamacpp && weft_kernels_force("llama.cpp") != 0)
+		die("--numerics llama.cpp: this CPU lacks the AVX-512 level (F, DQ, BW, VL, VNNI) whose llama.cpp build it reproduces");
 }
 
 /* With llama.cpp numerics, every matrix of the model must be of a weight

@@ -83,6 +83,7 @@ int main(int argc, char **argv)
 		default: usage(stderr); return 2;
 		}
 	}
+	numerics_apply(o.llamacpp);
 	if (!o.model)
 		die("no model given (-m MODEL.gguf); see --help");
 	if (!o.file)

@@ -241,6 +241,7 @@ int main(int argc, char **argv)
 		default: usage(stderr); return 2;
 		}
 	}
+	numerics_apply(o.llamacpp);
 	if (!o.model)
 		die("no model given (-m MODEL.gguf); see --help");
 	if (optind + 1 < argc)

@@ -63,11 +63,16 @@ expect_error kv_type_bad "--kv-type: 'q8_0' is not f16 or f32" "$P" -m "$TM" --k
 # with SmolLM2, the pipeline's greedy text is llama.cpp's, token for token
 # (prompts 0 and 5 of tests/data/llm/smollm2-greedy.txt)
 expect_error numerics_bad "prefill: --numerics: 'ggml' is not weft or llama.cpp" "$P" -m "$TM" --numerics ggml "$TMP/p.wst"
+expect_error numerics_bad_decode "decode: --numerics: 'fast' is not weft or llama.cpp" "$D" -m "$TM" --numerics fast "$TMP/c.wst"
 if "$P" -m "$TM" --numerics llama.cpp "$TMP/p.wst" 2>&1 >/dev/null | grep -q "lacks the AVX-512 level"; then
 	skip numerics_llamacpp "this CPU lacks the AVX-512 level whose llama.cpp build --numerics llama.cpp reproduces"
 else
 	expect_error numerics_types "prefill: $TM: --numerics llama.cpp: tensor 'output.weight' is f32; llama.cpp's arithmetic is reproduced for Q4_1 and Q8_0 weights only" "$P" -m "$TM" --numerics llama.cpp "$TMP/p.wst"
 	expect_error numerics_kv_f32 "prefill: --numerics llama.cpp: llama.cpp's attention is reproduced for the f16 KV cache only" "$P" -m "$TM" --numerics llama.cpp --kv-type f32 "$TMP/p.wst"
+	# the last --numerics wins: weft's kernels, no llama.cpp checks
+	"$P" -m "$TM" --numerics llama.cpp --numerics weft -v "$TMP/p.wst" 2>"$TMP/nw.err" >/dev/null &&
+		! grep -q 'llama.cpp' "$TMP/nw.err" && pass numerics_last_wins ||
+		fail numerics_last_wins "$(head -c 300 "$TMP/nw.err")"
 	SM=$(smollm2)
 	if [ -n "$SM" ]; then
 		"$T" -m "$SM" hello | "$P" -m "$SM" --kv-type f32 >"$TMP/s32.wst"

@@ -77,6 +77,7 @@ expect_error too_short "perplexity: $TMP/short.txt: you need at least 1024 token
 expect_error too_short_ctx "perplexity: <stdin>: you need at least 40 tokens to evaluate perplexity with a context of 20; the text tokenizes to only 35 tokens" \
 	"$PP" -m "$TM" -f - -c 20 <"$TMP/short.txt"
 expect_error missing_file "perplexity: $TMP/absent.txt: No such file or directory" "$PP" -m "$TM" -f "$TMP/absent.txt"
+expect_error numerics_bad "perplexity: --numerics: 'exact' is not weft or llama.cpp" "$PP" -m "$TM" -f "$TEXT" --numerics exact
 expect_error missing_model "perplexity: $TMP/absent.gguf: " "$PP" -m "$TMP/absent.gguf" -f "$TEXT"
 expect_error not_a_model "perplexity: $TEXT: not a GGUF file" "$PP" -m "$TEXT" -f "$TEXT"
 expect_error no_model "perplexity: no model given (-m MODEL.gguf); see --help" "$PP" -f "$TEXT"

@@ -426,9 +426,6 @@ static void f32_activations(void)
 	restore_level();
 }
 
-/* kern->quant_q8 of every level against the scalar quantizer, bit for
- * bit: random blocks, all-zero blocks, tiny scales (fp16-subnormal d),
- * large values, ties. */
 /* Each level's bf16 rounding of the activations equals weft_fp32_to_bf16
  * bit for bit: ties to even, carries into the exponent, infinities,
  * NaNs (kept quiet), subnormals, negative zero; odd lengths (tails). */
@@ -454,24 +451,28 @@ static void round_bf16_identical(void)
 	for (int l = 0; l < 3 && !t_failed; l++) {
 		if (weft_kernels_force(lv[l]) != 0)
 			continue;
-		for (int n = N; n >= N - 9; n -= 3) {
-			memset(h, 0, sizeof h);
-			weft_kern_get()->round_bf16(f, h, x, n);
-			for (int i = 0; i < n && !t_failed; i++) {
-				const uint16_t e = weft_fp32_to_bf16(x[i]);
-				const float ef = weft_bf16_to_fp32(e);
-				uint32_t xb;
-				memcpy(&xb, &x[i], 4);
-				if (h[i] != e || memcmp(&f[i], &ef, 4))
-					FAILF("%s n=%d: x[%d] = 0x%08x: bf16 0x%04x, expected 0x%04x", lv[l], n, i,
-					      (unsigned)xb, h[i], e);
+		for (int n = N; n >= N - 9 && !t_failed; n -= 3)
+			for (int with_h = 1; with_h >= 0 && !t_failed; with_h--) { /* h is optional */
+				memset(h, 0, sizeof h);
+				memset(f, 0xff, sizeof f); /* NaNs: every value must be written */
+				weft_kern_get()->round_bf16(f, with_h ? h : NULL, x, n);
+				for (int i = 0; i < n && !t_failed; i++) {
+					const uint16_t e = weft_fp32_to_bf16(x[i]);
+					const float ef = weft_bf16_to_fp32(e);
+					uint32_t xb;
+					memcpy(&xb, &x[i], 4);
+					if ((with_h && h[i] != e) || memcmp(&f[i], &ef, 4))
+						FAILF("%s n=%d%s: x[%d] = 0x%08x: bf16 0x%04x, expected 0x%04x", lv[l], n,
+						      with_h ? "" : " (no h)", i, (unsigned)xb, h[i], e);
+				}
 			}
-			weft_kern_get()->round_bf16(f, NULL, x, n); /* h is optional */
-		}
 	}
 	restore_level();
 }
 
+/* kern->quant_q8 of every level against the scalar quantizer, bit for
+ * bit: random blocks, all-zero blocks, tiny scales (fp16-subnormal d),
+ * large values, ties. */
 static void quant_q8_identical(void)
 {
 	const int64_t k = 4864;

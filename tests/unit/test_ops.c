@@ -678,6 +678,95 @@ static double attn_row_err(const float *out, const double *eo, int64_t rows, int
 	return worst;
 }
 
+/* ggml's two flash-attention kernels restated in scalar C, for one row t of
+ * head h (F16 K/V; head_dim a multiple of 64 for the first): what the
+ * llama.cpp level must give bit for bit. */
+static float h16(float x) { return weft_fp16_to_fp32(weft_fp32_to_fp16(x)); }
+
+static float ggml_v_expf1(float x) /* ggml_v_expf, AVX-512, one lane */
+{
+	const float z = fmaf(x, 0x1.715476p+0f, 0x1.8p23f), n = z - 0x1.8p23f;
+	const float b = fmaf(-n, 0x1.7f7d1cp-20f, fmaf(-n, 0x1.62e4p-1f, x)), u = b * b;
+	const float j = fmaf(fmaf(fmaf(0x1.0e4020p-7f, b, 0x1.573e2ep-5f), u, fmaf(0x1.555e66p-3f, b, 0x1.fffdb6p-2f)),
+			     u, fmaf(0x1.ffffecp-1f, b, 1.0f));
+	return fabsf(n) > 192.0f ? (n <= 0.0f ? 0.0f : INFINITY) : ldexpf(j, (int)n);
+}
+
+static float reduce16(const float *v) /* gcc's _mm512_reduce_add_ps */
+{
+	float t8[8], t4[4];
+	for (int l = 0; l < 8; l++)
+		t8[l] = v[8 + l] + v[l];
+	for (int l = 0; l < 4; l++)
+		t4[l] = t8[4 + l] + t8[l];
+	return (t4[0] + t4[2]) + (t4[1] + t4[3]);
+}
+
+static void ggml_fa_row(const attn_data *d, int h, int64_t t, int tiled, float *o)
+{
+	const weft_attn_args *a = &d->a;
+	const int hd = a->hd, g = h / (a->n_head / a->n_head_kv);
+	const uint16_t *K = d->K + g * a->kv_head_stride, *V = d->V + g * a->kv_head_stride;
+	const float *q = a->Q + (t * a->n_head + h) * hd;
+	const int64_t n = (int64_t)a->kv_len[g] - a->T + t + 1;
+	float acc[128] = {0}, M = -INFINITY, S = 0.0f;
+	if (!tiled) { /* ggml_compute_forward_flash_attn_ext_f16_one_chunk */
+		for (int64_t j = 0; j < n; j++) {
+			float lane[64] = {0}, v[16];
+			for (int i = 0; i < hd; i += 64)
+				for (int l = 0; l < 64; l++)
+					lane[l] = fmaf(weft_fp16_to_fp32(K[j * hd + i + l]), h16(q[i + l]), lane[l]);
+			for (int l = 0; l < 16; l++)
+				v[l] = (lane[l] + lane[32 + l]) + (lane[16 + l] + lane[48 + l]);
+			const float s = (float)(double)reduce16(v) * a->scale, Mold = M;
+			float ms = 1.0f, vs = 1.0f;
+			if (s > M) {
+				M = s;
+				ms = expf(Mold - M);
+				for (int k = 0; k < hd; k++)
+					acc[k] = h16(acc[k] * ms);
+			} else {
+				vs = expf(s - M);
+			}
+			for (int k = 0; k < hd; k++)
+				acc[k] = h16(fmaf(weft_fp16_to_fp32(V[j * hd + k]), vs, acc[k]));
+			S = fmaf(S, ms, vs);
+		}
+	} else { /* ggml_compute_forward_flash_attn_ext_tiled: tiles of 64 keys */
+		for (int64_t ic = 0; ic < n; ic += 64) {
+			float p[64], tmax = -INFINITY;
+			for (int tk = 0; tk < 64; tk++) {
+				float sc = 0.0f;
+				for (int k = 0; k < hd && ic + tk < n; k++)
+					sc = fmaf(q[k], weft_fp16_to_fp32(K[(ic + tk) * hd + k]), sc);
+				p[tk] = ic + tk < n ? sc * a->scale : -INFINITY;
+				tmax = tmax > p[tk] ? tmax : p[tk];
+			}
+			const float Mnew = fmaxf(M, tmax);
+			if (Mnew > M) {
+				const float ms = expf(M - Mnew);
+				for (int k = 0; k < hd; k++)
+					acc[k] *= ms;
+				S *= ms;
+			}
+			M = Mnew;
+			double sum = 0;
+			for (int g16 = 0; g16 < 64; g16 += 16) {
+				for (int l = 0; l < 16; l++)
+					p[g16 + l] = ggml_v_expf1(p[g16 + l] - M);
+				sum += (double)reduce16(p + g16);
+			}
+			S = (float)((double)S + sum);
+			for (int k = 0; k < hd; k++)
+				for (int tk = 0; tk < 64 && ic + tk < n; tk++)
+					acc[k] = fmaf(p[tk], weft_fp16_to_fp32(V[(ic + tk) * hd + k]), acc[k]);
+		}
+	}
+	const float inv = S == 0.0f ? 0.0f : 1.0f / S;
+	for (int k = 0; k < hd; k++)
+		o[k] = acc[k] * inv;
+}
+
 static void test_llamacpp_ops(void)
 {
 	const weft_ops_vt *v = weft_ops_llamacpp(), *r = ref();
@@ -751,6 +840,30 @@ static void test_llamacpp_ops(void)
 		weft_attention_vt(pool, &d.a, v);
 		CHECK(memcmp(o1, o2, sizeof(float) * no) == 0);
 		free(eo), free(em), free(o1), free(o2), free(m1), free(m2);
+		attn_free(&d);
+	}
+	/* bit for bit against the restatement: decode-sized and prompt-sized
+	 * batches, kv_len < T (rows that see nothing), head dims 64 and 128 */
+	const attn_case ex[] = {{1, 9, 3, 64, {130, 7, 1}, 2.0f}, {5, 4, 2, 128, {40, 5, 0, 0}, 1.0f},
+				{70, 9, 3, 64, {70, 100, 200}, 2.0f}, {66, 2, 1, 128, {60, 0, 0, 0}, 3.0f}};
+	for (size_t i = 0; i < sizeof ex / sizeof ex[0] && !t_failed; i++) {
+		const attn_case *c = &ex[i];
+		attn_data d;
+		attn_make(&d, c);
+		const int64_t no = c->T * c->n_head * c->hd;
+		float *o1 = malloc(sizeof(float) * no), e[128];
+		d.a.out = o1, d.a.mass = NULL;
+		weft_attention_vt(pool, &d.a, v);
+		for (int64_t t = 0; t < c->T && !t_failed; t++)
+			for (int h = 0; h < c->n_head; h++) {
+				ggml_fa_row(&d, h, t, c->T >= 64, e);
+				if (memcmp(e, o1 + (t * c->n_head + h) * c->hd, sizeof(float) * (size_t)c->hd)) {
+					FAILF("llama.cpp attention T=%lld hd=%d row %lld head %d differs from ggml's order",
+					      (long long)c->T, c->hd, (long long)t, h);
+					break;
+				}
+			}
+		free(o1);
 		attn_free(&d);
 	}
 	printf("# llama.cpp attention: out rel err %.2g (half accumulator), %.2g (tiled), mass %.2g\n", worst_out,
