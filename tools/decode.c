@@ -191,11 +191,9 @@ int main(int argc, char **argv)
 		if (strcmp(kind, "kvcache") == 0) {
 			if (kv)
 				die("%s: frame %" PRIu64 ": a second kvcache frame", inname, f->index);
+			check_cache_numerics(o.llamacpp, f, inname);
 			if (!(kv = weft_kv_begin(m, f, o.n + 1, &hist, &n_hist)))
 				die("%s: %s", inname, weft_errmsg());
-			if (o.llamacpp && kv->type == WEFT_KV_F32)
-				die("%s: --numerics llama.cpp: the KV cache holds f32 values; llama.cpp's attention is reproduced for f16 only",
-				    inname);
 		} else if (strcmp(kind, "kv") == 0) {
 			if (!kv)
 				die("%s: frame %" PRIu64 ": kv frame without a kvcache frame before it", inname, f->index);
@@ -288,6 +286,7 @@ int main(int argc, char **argv)
 	if (o.kv_out) {
 		FILE *kf = out_open(o.kv_out, 1, 1);
 		weft_frame *hf = weft_kvcache_frame(m, kv, hist, n_hist);
+		mark_numerics(o.llamacpp, hf, o.kv_out);
 		if (!hf || weft_frame_write(kf, hf) != 0)
 			die_lib(o.kv_out);
 		weft_frame_free(hf);

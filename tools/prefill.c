@@ -299,6 +299,7 @@ int main(int argc, char **argv)
 		} else if (strcmp(kind, "kvcache") == 0) {
 			if (kv || pr.n || pr.wrap_len)
 				die("%s: frame %" PRIu64 ": a KV cache must come first in the stream, once", inname, f->index);
+			check_cache_numerics(o.llamacpp, f, inname);
 			if (!(kv = weft_kv_begin(m, f, 0, &hist, &n_hist)))
 				die("%s: %s", inname, weft_errmsg());
 		} else if (strcmp(kind, "kv") == 0) {
@@ -326,9 +327,6 @@ int main(int argc, char **argv)
 	if (n_past + n_ids > ctx)
 		die("%s: context length exceeded: %" PRId64 " cached + %" PRId64 " new tokens > context %" PRId64, inname,
 		    n_past, n_ids, ctx);
-	if (kv && o.llamacpp && kv->type == WEFT_KV_F32)
-		die("%s: --numerics llama.cpp: the input KV cache holds f32 values; llama.cpp's attention is reproduced for f16 only",
-		    inname);
 	if (kv && o.kv_type >= 0 && (int)kv->type != o.kv_type)
 		die("%s: the input KV cache holds %s values, but --kv-type %s was asked for", inname,
 		    kv->type == WEFT_KV_F32 ? "f32" : "f16", o.kv_type == WEFT_KV_F32 ? "f32" : "f16");
@@ -370,6 +368,7 @@ int main(int argc, char **argv)
 
 	/* Write the cache and the logits. */
 	weft_frame *hf = weft_kvcache_frame(m, kv, hist, n_hist);
+	mark_numerics(o.llamacpp, hf, out_name);
 	if (!hf || weft_frame_write(out, hf) != 0)
 		die_lib(out_name);
 	weft_frame_free(hf);

@@ -75,8 +75,17 @@ else
 		fail numerics_last_wins "$(head -c 300 "$TMP/nw.err")"
 	SM=$(smollm2)
 	if [ -n "$SM" ]; then
-		"$T" -m "$SM" hello | "$P" -m "$SM" --kv-type f32 >"$TMP/s32.wst"
-		expect_error numerics_decode_f32 "decode: $TMP/s32.wst: --numerics llama.cpp: the KV cache holds f32 values" "$D" -m "$SM" --numerics llama.cpp "$TMP/s32.wst"
+		"$T" -m "$SM" hello | "$P" -m "$SM" >"$TMP/sw.wst"
+		expect_error numerics_weft_cache "decode: $TMP/sw.wst: frame 0: --numerics llama.cpp: this KV cache was computed with weft's numerics; prefill it with --numerics llama.cpp too" "$D" -m "$SM" --numerics llama.cpp "$TMP/sw.wst"
+		"$T" -m "$SM" hello | "$P" -m "$SM" --numerics llama.cpp | "$WEFT_BIN/inspect" | grep -q 'weft.numerics = llama.cpp' &&
+			! "$WEFT_BIN/inspect" "$TMP/sw.wst" | grep -q 'weft.numerics' && pass numerics_marked ||
+			fail numerics_marked "the cache's weft.numerics key is wrong"
+		# a second turn: decode --kv-out keeps the mark, prefill extends the cache
+		"$T" -m "$SM" hello | "$P" -m "$SM" --numerics llama.cpp |
+			"$D" -m "$SM" --numerics llama.cpp --greedy -n 3 --ignore-eos --kv-out "$TMP/sk.wst" >/dev/null &&
+			"$T" -m "$SM" ' again' | cat "$TMP/sk.wst" - | "$P" -m "$SM" --numerics llama.cpp |
+			"$WEFT_BIN/inspect" | grep -q 'weft.numerics = llama.cpp' && pass numerics_second_turn ||
+			fail numerics_second_turn "a llama.cpp-numerics cache was not extended"
 		G=tests/data/llm/smollm2-greedy.txt
 		for k in 1 6; do
 			if [ $k = 1 ]; then "$T" -m "$SM" 'The capital of France is' >"$TMP/sp.wst"
