@@ -152,12 +152,107 @@ static void dot_q8_0(int64_t k, const uint8_t *w, const weft_act *a, int64_t t0,
 	NT_SWITCH(q8_0_nt)
 }
 
+/* GEMM tiles of 4 rows x 4 tokens: the same operations per output as the
+ * dot kernels above (so a token's result never depends on its batch),
+ * with each weight block unpacked once per tile and token pairs in
+ * 512-bit registers.  Q8_0's integer dots use the activations' -128 * sum
+ * correction with the weights offset by +128 (exact, as ggml's sign
+ * trick); Q4_1's m * s chains run as 16 lanes, one per output. */
+static inline __attribute__((always_inline)) void tile44(const int q41, int64_t k, const uint8_t *W, uint64_t rb,
+							  int64_t r, const weft_act *a, int64_t t, float *Y, int64_t ldy)
+{
+	const int64_t nb = k / 32;
+	const int bytes = q41 ? 20 : 34;
+	const __m128i lo = _mm_set1_epi8(15);
+	__m512 acc[4][2], summs = _mm512_setzero_ps();
+	for (int i = 0; i < 4; i++)
+		acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+	for (int64_t g = 0; g < nb; g++) {
+		__m512i qy[2], cr[2];
+		__m512 dl[2];
+		for (int p = 0; p < 2; p++) {
+			const int64_t ta = t + 2 * p, tb = ta + 1;
+			qy[p] = _mm512_inserti64x4(
+				_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(a->q + ta * a->q_stride + 32 * g))),
+				_mm256_loadu_si256((const __m256i *)(a->q + tb * a->q_stride + 32 * g)), 1);
+			dl[p] = _mm512_insertf32x8(_mm512_set1_ps(a->dl[ta * a->l_stride + 8 * g]),
+						   _mm256_set1_ps(a->dl[tb * a->l_stride + 8 * g]), 1);
+			cr[p] = q41 ? _mm512_setzero_si512()
+				    : _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256(
+								 (const __m256i *)(a->corr + ta * a->l_stride + 8 * g))),
+							 _mm256_loadu_si256((const __m256i *)(a->corr + tb * a->l_stride + 8 * g)),
+							 1);
+		}
+		float m[4];
+		for (int i = 0; i < 4; i++) {
+			const uint8_t *b = W + (uint64_t)(r + i) * rb + (uint64_t)(bytes * g);
+			const __m512 d = _mm512_set1_ps(h2f(b));
+			__m256i qx;
+			if (q41) {
+				m[i] = h2f(b + 2);
+				const __m128i raw = _mm_loadu_si128((const __m128i *)(b + 4));
+				qx = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(raw, 4), lo), _mm_and_si128(raw, lo));
+			} else {
+				qx = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(b + 2)), _mm256_set1_epi8((char)0x80));
+			}
+			const __m512i qx2 = _mm512_broadcast_i64x4(qx);
+			for (int p = 0; p < 2; p++) {
+				const __m512 xy = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(cr[p], qx2, qy[p]));
+				acc[i][p] = _mm512_fmadd_ps(_mm512_mul_ps(d, dl[p]), xy, acc[i][p]);
+			}
+		}
+		if (q41) { /* lane 4i + j: row r+i, token t+j */
+			const __m128 sv = _mm_set_ps(a->s[(t + 3) * a->g_stride + g], a->s[(t + 2) * a->g_stride + g],
+						     a->s[(t + 1) * a->g_stride + g], a->s[t * a->g_stride + g]);
+			const __m512 mv = _mm512_set_ps(m[3], m[3], m[3], m[3], m[2], m[2], m[2], m[2], m[1], m[1], m[1],
+							m[1], m[0], m[0], m[0], m[0]);
+			summs = _mm512_fmadd_ps(mv, _mm512_broadcast_f32x4(sv), summs);
+		}
+	}
+	float sm[16];
+	_mm512_storeu_ps(sm, summs);
+	for (int i = 0; i < 4; i++)
+		for (int p = 0; p < 2; p++) {
+			Y[(t + 2 * p) * ldy + r + i] = hsum8(_mm512_castps512_ps256(acc[i][p])) + (q41 ? sm[4 * i + 2 * p] : 0.0f);
+			Y[(t + 2 * p + 1) * ldy + r + i] =
+				hsum8(_mm512_extractf32x8_ps(acc[i][p], 1)) + (q41 ? sm[4 * i + 2 * p + 1] : 0.0f);
+		}
+}
+
+static inline __attribute__((always_inline)) void gemm44(const int q41, int64_t k, const uint8_t *W, uint64_t rb,
+							  int64_t r0, int64_t r1, const weft_act *a, int64_t t0,
+							  int64_t t1, float *Y, int64_t ldy)
+{
+	const weft_dot_fn dot = q41 ? dot_q4_1 : dot_q8_0;
+	for (int64_t t = t0; t < t1; t += 4) {
+		const int nt = t1 - t < 4 ? (int)(t1 - t) : 4;
+		int64_t r = r0;
+		if (nt == 4)
+			for (; r + 4 <= r1; r += 4)
+				tile44(q41, k, W, rb, r, a, t, Y, ldy);
+		for (; r < r1; r++)
+			dot(k, W + (uint64_t)r * rb, a, t, nt, Y + t * ldy + r, ldy);
+	}
+}
+
+static void gemm_q4_1(int64_t k, const uint8_t *W, uint64_t rb, int64_t r0, int64_t r1, const weft_act *a,
+		      int64_t t0, int64_t t1, float *Y, int64_t ldy)
+{
+	gemm44(1, k, W, rb, r0, r1, a, t0, t1, Y, ldy);
+}
+
+static void gemm_q8_0(int64_t k, const uint8_t *W, uint64_t rb, int64_t r0, int64_t r1, const weft_act *a,
+		      int64_t t0, int64_t t1, float *Y, int64_t ldy)
+{
+	gemm44(0, k, W, rb, r0, r1, a, t0, t1, Y, ldy);
+}
+
 void weft_kern_llamacpp_init(weft_kern *k)
 {
 	k->dot[WEFT_TYPE_Q4_1] = dot_q4_1;
-	k->gemm[WEFT_TYPE_Q4_1] = NULL;
+	k->gemm[WEFT_TYPE_Q4_1] = gemm_q4_1;
 	k->dot[WEFT_TYPE_Q8_0] = dot_q8_0;
-	k->gemm[WEFT_TYPE_Q8_0] = NULL;
+	k->gemm[WEFT_TYPE_Q8_0] = gemm_q8_0;
 }
 
 int weft_kernels_llamacpp_exact(uint32_t wtype)
@@ -194,7 +289,14 @@ static float v_expf(float x)
 		return n; /* NaN in, NaN out (as scalef), and no cast of a NaN */
 	if (fabsf(n) > 192.0f)
 		return n <= 0.0f ? 0.0f : INFINITY;
-	return ldexpf(j, (int)n); /* _mm512_scalef_ps(j, n) */
+	const int e = (int)n;
+	if (e >= -126 && e <= 127) { /* j * 2^e, one rounding, as scalef and ldexpf */
+		const uint32_t bits = (uint32_t)(e + 127) << 23;
+		float p2;
+		memcpy(&p2, &bits, 4);
+		return j * p2;
+	}
+	return ldexpf(j, e); /* _mm512_scalef_ps(j, n) */
 }
 
 static void swiglu_llamacpp(float *y, const float *gate, const float *up, int64_t n)
