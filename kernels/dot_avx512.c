@@ -99,21 +99,14 @@ INLINE void row32(const int NT, const int ty, int64_t k, const uint8_t *w, const
 
 /* ---- K-quants (superblocks of 256, activations Q8_K) ---- */
 
-static void scale_min_k4(const uint8_t *s, float d, float dmin, float *sc, int *m)
+static void scale_min_k4(const uint8_t *s, float d, float *sc, int *m)
 {
 	for (int j = 0; j < 8; j++) {
 		int a, b;
-		if (j < 4) {
-			a = s[j] & 63;
-			b = s[j + 4] & 63;
-		} else {
-			a = (s[j + 4] & 0xf) | (s[j - 4] >> 6) << 4;
-			b = (s[j + 4] >> 4) | (s[j] >> 6) << 4;
-		}
+		weft_scale_min_k4(j, s, &a, &b);
 		sc[j] = d * (float)a;
 		m[j] = b;
 	}
-	(void)dmin;
 }
 
 INLINE void row_q45k(const int NT, const int q5, int64_t k, const uint8_t *w, const weft_act *a, int64_t t0,
@@ -133,7 +126,7 @@ INLINE void row_q45k(const int NT, const int q5, int64_t k, const uint8_t *w, co
 			_mm_prefetch((const char *)w + PREFETCH + o, _MM_HINT_T0);
 		float sc[8], dmin = h2f(w + 2);
 		int m[8];
-		scale_min_k4(w + 4, h2f(w), dmin, sc, m);
+		scale_min_k4(w + 4, h2f(w), sc, m);
 		const uint8_t *qs = w + (q5 ? 48 : 16);
 		__m512i qhv = _mm512_setzero_si512();
 		if (q5) {

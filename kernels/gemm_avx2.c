@@ -214,13 +214,7 @@ INLINE void scale_min_k4(const uint8_t *s, float d, float *sc, float *m)
 {
 	for (int j = 0; j < 8; j++) {
 		int a, b;
-		if (j < 4) {
-			a = s[j] & 63;
-			b = s[j + 4] & 63;
-		} else {
-			a = (s[j + 4] & 0xf) | (s[j - 4] >> 6) << 4;
-			b = (s[j + 4] >> 4) | (s[j] >> 6) << 4;
-		}
+		weft_scale_min_k4(j, s, &a, &b);
 		sc[j] = d * (float)a;
 		m[j] = (float)b;
 	}

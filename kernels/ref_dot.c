@@ -96,18 +96,6 @@ static float dot_q8_0(int64_t k, const uint8_t *w, const int8_t *x, const float 
 	return sum;
 }
 
-/* 6-bit scale and min j of a Q4_K / Q5_K block's 12 scale bytes. */
-static void scale_min_k4(int j, const uint8_t *s, int *sc, int *m)
-{
-	if (j < 4) {
-		*sc = s[j] & 63;
-		*m = s[j + 4] & 63;
-	} else {
-		*sc = (s[j + 4] & 0xf) | (s[j - 4] >> 6) << 4;
-		*m = (s[j + 4] >> 4) | (s[j] >> 6) << 4;
-	}
-}
-
 /* Q4_K (qh NULL) and Q5_K: sumf += d*dx*sum_j sc_j*isum_j - dmin*dx*sum_j m_j*bsum_j. */
 static float dot_q45_k(int64_t k, const uint8_t *w, int bytes, int q5, const int8_t *x, const float *dl)
 {
@@ -118,7 +106,7 @@ static float dot_q45_k(int64_t k, const uint8_t *w, int bytes, int q5, const int
 		for (int c = 0; c < 4; c++) {
 			for (int half = 0; half < 2; half++) {
 				int sc, m, is = 0, bs = 0;
-				scale_min_k4(2 * c + half, w + 4, &sc, &m);
+				weft_scale_min_k4(2 * c + half, w + 4, &sc, &m);
 				for (int l = 0; l < 32; l++) {
 					int q = half ? qs[32 * c + l] >> 4 : qs[32 * c + l] & 0xf;
 					if (qh && (qh[l] >> (2 * c + half) & 1))

@@ -197,18 +197,6 @@ static void dq_q3_k(const uint8_t *b, float *y)
 			}
 }
 
-/* 6-bit scale and min number j (0..7) of the 12-byte K-quant scale field. */
-static void scale_min_k4(int j, const uint8_t *s, int *sc, int *m)
-{
-	if (j < 4) {
-		*sc = s[j] & 63;
-		*m = s[j + 4] & 63;
-	} else {
-		*sc = (s[j + 4] & 0xf) | (s[j - 4] >> 6) << 4;
-		*m = (s[j + 4] >> 4) | (s[j] >> 6) << 4;
-	}
-}
-
 /* Q4_K (qh NULL) and Q5_K: per 64-value chunk c, 32 low nibbles of
  * qs[32c..] use group 2c, 32 high nibbles group 2c+1; Q5_K adds 16 where
  * bit 2c (low) or 2c+1 (high) of qh[l] is set. */
@@ -218,9 +206,9 @@ static void dq_q45_k(const uint8_t *b, const uint8_t *qs, const uint8_t *qh, flo
 	const uint8_t *s = b + 4;
 	for (int c = 0; c < 4; c++) {
 		int sc, m;
-		scale_min_k4(2 * c, s, &sc, &m);
+		weft_scale_min_k4(2 * c, s, &sc, &m);
 		float d1 = d * (float)sc, m1 = dmin * (float)m;
-		scale_min_k4(2 * c + 1, s, &sc, &m);
+		weft_scale_min_k4(2 * c + 1, s, &sc, &m);
 		float d2 = d * (float)sc, m2 = dmin * (float)m;
 		for (int l = 0; l < 32; l++) {
 			int lo = qs[32 * c + l] & 0xf, hi = qs[32 * c + l] >> 4;

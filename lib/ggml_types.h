@@ -41,4 +41,18 @@ int weft_dequantize_row(uint32_t type, const void *src, float *dst, int64_t n);
  * Q4_1, Q5_0, Q5_1.  Returns 0 or -1. */
 int weft_quantize_row(uint32_t type, const float *src, void *dst, int64_t n);
 
+/* 6-bit scale and min number j (0..7) of a Q4_K / Q5_K block's 12-byte
+ * scale field (ggml's get_scale_min_k4): the one decoder of it that the
+ * dequantizer and every matmul kernel use. */
+static inline void weft_scale_min_k4(int j, const uint8_t *s, int *sc, int *m)
+{
+	if (j < 4) {
+		*sc = s[j] & 63;
+		*m = s[j + 4] & 63;
+	} else {
+		*sc = (s[j + 4] & 0xf) | (s[j - 4] >> 6) << 4;
+		*m = (s[j + 4] >> 4) | (s[j] >> 6) << 4;
+	}
+}
+
 #endif
