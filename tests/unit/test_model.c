@@ -626,6 +626,67 @@ static void greedy_vs_llama_cpp(int exact)
 	close_model(&l);
 }
 
+/* The llama.cpp kernel level against llama.cpp's own logits for the tiny
+ * Q4_1 / Q8_0 Llama and Qwen2 models (tests/data/llm/llamacpp-logits.txt,
+ * from scripts/gen-llamacpp-fixtures): prompts under and over 64 tokens
+ * (llama.cpp's two attention kernels), then single decode steps; every
+ * logit bit for bit.  Runs without the SmolLM2 download. */
+static void llamacpp_logits_tiny(void)
+{
+	if (weft_kernels_force("llama.cpp") != 0)
+		SKIP("this CPU lacks the AVX-512 level whose llama.cpp build the llama.cpp level reproduces");
+	char *txt = t_read_file(DATA "llamacpp-logits.txt", NULL);
+	CHECK(txt != NULL);
+	char model[256] = "";
+	int np = 0, n = 0, n_cases = 0;
+	int32_t ids[128];
+	char *save = NULL;
+	for (char *line = txt ? strtok_r(txt, "\n", &save) : NULL; line && !t_failed; line = strtok_r(NULL, "\n", &save)) {
+		if (line[0] == 'C') {
+			CHECK(sscanf(line, "C %200s %d %d", model, &np, &n) == 3 && np >= 1 && np <= n && n <= 128);
+		} else if (line[0] == 'I') {
+			CHECK(parse_ids(line + 1, ids, 128) == n);
+		} else if (line[0] == 'L' && !t_failed) {
+			char path[300];
+			snprintf(path, sizeof path, DATA "%s", model);
+			loaded l;
+			if (open_model(path, &l) != 0) {
+				FAILF("%s: %s", path, weft_errmsg());
+				break;
+			}
+			const int nv = l.m->hp.n_vocab;
+			float *want = malloc(sizeof(float) * (size_t)nv), *got = malloc(sizeof(float) * (size_t)nv);
+			const char *q = line + 1;
+			char *end;
+			int k = 0;
+			for (; k < nv; k++, q = end) {
+				want[k] = strtof(q, &end);
+				if (end == q)
+					break;
+			}
+			CHECK(k == nv);
+			weft_kv *kv = weft_kv_new(l.m, n);
+			CHECK(weft_model_forward(l.m, pool, kv, ids, NULL, np, 0, got, 0, NULL) == 0);
+			for (int i = np; i < n; i++)
+				CHECK(weft_model_forward(l.m, pool, kv, ids + i, NULL, 1, 0, got, 0, NULL) == 0);
+			int diff = 0;
+			for (int i = 0; i < nv; i++)
+				diff += memcmp(&got[i], &want[i], sizeof(float)) != 0;
+			if (diff)
+				FAILF("%s, %d prompt tokens + %d steps: %d of %d logits differ from llama.cpp's", model, np,
+				      n - np, diff, nv);
+			n_cases++;
+			weft_kv_free(kv);
+			free(want), free(got);
+			close_model(&l);
+		}
+	}
+	printf("# llama.cpp level: %d tiny-model cases bit-identical to llama.cpp's logits\n", n_cases);
+	CHECK(n_cases >= 6);
+	free(txt);
+	weft_kernels_force(NULL);
+}
+
 static void smollm2_greedy_vs_llama_cpp(void) { greedy_vs_llama_cpp(0); }
 static void smollm2_llamacpp_numerics(void)
 {
@@ -783,6 +844,7 @@ int main(void)
 	RUN(bad_forward);
 	RUN(smollm2_greedy_vs_llama_cpp);
 	RUN(smollm2_llamacpp_numerics);
+	RUN(llamacpp_logits_tiny);
 	weft_pool_free(pool);
 	TEST_MAIN_END();
 }
