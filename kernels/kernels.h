@@ -41,7 +41,7 @@ const char *weft_kernels_level(void);
  * for the cases weft_kernels_llamacpp_exact() and llamacpp_avx512.c list. */
 int weft_kernels_force(const char *level);
 /* Whether the "llama.cpp" level reproduces llama.cpp's matmul for weight
- * type wtype (Q4_1, Q8_0). */
+ * type wtype (Q4_0, Q4_1, Q8_0). */
 int weft_kernels_llamacpp_exact(uint32_t wtype);
 
 /* ---- matrix multiplication ---- */

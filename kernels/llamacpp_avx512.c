@@ -12,8 +12,9 @@
  *
  * What is reproduced (ggml-cpu as vendored by llama-cpp-python 0.3.36,
  * built by gcc with its default contraction of a*b+c into fma):
- *   Q4_1 x Q8_1, Q8_0 x Q8_0 dot products: per block of 32, the integer
- *     dot of each group of 4 values (VNNI; Q8_0 by ggml's sign trick)
+ *   Q4_1 x Q8_1, Q8_0 x Q8_0, Q4_0 x Q8_0 dot products: per block of 32,
+ *     the integer dot of each group of 4 values (VNNI; Q8_0/Q4_0 by
+ *     ggml's sign trick)
  *     converted to float and accumulated into 8 lanes by fma with
  *     d_w * d_a; Q4_1's m * s terms summed in a separate scalar fma chain;
  *     the lanes reduced as hsum_float_8 ((hi + lo), then (0+2) + (1+3)),
@@ -22,6 +23,10 @@
  *     quantized by matmul.c's quantizer, which matches quantize_row_q8_0 /
  *     q8_1; RMSNorm, residual adds and the F16 cache's rounding of K/V are
  *     weft's, which already match.
+ *   Q4_0 matrices whose row count is a multiple of 8, which llama.cpp
+ *     repacks into 8-row groups (ggml_gemv / gemm_q4_0_8x8_q8_0): per
+ *     block, the whole 32-value integer dot converted and fma'd with
+ *     d_w * d_a into one float per output (weft_kern.dot8).
  *   RoPE (normal and NEOX): x0 c - x1 s with the c product fused, x0 s +
  *     x1 c with the s product fused (gcc's contraction of rotate_pairs).
  *   SwiGLU: ggml_vec_swiglu_f32's AVX-512 path, silu(x) = x / (1 +
@@ -36,7 +41,7 @@
  *     - 64 rows or more (prompts): ggml_compute_forward_flash_attn_ext_tiled,
  *       float32 throughout (attn_rows_tiled below).
  * Not reproduced (weft's own kernels run, so results differ in the last
- * bits): other weight types (llama.cpp repacks Q4_0 and K-quants, and runs
+ * bits): other weight types (llama.cpp repacks the K-quants, and runs
  * F16/F32 through tinyBLAS), attention over float32 K/V, and llama.cpp's
  * split-KV decode attention, which it uses with several threads once its
  * cache view reaches 512 cells (with one thread it equals the kernel
@@ -133,6 +138,63 @@ static inline __attribute__((always_inline)) void q8_0_nt(int64_t k, const uint8
 		y[t * ldy] = hsum8(acc[t]);
 }
 
+/* Q4_0, as ggml_vec_dot_q4_0_q8_0 (and tinyBLAS): nibbles - 8, then Q8_0's
+ * lane order. */
+static inline __attribute__((always_inline)) void q4_0_nt(int64_t k, const uint8_t *w, const weft_act *a, int64_t t0,
+							   const int nt, float *y, int64_t ldy)
+{
+	const int64_t nb = k / 32;
+	const __m128i lo = _mm_set1_epi8(15);
+	__m256 acc[WEFT_NT];
+	for (int t = 0; t < nt; t++)
+		acc[t] = _mm256_setzero_ps();
+	for (int64_t g = 0; g < nb; g++) {
+		const uint8_t *b = w + 18 * g;
+		const float d0 = h2f(b);
+		const __m128i raw = _mm_loadu_si128((const __m128i *)(b + 2));
+		const __m256i qx = _mm256_sub_epi8(
+			_mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(raw, 4), lo), _mm_and_si128(raw, lo)), _mm256_set1_epi8(8));
+		for (int t = 0; t < nt; t++) {
+			const int64_t tt = t0 + t;
+			const __m256i qy = _mm256_loadu_si256((const __m256i *)(a->q + tt * a->q_stride + 32 * g));
+			const __m256 xy = _mm256_cvtepi32_ps(dot4_ss(qx, qy));
+			acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d0 * a->dl[tt * a->l_stride + 8 * g]), xy, acc[t]);
+		}
+	}
+	for (int t = 0; t < nt; t++)
+		y[t * ldy] = hsum8(acc[t]);
+}
+
+/* Q4_0 repacked into 8-row groups (ggml_gemv / ggml_gemm_q4_0_8x8_q8_0,
+ * used by llama.cpp for matrices whose row count is a multiple of 8): per
+ * output, each block's whole integer dot, converted and fma'd with
+ * d_w * d_a into one float; no lanes, no reduction. */
+static inline __attribute__((always_inline)) void q4_0r_nt(int64_t k, const uint8_t *w, const weft_act *a, int64_t t0,
+							    const int nt, float *y, int64_t ldy)
+{
+	const int64_t nb = k / 32;
+	const __m128i lo = _mm_set1_epi8(15);
+	float acc[WEFT_NT] = {0};
+	for (int64_t g = 0; g < nb; g++) {
+		const uint8_t *b = w + 18 * g;
+		const float d0 = h2f(b);
+		const __m128i raw = _mm_loadu_si128((const __m128i *)(b + 2));
+		const __m256i qx = _mm256_sub_epi8(
+			_mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(raw, 4), lo), _mm_and_si128(raw, lo)), _mm256_set1_epi8(8));
+		for (int t = 0; t < nt; t++) {
+			const int64_t tt = t0 + t;
+			const __m256i qy = _mm256_loadu_si256((const __m256i *)(a->q + tt * a->q_stride + 32 * g));
+			const __m256i l8 = dot4_ss(qx, qy);
+			__m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(l8), _mm256_extracti128_si256(l8, 1));
+			s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4e));
+			s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xb1));
+			acc[t] = fmaf((float)_mm_cvtsi128_si32(s4), d0 * a->dl[tt * a->l_stride + 8 * g], acc[t]);
+		}
+	}
+	for (int t = 0; t < nt; t++)
+		y[t * ldy] = acc[t];
+}
+
 /* nt as a constant, so that the accumulators stay in registers */
 #define NT_SWITCH(fn)                                                  \
 	switch (nt) {                                                  \
@@ -150,6 +212,16 @@ static void dot_q4_1(int64_t k, const uint8_t *w, const weft_act *a, int64_t t0,
 static void dot_q8_0(int64_t k, const uint8_t *w, const weft_act *a, int64_t t0, int nt, float *y, int64_t ldy)
 {
 	NT_SWITCH(q8_0_nt)
+}
+
+static void dot_q4_0(int64_t k, const uint8_t *w, const weft_act *a, int64_t t0, int nt, float *y, int64_t ldy)
+{
+	NT_SWITCH(q4_0_nt)
+}
+
+static void dot_q4_0r(int64_t k, const uint8_t *w, const weft_act *a, int64_t t0, int nt, float *y, int64_t ldy)
+{
+	NT_SWITCH(q4_0r_nt)
 }
 
 /* GEMM tiles of 4 rows x 4 tokens: the same operations per output as the
@@ -253,11 +325,15 @@ void weft_kern_llamacpp_init(weft_kern *k)
 	k->gemm[WEFT_TYPE_Q4_1] = gemm_q4_1;
 	k->dot[WEFT_TYPE_Q8_0] = dot_q8_0;
 	k->gemm[WEFT_TYPE_Q8_0] = gemm_q8_0;
+	k->dot[WEFT_TYPE_Q4_0] = dot_q4_0;
+	k->gemm[WEFT_TYPE_Q4_0] = NULL;
+	k->dot8[WEFT_TYPE_Q4_0] = dot_q4_0r;
+	k->gemm8[WEFT_TYPE_Q4_0] = NULL;
 }
 
 int weft_kernels_llamacpp_exact(uint32_t wtype)
 {
-	return wtype == WEFT_TYPE_Q4_1 || wtype == WEFT_TYPE_Q8_0;
+	return wtype == WEFT_TYPE_Q4_0 || wtype == WEFT_TYPE_Q4_1 || wtype == WEFT_TYPE_Q8_0;
 }
 
 /* ---- ops ---- */

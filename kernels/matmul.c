@@ -242,6 +242,10 @@ int weft_matmul_ex(weft_pool *p, uint32_t wtype, const void *W, int64_t k, int64
 	j.kt = weft_kern_get();
 	j.dot = j.kt->dot[wtype];
 	j.gemm = T > 1 ? j.kt->gemm[wtype] : NULL;
+	if (n_out % 8 == 0 && j.kt->dot8[wtype]) {
+		j.dot = j.kt->dot8[wtype];
+		j.gemm = T > 1 ? j.kt->gemm8[wtype] : NULL;
+	}
 
 	/* one allocation for the converted activations */
 	weft_act *a = &j.a;

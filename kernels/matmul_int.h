@@ -60,6 +60,12 @@ typedef struct weft_kern {
 	const char *name;
 	weft_dot_fn dot[32];
 	weft_gemm_fn gemm[32]; /* T > 1 (needs the same level's dot entry) */
+	/* Where not NULL, used instead of dot / gemm for weights whose row
+	 * count is a multiple of 8 (the llama.cpp level: llama.cpp repacks
+	 * those Q4_0 matrices into 8-row groups, with another summation
+	 * order) */
+	weft_dot_fn dot8[32];
+	weft_gemm_fn gemm8[32];
 	/* y[i] = x[i] rounded to IEEE half (nearest even), as float */
 	void (*round_f16)(float *y, const float *x, int64_t n);
 	/* f[i] = x[i] rounded to bf16 (nearest even, NaN kept quiet, as

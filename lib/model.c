@@ -255,8 +255,8 @@ int weft_model_check_llamacpp(const weft_model *m)
 		}
 		for (int i = 0; i < n; i++)
 			if (!weft_kernels_llamacpp_exact(w[i]->type)) {
-				weft_error("tensor '%.*s' is %s; llama.cpp's arithmetic is reproduced for Q4_1 and Q8_0 "
-					   "weights only",
+				weft_error("tensor '%.*s' is %s; llama.cpp's arithmetic is reproduced for Q4_0, Q4_1 and "
+					   "Q8_0 weights only",
 					   (int)w[i]->name.len, w[i]->name.ptr, weft_type_get(w[i]->type)->name);
 				return -1;
 			}

@@ -44,7 +44,7 @@ static void usage(FILE *f)
 		"      --kv-out FILE       write the extended cache + logits to FILE for another turn\n"
 		"  -t, --threads N         threads (default: all CPUs)\n"
 		"      --numerics NAME     weft (default) or llama.cpp: reproduce llama.cpp's\n"
-		"                          arithmetic bit for bit (Q4_1/Q8_0 weights, f16 cache)\n"
+		"                          arithmetic bit for bit (Q4_0/Q4_1/Q8_0, f16 cache)\n"
 		"      --force             write a binary stream to a terminal\n"
 		"  -v, --verbose           timing on stderr\n"
 		"  -h, --help              this help\n"

@@ -31,7 +31,7 @@ static void usage(FILE *f)
 		"      --chunks N       evaluate at most N windows (default: all)\n"
 		"  -t, --threads N      threads (default: all CPUs)\n"
 		"      --batch N        tokens per forward chunk (default 512)\n"
-		"      --numerics NAME  weft (default) or llama.cpp (its arithmetic; Q4_1/Q8_0)\n"
+		"      --numerics NAME  weft (default) or llama.cpp (its arithmetic; Q4_0/Q4_1/Q8_0)\n"
 		"      --json           one JSON object on stdout instead of text\n"
 		"  -v, --verbose        token counts and timing on stderr\n"
 		"  -h, --help           this help\n"

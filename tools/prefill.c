@@ -36,7 +36,7 @@ static void usage(FILE *f)
 		"      --window-q N     write the last N tokens' queries per layer\n"
 		"      --kv-type TYPE   KV cache values: f16 (default, as llama.cpp) or f32\n"
 		"      --numerics NAME  weft (default) or llama.cpp: reproduce llama.cpp's\n"
-		"                       arithmetic bit for bit (Q4_1/Q8_0 weights, f16 cache)\n"
+		"                       arithmetic bit for bit (Q4_0/Q4_1/Q8_0, f16 cache)\n"
 		"  -o, --output FILE    write to FILE (atomically) instead of stdout\n"
 		"      --force          write binary output to a terminal\n"
 		"  -v, --verbose        timing on stderr\n"

@@ -67,7 +67,7 @@ expect_error numerics_bad_decode "decode: --numerics: 'fast' is not weft or llam
 if "$P" -m "$TM" --numerics llama.cpp "$TMP/p.wst" 2>&1 >/dev/null | grep -q "lacks the AVX-512 level"; then
 	skip numerics_llamacpp "this CPU lacks the AVX-512 level whose llama.cpp build --numerics llama.cpp reproduces"
 else
-	expect_error numerics_types "prefill: $TM: --numerics llama.cpp: tensor 'output.weight' is f32; llama.cpp's arithmetic is reproduced for Q4_1 and Q8_0 weights only" "$P" -m "$TM" --numerics llama.cpp "$TMP/p.wst"
+	expect_error numerics_types "prefill: $TM: --numerics llama.cpp: tensor 'output.weight' is f32; llama.cpp's arithmetic is reproduced for Q4_0, Q4_1 and Q8_0 weights only" "$P" -m "$TM" --numerics llama.cpp "$TMP/p.wst"
 	expect_error numerics_kv_f32 "prefill: --numerics llama.cpp: llama.cpp's attention is reproduced for the f16 KV cache only" "$P" -m "$TM" --numerics llama.cpp --kv-type f32 "$TMP/p.wst"
 	# the last --numerics wins: weft's kernels, no llama.cpp checks
 	"$P" -m "$TM" --numerics llama.cpp --numerics weft -v "$TMP/p.wst" 2>"$TMP/nw.err" >/dev/null &&

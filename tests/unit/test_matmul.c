@@ -184,20 +184,21 @@ static void llamacpp_vs_scalar(void) { level_vs_scalar("llama.cpp"); }
 
 static float h2f(const uint8_t *p) { return weft_fp16_to_fp32((uint16_t)(p[0] | p[1] << 8)); }
 
-/* The llama.cpp level's Q4_1 and Q8_0 matmuls, bit for bit, against this
- * restatement of ggml's order (quantize_row_q8_1 / q8_0, then
- * ggml_vec_dot_q4_1_q8_1 / q8_0_q8_0 as its AVX2 path computes them): per
- * block, 8 lanes of integer dots of 4 values, fma'd with d_w * d_a; Q4_1's
- * m * s in a scalar fma chain; lanes summed (hi + lo), (0+2)+(1+3); then
- * + the m * s sum. */
+/* The llama.cpp level's Q4_1, Q8_0 and Q4_0 matmuls, bit for bit, against
+ * this restatement of ggml's order (quantize_row_q8_1 / q8_0, then
+ * ggml_vec_dot_q4_1_q8_1 / q8_0_q8_0 / q4_0_q8_0 as its AVX2 path computes
+ * them): per block, 8 lanes of integer dots of 4 values, fma'd with
+ * d_w * d_a; Q4_1's m * s in a scalar fma chain; lanes summed (hi + lo),
+ * (0+2)+(1+3); then + the m * s sum.  Q4_0 matrices of 8k rows: the
+ * repacked order instead. */
 static void llamacpp_order(void)
 {
 	if (weft_kernels_force("llama.cpp") != 0)
 		SKIP("this CPU lacks the AVX-512 level whose llama.cpp build the llama.cpp level reproduces");
-	const uint32_t ty[] = {WEFT_TYPE_Q4_1, WEFT_TYPE_Q8_0};
-	const shape sh[] = {{32, 3, 1}, {576, 19, 5}, {1536, 7, 64}, {4864, 5, 3}};
-	for (int ti = 0; ti < 2 && !t_failed; ti++)
-		for (int si = 0; si < 4 && !t_failed; si++) {
+	const uint32_t ty[] = {WEFT_TYPE_Q4_1, WEFT_TYPE_Q8_0, WEFT_TYPE_Q4_0};
+	const shape sh[] = {{32, 3, 1}, {576, 19, 5}, {1536, 7, 64}, {4864, 5, 3}, {576, 16, 5}, {64, 8, 70}};
+	for (int ti = 0; ti < 3 && !t_failed; ti++)
+		for (int si = 0; si < 6 && !t_failed; si++) {
 			const uint32_t t = ty[ti];
 			const shape s = sh[si];
 			uint8_t *w = make_weights(t, s.k, s.n_out);
@@ -223,26 +224,37 @@ static void llamacpp_order(void)
 				}
 				for (int64_t o = 0; o < s.n_out; o++) {
 					const uint8_t *row = w + (uint64_t)o * rb;
-					float acc[8] = {0}, summs = 0;
+					/* Q4_0 with rows a multiple of 8: llama.cpp repacks it
+					 * (ggml_gemv_q4_0_8x8_q8_0): one fma per block of its
+					 * whole integer dot, no lanes */
+					const int repacked = t == WEFT_TYPE_Q4_0 && s.n_out % 8 == 0;
+					const int bsz = t == WEFT_TYPE_Q4_1 ? 20 : t == WEFT_TYPE_Q4_0 ? 18 : 34;
+					float acc[8] = {0}, summs = 0, one = 0;
 					for (int64_t b = 0; b < s.k / 32; b++) {
-						const uint8_t *blk = row + (t == WEFT_TYPE_Q4_1 ? 20 : 34) * b;
+						const uint8_t *blk = row + bsz * b;
 						if (t == WEFT_TYPE_Q4_1)
 							summs = fmaf(h2f(blk + 2), sm[b], summs);
 						const float dd = h2f(blk) * d[b];
+						const uint8_t *qs = blk + (t == WEFT_TYPE_Q4_1 ? 4 : 2);
+						int total = 0;
 						for (int l = 0; l < 8; l++) {
 							int isum = 0;
 							for (int j = 4 * l; j < 4 * l + 4; j++) {
-								const int wv = t == WEFT_TYPE_Q8_0 ? (int8_t)blk[2 + j]
-									       : j < 16 ? blk[4 + j] & 15 : blk[4 + j - 16] >> 4;
+								int wv = t == WEFT_TYPE_Q8_0 ? (int8_t)qs[j]
+									 : j < 16 ? qs[j] & 15 : qs[j - 16] >> 4;
+								if (t == WEFT_TYPE_Q4_0)
+									wv -= 8;
 								isum += wv * q[32 * b + j];
 							}
 							acc[l] = fmaf(dd, (float)isum, acc[l]);
+							total += isum;
 						}
+						one = fmaf((float)total, dd, one);
 					}
 					float r4[4];
 					for (int l = 0; l < 4; l++)
 						r4[l] = acc[4 + l] + acc[l];
-					const float e = ((r4[0] + r4[2]) + (r4[1] + r4[3])) + summs;
+					const float e = repacked ? one : ((r4[0] + r4[2]) + (r4[1] + r4[3])) + summs;
 					const float got = y[tt * s.n_out + o];
 					if (memcmp(&got, &e, sizeof e)) {
 						FAILF("%s k=%lld T=%lld: y[%lld][%lld] = %.9g, ggml's order gives %.9g",
