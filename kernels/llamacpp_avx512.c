@@ -116,17 +116,30 @@ static inline __attribute__((always_inline)) void q4_1_nt(int64_t k, const uint8
 		y[(nt - 1) * ldy] = hsum8(acc1) + summs[nt - 1];
 }
 
-static inline __attribute__((always_inline)) void q8_0_nt(int64_t k, const uint8_t *w, const weft_act *a, int64_t t0,
-							   const int nt, float *y, int64_t ldy)
+/* A Q8_0 or Q4_0 block's 32 signed values: as stored, or nibbles - 8. */
+static inline __m256i signed32(const int q40, const uint8_t *b)
+{
+	if (!q40)
+		return _mm256_loadu_si256((const __m256i *)(b + 2));
+	const __m128i lo = _mm_set1_epi8(15), raw = _mm_loadu_si128((const __m128i *)(b + 2));
+	return _mm256_sub_epi8(_mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(raw, 4), lo), _mm_and_si128(raw, lo)),
+			       _mm256_set1_epi8(8));
+}
+
+/* Q8_0 and Q4_0, as ggml_vec_dot_q8_0_q8_0 / q4_0_q8_0 (and tinyBLAS):
+ * per block, 8 lanes of integer dots fma'd with d_w * d_a, then hsum8. */
+static inline __attribute__((always_inline)) void lanes_nt(const int q40, int64_t k, const uint8_t *w,
+							    const weft_act *a, int64_t t0, const int nt, float *y,
+							    int64_t ldy)
 {
 	const int64_t nb = k / 32;
 	__m256 acc[WEFT_NT];
 	for (int t = 0; t < nt; t++)
 		acc[t] = _mm256_setzero_ps();
 	for (int64_t g = 0; g < nb; g++) {
-		const uint8_t *b = w + 34 * g;
+		const uint8_t *b = w + (q40 ? 18 : 34) * g;
 		const float d0 = h2f(b);
-		const __m256i qx = _mm256_loadu_si256((const __m256i *)(b + 2));
+		const __m256i qx = signed32(q40, b);
 		for (int t = 0; t < nt; t++) {
 			const int64_t tt = t0 + t;
 			const __m256i qy = _mm256_loadu_si256((const __m256i *)(a->q + tt * a->q_stride + 32 * g));
@@ -138,31 +151,16 @@ static inline __attribute__((always_inline)) void q8_0_nt(int64_t k, const uint8
 		y[t * ldy] = hsum8(acc[t]);
 }
 
-/* Q4_0, as ggml_vec_dot_q4_0_q8_0 (and tinyBLAS): nibbles - 8, then Q8_0's
- * lane order. */
+static inline __attribute__((always_inline)) void q8_0_nt(int64_t k, const uint8_t *w, const weft_act *a, int64_t t0,
+							   const int nt, float *y, int64_t ldy)
+{
+	lanes_nt(0, k, w, a, t0, nt, y, ldy);
+}
+
 static inline __attribute__((always_inline)) void q4_0_nt(int64_t k, const uint8_t *w, const weft_act *a, int64_t t0,
 							   const int nt, float *y, int64_t ldy)
 {
-	const int64_t nb = k / 32;
-	const __m128i lo = _mm_set1_epi8(15);
-	__m256 acc[WEFT_NT];
-	for (int t = 0; t < nt; t++)
-		acc[t] = _mm256_setzero_ps();
-	for (int64_t g = 0; g < nb; g++) {
-		const uint8_t *b = w + 18 * g;
-		const float d0 = h2f(b);
-		const __m128i raw = _mm_loadu_si128((const __m128i *)(b + 2));
-		const __m256i qx = _mm256_sub_epi8(
-			_mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(raw, 4), lo), _mm_and_si128(raw, lo)), _mm256_set1_epi8(8));
-		for (int t = 0; t < nt; t++) {
-			const int64_t tt = t0 + t;
-			const __m256i qy = _mm256_loadu_si256((const __m256i *)(a->q + tt * a->q_stride + 32 * g));
-			const __m256 xy = _mm256_cvtepi32_ps(dot4_ss(qx, qy));
-			acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d0 * a->dl[tt * a->l_stride + 8 * g]), xy, acc[t]);
-		}
-	}
-	for (int t = 0; t < nt; t++)
-		y[t * ldy] = hsum8(acc[t]);
+	lanes_nt(1, k, w, a, t0, nt, y, ldy);
 }
 
 /* Q4_0 repacked into 8-row groups (ggml_gemv / ggml_gemm_q4_0_8x8_q8_0,
@@ -173,14 +171,11 @@ static inline __attribute__((always_inline)) void q4_0r_nt(int64_t k, const uint
 							    const int nt, float *y, int64_t ldy)
 {
 	const int64_t nb = k / 32;
-	const __m128i lo = _mm_set1_epi8(15);
 	float acc[WEFT_NT] = {0};
 	for (int64_t g = 0; g < nb; g++) {
 		const uint8_t *b = w + 18 * g;
 		const float d0 = h2f(b);
-		const __m128i raw = _mm_loadu_si128((const __m128i *)(b + 2));
-		const __m256i qx = _mm256_sub_epi8(
-			_mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(raw, 4), lo), _mm_and_si128(raw, lo)), _mm256_set1_epi8(8));
+		const __m256i qx = signed32(1, b);
 		for (int t = 0; t < nt; t++) {
 			const int64_t tt = t0 + t;
 			const __m256i qy = _mm256_loadu_si256((const __m256i *)(a->q + tt * a->q_stride + 32 * g));
