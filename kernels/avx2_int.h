@@ -1,7 +1,7 @@
 /* avx2_int.h - helpers shared by the AVX2 matmul kernels (dot_avx2.c: one
  * row x up to WEFT_NT tokens; gemm_avx2.c: register tiles), which must
  * decode and sum exactly alike for a token's result not to depend on the
- * batch.  Included by *_avx2.c, and by llamacpp_avx512.c for h2f and
+ * batch.  Included by *_avx2.c, and by llamacpp_avx512.c for h2f, nib and
  * hsum8 (ggml's hsum_float_8 order).  Not installed. */
 #ifndef WEFT_AVX2_INT_H
 #define WEFT_AVX2_INT_H

@@ -51,7 +51,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "avx2_int.h" /* h2f, hsum8 (hsum_float_8's order) */
+#include "avx2_int.h" /* h2f, nib, hsum8 (hsum_float_8's order) */
 #include "ggml_types.h"
 #include "matmul_int.h"
 #include "ops_int.h"
@@ -74,7 +74,6 @@ static inline __attribute__((always_inline)) void q4_1_nt(int64_t k, const uint8
 							   const int nt, float *y, int64_t ldy)
 {
 	const int64_t nb = k / 32;
-	const __m128i lo = _mm_set1_epi8(15);
 	const int np = nt / 2; /* token pairs share a 512-bit register: [t | t+1] lanes */
 	__m512 acc2[WEFT_NT / 2];
 	__m256 acc1 = _mm256_setzero_ps();
@@ -86,8 +85,7 @@ static inline __attribute__((always_inline)) void q4_1_nt(int64_t k, const uint8
 	for (int64_t g = 0; g < nb; g++) {
 		const uint8_t *b = w + 20 * g;
 		const float d0 = h2f(b), m = h2f(b + 2);
-		const __m128i raw = _mm_loadu_si128((const __m128i *)(b + 4));
-		const __m256i qx = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(raw, 4), lo), _mm_and_si128(raw, lo));
+		const __m256i qx = nib(b + 4);
 		const __m512i qx2 = _mm512_broadcast_i64x4(qx);
 		for (int t = 0; t < nt; t++)
 			summs[t] = fmaf(m, a->s[(t0 + t) * a->g_stride + g], summs[t]);
@@ -119,11 +117,7 @@ static inline __attribute__((always_inline)) void q4_1_nt(int64_t k, const uint8
 /* A Q8_0 or Q4_0 block's 32 signed values: as stored, or nibbles - 8. */
 static inline __m256i signed32(const int q40, const uint8_t *b)
 {
-	if (!q40)
-		return _mm256_loadu_si256((const __m256i *)(b + 2));
-	const __m128i lo = _mm_set1_epi8(15), raw = _mm_loadu_si128((const __m128i *)(b + 2));
-	return _mm256_sub_epi8(_mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(raw, 4), lo), _mm_and_si128(raw, lo)),
-			       _mm256_set1_epi8(8));
+	return q40 ? _mm256_sub_epi8(nib(b + 2), _mm256_set1_epi8(8)) : _mm256_loadu_si256((const __m256i *)(b + 2));
 }
 
 /* Q8_0 and Q4_0, as ggml_vec_dot_q8_0_q8_0 / q4_0_q8_0 (and tinyBLAS):
@@ -230,7 +224,6 @@ static inline __attribute__((always_inline)) void tile44(const int q41, int64_t 
 {
 	const int64_t nb = k / 32;
 	const int bytes = q41 ? 20 : 34;
-	const __m128i lo = _mm_set1_epi8(15);
 	__m512 acc[4][2], summs = _mm512_setzero_ps();
 	for (int i = 0; i < 4; i++)
 		acc[i][0] = acc[i][1] = _mm512_setzero_ps();
@@ -257,8 +250,7 @@ static inline __attribute__((always_inline)) void tile44(const int q41, int64_t 
 			__m256i qx;
 			if (q41) {
 				m[i] = h2f(b + 2);
-				const __m128i raw = _mm_loadu_si128((const __m128i *)(b + 4));
-				qx = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(raw, 4), lo), _mm_and_si128(raw, lo));
+				qx = nib(b + 4);
 			} else {
 				qx = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(b + 2)), _mm256_set1_epi8((char)0x80));
 			}
