@@ -1,0 +1,166 @@
+#!/usr/bin/env python3
+r"""Accuracy of a VLM on the demo benchmark through weft's real pipeline
+(Python standard library only; it just runs the tools):
+
+    tokenize -m LLM --chat QUESTION | encode-image --mmproj MMPROJ IMAGES...
+      | prefill -m LLM | decode -m LLM --greedy -n 8
+
+    eval-demo-bench.py [--bench data/demo-bench] [--llm M] [--mmproj P]
+                       [--limit N] [--answers FILE.jsonl] [--peer DIR]
+
+Scoring (data/README.md): "exact" - the first word of the answer
+(lower-cased, letters and digits) equals the expected answer; "mc" - the
+first letter A-D standing alone at the start equals the expected letter.
+Prints accuracy per category (and for questions worded as no training item
+was), the mean time per stage, and with --answers writes every item's
+output.  With --peer DIR (llama.cpp's bin directory) the same questions go
+to llama-mtmd-cli too (greedy, -n 8, same chat template with SmolLM2's
+default system message, as llama.cpp renders it) and weft's answers are
+also computed with that system message, to compare the two engines on the
+same prompt.
+"""
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+SYSTEM = "You are a helpful AI assistant named SmolLM, trained by Hugging Face"
+
+
+def first_word(text):
+    m = re.search(r"[a-z0-9]+", text.lower())
+    return m.group(0) if m else ""
+
+
+def score(item, text):
+    if item["metric"] == "mc":
+        m = re.match(r"^\W*([A-Z])(?![a-z])", text.strip())
+        return bool(m) and m.group(1) == item["answer"]
+    return first_word(text) == item["answer"].lower()
+
+
+def cache_dir():
+    return subprocess.check_output([os.path.join(HERE, "cache-dir")], text=True).strip()
+
+
+def run_weft(item, bench, llm, mmproj, tmp, system=None, threads=None):
+    b = os.path.join(ROOT, "bin")
+    th = ["-t", str(threads)] if threads else []
+    times = {}
+    t0 = time.time()
+    cmd = [os.path.join(b, "tokenize"), "-m", llm, "--chat"] + (["--system", system] if system else []) + \
+        ["-o", tmp + ".tok", item["question"]]
+    subprocess.run(cmd, check=True)
+    times["tokenize"] = time.time() - t0
+    t0 = time.time()
+    subprocess.run([os.path.join(b, "encode-image"), "--mmproj", mmproj, "-i", tmp + ".tok", "-o", tmp + ".emb"] + th +
+                   [os.path.join(bench, p) for p in item["images"]], check=True)
+    times["encode-image"] = time.time() - t0
+    t0 = time.time()
+    subprocess.run([os.path.join(b, "prefill"), "-m", llm, "-o", tmp + ".kv"] + th + [tmp + ".emb"], check=True)
+    times["prefill"] = time.time() - t0
+    t0 = time.time()
+    out = subprocess.run([os.path.join(b, "decode"), "-m", llm, "--greedy", "-n", "8"] + th + [tmp + ".kv"],
+                         check=True, capture_output=True, text=True).stdout
+    times["decode"] = time.time() - t0
+    return out, times
+
+
+def run_peer(item, bench, llm, mmproj, peer):
+    """llama-mtmd-cli, greedy, 8 tokens; images replace <image N> markers."""
+    q = item["question"]
+    # llama-mtmd-cli: one marker per --image, in order of the --image options
+    order = [int(n) for n in re.findall(r"<image (\d+)>", q)]
+    q2 = re.sub(r"<image \d+>", "<__media__>", q)
+    imgs = []
+    for n in order:
+        imgs += ["--image", os.path.join(bench, item["images"][n - 1])]
+    cmd = [os.path.join(peer, "llama-mtmd-cli"), "-m", llm, "--mmproj", mmproj, "-p", q2, "--temp", "0",
+           "-n", "8", "--no-warmup", "-t", "2"] + imgs
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode != 0:
+        return "<error: %s>" % r.stderr.strip().splitlines()[-1:]
+    return r.stdout.strip()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bench", default=os.path.join(ROOT, "data", "demo-bench"))
+    ap.add_argument("--llm", default=None)
+    ap.add_argument("--mmproj", default=None)
+    ap.add_argument("--limit", type=int, default=0)
+    ap.add_argument("--answers", default=None)
+    ap.add_argument("--peer", default=None)
+    ap.add_argument("--categories", default=None)
+    ap.add_argument("--threads", type=int, default=None)
+    a = ap.parse_args()
+    c = cache_dir()
+    llm = a.llm or os.path.join(c, "models", "SmolLM2-135M-Instruct.Q4_1.gguf")
+    mmproj = a.mmproj or os.path.join(c, "models", "weft-demo-mmproj.gguf")
+    for f in (llm, mmproj):
+        if not os.path.exists(f):
+            sys.exit("eval-demo-bench: %s absent (scripts/fetch-models --vlm)" % f)
+    with open(os.path.join(a.bench, "items.jsonl")) as f:
+        items = [json.loads(x) for x in f if x.strip()]
+    if a.categories:
+        keep = set(a.categories.split(","))
+        items = [it for it in items if it["category"] in keep]
+    if a.limit:
+        items = items[:a.limit]
+    tmpd = tempfile.mkdtemp(prefix="weft-eval-")
+    tmp = os.path.join(tmpd, "x")
+    stats, tsum, rows = {}, {}, []
+    agree = n_peer = 0
+    t_all = time.time()
+    for i, it in enumerate(items):
+        out, times = run_weft(it, a.bench, llm, mmproj, tmp, threads=a.threads)
+        ok = score(it, out)
+        row = {"id": it["id"], "category": it["category"], "answer": it["answer"], "weft": out, "correct": ok}
+        for k, v in times.items():
+            tsum[k] = tsum.get(k, 0.0) + v
+        for key in (it["category"], "all", ("new wording" if it.get("wording") == "new" else None)):
+            if key:
+                s = stats.setdefault(key, [0, 0])
+                s[0] += ok
+                s[1] += 1
+        if a.peer:
+            ws, _ = run_weft(it, a.bench, llm, mmproj, tmp, system=SYSTEM, threads=a.threads)
+            po = run_peer(it, a.bench, llm, mmproj, a.peer)
+            row.update(weft_sys=ws, peer=po, peer_correct=score(it, po), weft_sys_correct=score(it, ws))
+            n_peer += 1
+            agree += ws.strip() == po.strip()
+            for key in ("peer " + it["category"], "peer all", "weft+sys all"):
+                s = stats.setdefault(key, [0, 0])
+                s[0] += row["peer_correct"] if key.startswith("peer") else row["weft_sys_correct"]
+                s[1] += 1
+        rows.append(row)
+        if (i + 1) % 50 == 0:
+            print("%d/%d items, %.0f s" % (i + 1, len(items), time.time() - t_all), file=sys.stderr, flush=True)
+    for f in os.listdir(tmpd):
+        os.unlink(os.path.join(tmpd, f))
+    os.rmdir(tmpd)
+    print("demo benchmark %s: %d items, llm %s, mmproj %s" % (a.bench, len(items), os.path.basename(llm),
+                                                             os.path.basename(mmproj)))
+    cats = [k for k in stats if not k.startswith(("peer", "weft+sys")) and k not in ("all", "new wording")]
+    for k in sorted(cats) + ["new wording", "all"] + sorted(k for k in stats if k.startswith(("peer", "weft+sys"))):
+        if k in stats:
+            s = stats[k]
+            print("  %-22s %4d / %4d  %5.1f %%" % (k, s[0], s[1], 100.0 * s[0] / s[1]))
+    n = len(items)
+    print("  mean time per item: " + ", ".join("%s %.3f s" % (k, v / n) for k, v in tsum.items()))
+    if a.peer:
+        print("  weft (with the system message) and llama-mtmd-cli: identical text on %d / %d items" % (agree, n_peer))
+    if a.answers:
+        with open(a.answers, "w") as f:
+            for r in rows:
+                f.write(json.dumps(r, ensure_ascii=False) + "\n")
+
+
+if __name__ == "__main__":
+    main()
