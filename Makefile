@@ -21,12 +21,15 @@ PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lz -lpcre2-8 -ljansson -lpng16 -ljpeg)
 
 WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
-ALL_CFLAGS = -std=c11 -D_DEFAULT_SOURCE -D_FILE_OFFSET_BITS=64 $(WARN) -fPIC \
-             -Ilib -Ikernels $(PKG_CFLAGS) $(CFLAGS) $(EXTRA_CFLAGS)
+# Layers: tools -> lib -> kernels -> base; nothing includes upwards
+# (tests/check-layers.sh).  -MMD -MP: header dependencies per object.
+INCLUDES := -Ilib -Ikernels -Ibase
+ALL_CFLAGS = -std=c11 -D_DEFAULT_SOURCE -D_FILE_OFFSET_BITS=64 $(WARN) -fPIC -MMD -MP \
+             $(INCLUDES) $(PKG_CFLAGS) $(CFLAGS) $(EXTRA_CFLAGS)
 LDLIBS   = $(PKG_LIBS) -lm -lpthread
 
 SOVER    := 0
-LIB_SRC  := $(sort $(wildcard lib/*.c) $(wildcard kernels/*.c))
+LIB_SRC  := $(sort $(wildcard base/*.c) $(wildcard lib/*.c) $(wildcard kernels/*.c))
 LIB_OBJ  := $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRC))
 TOOL_SRC := $(sort $(wildcard tools/*.c))
 TOOLS    := $(patsubst tools/%.c,$(BIN)/%,$(TOOL_SRC))
@@ -35,16 +38,18 @@ TESTS    := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 BENCH_SRC := $(sort $(wildcard tests/bench/bench_*.c))
 BENCHES  := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
-HEADERS  := $(sort $(filter-out %_int.h,$(wildcard lib/*.h)))
-ALL_HEADERS := $(wildcard lib/*.h) $(wildcard kernels/*.h)
+# The installed (public) headers; every other header is internal, and its
+# declarations are hidden from libweft.so (tests/check-exports.sh).
+HEADERS  := base/util.h base/ggml_types.h kernels/kernels.h \
+            $(sort $(filter-out %_int.h,$(wildcard lib/*.h)))
 
 all: $(BUILD)/libweft.a $(BUILD)/libweft.so.$(SOVER) $(TOOLS)
 
-$(BUILD)/%.o: %.c $(ALL_HEADERS) Makefile
+$(BUILD)/%.o: %.c Makefile
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(KFLAGS) -c -o $@ $<
 
-# SIMD kernels are compiled for their instruction set only; kernels/dispatch.c
+# SIMD kernels are compiled for their instruction set only; kernels/backend.c
 # calls them after checking CPUID.
 $(BUILD)/kernels/%_avx2.o: KFLAGS = -mavx2 -mfma -mf16c
 $(BUILD)/kernels/%_avx512.o: KFLAGS = -mavx2 -mfma -mf16c -mavx512f -mavx512bw -mavx512vl -mavx512dq \
@@ -58,13 +63,13 @@ $(BUILD)/libweft.so.$(SOVER): $(LIB_OBJ) lib/libweft.map
 	$(CC) -shared -Wl,-soname,libweft.so.$(SOVER) -Wl,--version-script=lib/libweft.map \
 	  $(CFLAGS) $(EXTRA_CFLAGS) -o $@ $(LIB_OBJ) $(LDLIBS)
 
-$(BIN)/%: tools/%.c tools/common.h $(BUILD)/libweft.a
-	@mkdir -p $(BIN)
-	$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libweft.a $(LDLIBS)
+$(BIN)/%: tools/%.c $(BUILD)/libweft.a
+	@mkdir -p $(BIN) $(BUILD)/dep
+	$(CC) $(ALL_CFLAGS) -MF $(BUILD)/dep/$*.d -o $@ $< $(BUILD)/libweft.a $(LDLIBS)
 
-$(BUILD)/tests/%: tests/unit/%.c $(wildcard tests/unit/*.h) $(BUILD)/libweft.a
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libweft.a
 	@mkdir -p $(BUILD)/tests
-	$(CC) $(ALL_CFLAGS) -Itests/unit -o $@ $< $(BUILD)/libweft.a $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) -MF $@.d -Itests/unit -o $@ $< $(BUILD)/libweft.a $(LDLIBS)
 
 test: all $(TESTS)
 	WEFT_BIN=$(BIN) WEFT_TESTBIN=$(BUILD)/tests sh tests/run
@@ -79,7 +84,7 @@ fuzz-lib:
 	@$(MAKE) --no-print-directory BUILD=build-fuzz/lib CC=$(CLANG) \
 	  CFLAGS="-O1 -g -fsanitize=fuzzer-no-link $(FUZZ_SAN)" build-fuzz/lib/libweft.a
 build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c fuzz-lib
-	$(CLANG) -std=c11 -D_DEFAULT_SOURCE -Ilib -Ikernels $(PKG_CFLAGS) -O1 -g -fsanitize=fuzzer $(FUZZ_SAN) \
+	$(CLANG) -std=c11 -D_DEFAULT_SOURCE $(INCLUDES) $(PKG_CFLAGS) -O1 -g -fsanitize=fuzzer $(FUZZ_SAN) \
 	  -o $@ $< build-fuzz/lib/libweft.a $(LDLIBS)
 fuzz-build: $(FUZZERS)
 fuzz: $(FUZZERS)
@@ -93,7 +98,7 @@ fuzz: $(FUZZERS)
 
 $(BUILD)/bench/%: tests/bench/%.c $(BUILD)/libweft.a
 	@mkdir -p $(BUILD)/bench
-	$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libweft.a $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) -MF $@.d -o $@ $< $(BUILD)/libweft.a $(LDLIBS)
 
 bench: all $(BENCHES)
 	WEFT_BIN=$(BIN) WEFT_BENCHBIN=$(BUILD)/bench sh tests/bench/run
@@ -110,7 +115,15 @@ install: all
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(shell sed -n 's/^#define WEFT_VERSION "\(.*\)"/\1/p' lib/util.h)|' \
 	  -e 's|@PKGS@|$(PKGS)|' lib/weft.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/weft.pc
 
+# The installed tree on its own: every public header compiles alone, a
+# program links with pkg-config's flags, and libweft.so exports exactly the
+# public headers' functions.
+check-install: all
+	sh tests/check-install.sh $(BUILD)
+
 clean:
 	rm -rf build build-asan build-fuzz bin
 
-.PHONY: all test check-asan fuzz fuzz-lib fuzz-build bench install clean
+-include $(LIB_OBJ:.o=.d) $(TESTS:=.d) $(BENCHES:=.d) $(patsubst $(BIN)/%,$(BUILD)/dep/%.d,$(TOOLS))
+
+.PHONY: all test check-asan check-install fuzz fuzz-lib fuzz-build bench install clean

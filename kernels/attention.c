@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend.h"
 #include "ops_int.h"
 #include "util.h"
 

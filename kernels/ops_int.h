@@ -1,11 +1,10 @@
 /* ops_int.h - internals of the float ops and attention (ops*.c,
  * attention*.c).  Not installed.
  *
- * Each SIMD level provides one table of function pointers; the public
- * weft_rmsnorm() etc. call through the table of the level dispatch.c
- * names (weft_kernels_level(): CPUID, WEFT_KERNELS, weft_kernels_force),
- * or the best level below it that this CPU has.  Tests call each table
- * directly via weft_ops_level(). */
+ * Each SIMD level provides one table of function pointers, which
+ * becomes the ops of its backend (backend.h); the public weft_rmsnorm()
+ * etc. call through the backend in use.  Tests call each level's table
+ * directly via weft_backend_at(). */
 #ifndef WEFT_OPS_INT_H
 #define WEFT_OPS_INT_H
 
@@ -15,8 +14,6 @@
 
 /* Internal: hidden from libweft.so's exports. */
 #pragma GCC visibility push(hidden)
-
-enum { WEFT_LVL_SCALAR, WEFT_LVL_AVX2, WEFT_LVL_AVX512, WEFT_LVL_N };
 
 /* Largest head_dim weft_attention accepts (its accumulators live on the stack). */
 #define WEFT_ATTN_MAX_HD 1024
@@ -98,13 +95,6 @@ WEFT_ATTN_DECL(avx512)
 /* Overrides of llama.cpp's level (llamacpp_avx512.c) on a copy of the
  * AVX-512 table. */
 void weft_ops_llamacpp_init(weft_ops_vt *vt);
-/* That table, or NULL when this CPU lacks the AVX-512 level. */
-const weft_ops_vt *weft_ops_llamacpp(void);
-
-/* The table of a level, or NULL when this CPU lacks it. */
-const weft_ops_vt *weft_ops_level(int level);
-/* The table in use; never NULL. */
-const weft_ops_vt *weft_ops_get(void);
 
 /* weft_attention with the kernels of table vt (for tests). */
 void weft_attention_vt(weft_pool *p, const weft_attn_args *a, const weft_ops_vt *vt);
