@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "backend.h"
+#include "ggml_types.h"
 #include "ops_int.h"
 #include "util.h"
 
@@ -30,22 +31,26 @@
 
 /* ---- scalar reference kernels ---- */
 
-/* Element i of a K or V row block: IEEE half, or float32 with kv_f32. */
-static inline float kv_at(const weft_attn_args *a, const void *base, int64_t i)
+/* Row j of KV head g as float32: F32 rows in place, any other type
+ * dequantized into buf (hd floats). */
+static const float *row_f32(const weft_attn_args *a, const void *base, int g, int64_t j, float *buf)
 {
-	return a->kv_f32 ? ((const float *)base)[i] : weft_fp16_to_fp32(((const uint16_t *)base)[i]);
+	const void *r = weft_attn_row(a, base, g, j);
+	if (a->kv_type == WEFT_TYPE_F32)
+		return r;
+	if (a->kv_type == WEFT_TYPE_F16) /* the common case, without a type switch */
+		for (int d = 0; d < a->hd; d++)
+			buf[d] = weft_fp16_to_fp32(((const uint16_t *)r)[d]);
+	else
+		weft_dequantize_row(a->kv_type, r, buf, a->hd); /* type checked by the driver */
+	return buf;
 }
 
-static const void *kv_head(const weft_attn_args *a, const void *base, int64_t off)
-{
-	return a->kv_f32 ? (const void *)((const float *)base + off) : (const void *)((const uint16_t *)base + off);
-}
-
-static float dot_ref(const weft_attn_args *a, const float *q, const void *K, int64_t j, int hd)
+static float dot_ref(const float *q, const float *k, int hd)
 {
 	float s = 0.0f;
 	for (int d = 0; d < hd; d++)
-		s += q[d] * kv_at(a, K, j * hd + d);
+		s += q[d] * k[d];
 	return s;
 }
 
@@ -53,8 +58,7 @@ void weft_attn_rows_ref(const weft_attn_args *a, int h, int64_t t0, int64_t t1, 
 {
 	const int hd = a->hd;
 	const int g = h / (a->n_head / a->n_head_kv);
-	const void *K = kv_head(a, a->K, g * a->kv_head_stride), *V = kv_head(a, a->V, g * a->kv_head_stride);
-	float acc[WEFT_ATTN_MAX_HD];
+	float acc[WEFT_ATTN_MAX_HD], kb[WEFT_ATTN_MAX_HD], vb[WEFT_ATTN_MAX_HD];
 	for (int64_t t = t0; t < t1; t++) {
 		const float *q = a->Q + (t * a->n_head + h) * hd;
 		float *o = a->out + (t * a->n_head + h) * hd;
@@ -62,7 +66,7 @@ void weft_attn_rows_ref(const weft_attn_args *a, int h, int64_t t0, int64_t t1, 
 		float m = -INFINITY, l = 0.0f;
 		memset(acc, 0, sizeof(float) * (size_t)hd);
 		for (int64_t j = 0; j < n; j++) {
-			const float s = dot_ref(a, q, K, j, hd) * a->scale;
+			const float s = dot_ref(q, row_f32(a, a->K, g, j, kb), hd) * a->scale;
 			if (s > m) { /* new max: rescale what we have */
 				const float r = expf(m - s);
 				for (int d = 0; d < hd; d++)
@@ -71,9 +75,10 @@ void weft_attn_rows_ref(const weft_attn_args *a, int h, int64_t t0, int64_t t1, 
 				m = s;
 			}
 			const float p = expf(s - m);
+			const float *v = row_f32(a, a->V, g, j, vb);
 			l += p;
 			for (int d = 0; d < hd; d++)
-				acc[d] += p * kv_at(a, V, j * hd + d);
+				acc[d] += p * v[d];
 		}
 		const float inv = l > 0.0f ? 1.0f / l : 0.0f;
 		for (int d = 0; d < hd; d++)
@@ -89,8 +94,7 @@ void weft_attn_mass_ref(const weft_attn_args *a, int g, int64_t j0, int64_t j1, 
 			const float *st)
 {
 	const int hd = a->hd, rep = a->n_head / a->n_head_kv;
-	const void *K = kv_head(a, a->K, g * a->kv_head_stride);
-	float loc[WEFT_MASS_BLOCK] = {0};
+	float loc[WEFT_MASS_BLOCK] = {0}, kb[WEFT_ATTN_MAX_HD];
 	for (int h = g * rep; h < (g + 1) * rep; h++)
 		for (int64_t t = t0; t < t1; t++) {
 			const int64_t n = weft_attn_visible(a, g, t);
@@ -101,7 +105,7 @@ void weft_attn_mass_ref(const weft_attn_args *a, int g, int64_t j0, int64_t j1, 
 			const float inv = 1.0f / l;
 			const float *q = a->Q + (t * a->n_head + h) * hd;
 			for (int64_t j = j0; j < je; j++)
-				loc[j - j0] += expf(dot_ref(a, q, K, j, hd) * a->scale - m) * inv;
+				loc[j - j0] += expf(dot_ref(q, row_f32(a, a->K, g, j, kb), hd) * a->scale - m) * inv;
 		}
 	float *mass = a->mass + g * a->mass_stride;
 	for (int64_t j = j0; j < j1; j++)
@@ -164,8 +168,16 @@ void weft_attention_vt(weft_pool *p, const weft_attn_args *a, const weft_ops_vt 
 		memset(a->out, 0, sizeof(float) * (size_t)(a->T * a->n_head * a->hd));
 		return;
 	}
-	/* float32 K/V: the kernels of a level that reads them, else the references */
-	attn_job jb = {.a = a, .vt = a->kv_f32 && !vt->attn_kv_f32 ? &weft_ops_scalar_vt : vt};
+	if (a->kv_type != WEFT_TYPE_F16 && a->kv_type != WEFT_TYPE_F32 &&
+	    (a->kv_type >= 64 || weft_type_row_bytes(a->kv_type, (uint64_t)a->hd) == 0 ||
+	     !weft_type_get(a->kv_type)->can_dequant)) {
+		weft_error("attention: cannot read K/V rows of type %u with %d values", a->kv_type, a->hd);
+		memset(a->out, 0, sizeof(float) * (size_t)(a->T * a->n_head * a->hd));
+		return;
+	}
+	/* K/V rows of a type this level has no kernels for: the references */
+	const int own = a->kv_type < 64 && (vt->attn_kv_types >> a->kv_type & 1);
+	attn_job jb = {.a = a, .vt = own ? vt : &weft_ops_scalar_vt};
 	if (!a->mass) {
 		jb.t0 = 0;
 		jb.t1 = a->T;

@@ -24,7 +24,7 @@ static inline __m512 ld_h(__mmask16 m, const uint16_t *p)
 }
 
 /* 16 K or V values from element i of p: IEEE half (F = 0) or float (F = 1,
- * weft_attn_args.kv_f32) */
+ * weft_attn_args.kv_type F32) */
 static inline __attribute__((always_inline)) __m512 ldkv(const int F, __mmask16 m, const void *p, int64_t i)
 {
 	return F ? _mm512_maskz_loadu_ps(m, (const float *)p + i) : ld_h(m, (const uint16_t *)p + i);
@@ -148,7 +148,7 @@ static inline __attribute__((always_inline)) void rows_impl(const int F, const w
 	const int hd = a->hd;
 	const int g = h / (a->n_head / a->n_head_kv);
 	const void *K = a->K, *V = a->V;
-	const int64_t base = g * a->kv_head_stride;
+	const int64_t base = g * a->kv_head_rows * hd;
 	float acc[WEFT_ATTN_MAX_HD + 64]; /* padded to whole groups of 64 */
 	float s[KB];
 	for (int64_t t = t0; t < t1; t++) {
@@ -199,7 +199,7 @@ static inline __attribute__((always_inline)) void mass_impl(const int F, const w
 {
 	const int hd = a->hd, rep = a->n_head / a->n_head_kv;
 	const void *K = a->K;
-	const int64_t base = g * a->kv_head_stride;
+	const int64_t base = g * a->kv_head_rows * hd;
 	float loc[WEFT_MASS_BLOCK] = {0}, s[WEFT_MASS_BLOCK];
 	for (int h = g * rep; h < (g + 1) * rep; h++)
 		for (int64_t t = t0; t < t1; t++) {
@@ -226,10 +226,10 @@ static inline __attribute__((always_inline)) void mass_impl(const int F, const w
 	}
 }
 
-/* Half K/V, or float K/V (kv_f32): the same code instantiated twice. */
+/* Half K/V, or float K/V (kv_type F32): the same code instantiated twice. */
 void weft_attn_rows_avx512(const weft_attn_args *a, int h, int64_t t0, int64_t t1, float *st)
 {
-	if (a->kv_f32)
+	if (a->kv_type == WEFT_TYPE_F32)
 		rows_impl(1, a, h, t0, t1, st);
 	else
 		rows_impl(0, a, h, t0, t1, st);
@@ -238,7 +238,7 @@ void weft_attn_rows_avx512(const weft_attn_args *a, int h, int64_t t0, int64_t t
 void weft_attn_mass_avx512(const weft_attn_args *a, int g, int64_t j0, int64_t j1, int64_t t0, int64_t t1,
 			   const float *st)
 {
-	if (a->kv_f32)
+	if (a->kv_type == WEFT_TYPE_F32)
 		mass_impl(1, a, g, j0, j1, t0, t1, st);
 	else
 		mass_impl(0, a, g, j0, j1, t0, t1, st);

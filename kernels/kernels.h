@@ -113,10 +113,13 @@ void weft_sgemm(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, co
  * the T x L score matrix (online softmax, one query row at a time).
  *
  *   Q     [T][n_head][hd] float32: the queries of T consecutive new tokens
- *   K, V  per KV head g: K + g*kv_head_stride holds kv_len[g] contiguous
- *         rows of hd IEEE-half values (V likewise); float32 values when
- *         kv_f32 is set (AVX-512 and scalar kernels read those; other levels
- *         fall back to the scalar ones)
+ *   K, V  rows of hd values of ggml type kv_type (the KV cache's storage
+ *         type): row j of KV head g at K + (g * kv_head_rows + j) *
+ *         weft_type_row_bytes(kv_type, hd) bytes (V likewise).  Every
+ *         level reads F16 (IEEE half) rows; the scalar and AVX-512 levels
+ *         read F32 rows; the scalar references dequantize any type
+ *         weft_dequantize_row reads (Q8_0 ...), and a level lacking a
+ *         kernel for kv_type falls back to them
  *   kv_len[g]  keys held for KV head g; the LAST T of them belong to the T
  *         query tokens, in order, so query t sees the first kv_len[g]-T+t+1
  *   out   [T][n_head][hd] float32
@@ -127,9 +130,9 @@ void weft_sgemm(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, co
  * 1/sqrt(hd).  Work is split over heads and queries across the pool. */
 typedef struct weft_attn_args {
 	const float *Q;
-	const void *K, *V;      /* uint16_t (IEEE half) rows, or float with kv_f32 */
-	int kv_f32;
-	int64_t kv_head_stride; /* elements between KV heads */
+	const void *K, *V;      /* rows of kv_type */
+	uint32_t kv_type;       /* WEFT_TYPE_F16, WEFT_TYPE_F32, ... (ggml_types.h) */
+	int64_t kv_head_rows;   /* rows between KV heads */
 	const int32_t *kv_len;  /* [n_head_kv] */
 	int64_t T;
 	int n_head, n_head_kv, hd;

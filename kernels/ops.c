@@ -214,7 +214,7 @@ const weft_ops_vt weft_ops_scalar_vt = {
 	.f16_to_f32 = f16_to_f32_ref,
 	.attn_rows = weft_attn_rows_ref,
 	.attn_mass = weft_attn_mass_ref,
-	.attn_kv_f32 = 1,
+	.attn_kv_types = ~(uint64_t)0, /* any type weft_dequantize_row reads */
 	.sgemm = weft_sgemm_ref,
 };
 

@@ -240,6 +240,6 @@ const weft_ops_vt weft_ops_avx512_vt = {
 	.f16_to_f32 = f16_to_f32_512,
 	.attn_rows = weft_attn_rows_avx512,
 	.attn_mass = weft_attn_mass_avx512,
-	.attn_kv_f32 = 1,
+	.attn_kv_types = 1u << WEFT_TYPE_F16 | 1u << WEFT_TYPE_F32,
 	.sgemm = weft_sgemm_avx512,
 };

@@ -10,6 +10,7 @@
 
 #include <stdint.h>
 
+#include "ggml_types.h"
 #include "kernels.h"
 
 /* Internal: hidden from libweft.so's exports. */
@@ -46,8 +47,9 @@ typedef struct weft_ops_vt {
 	 * st[((t - t0) * n_head + h) * 2 + {0,1}].  Sums over h, then t. */
 	void (*attn_mass)(const weft_attn_args *a, int g, int64_t j0, int64_t j1, int64_t t0, int64_t t1,
 			  const float *st);
-	/* attn_rows / attn_mass also read float32 K/V (weft_attn_args.kv_f32) */
-	int attn_kv_f32;
+	/* the K/V row types attn_rows / attn_mass read: bit t for ggml type t
+	 * (weft_attn_args.kv_type); other types go to the scalar references */
+	uint64_t attn_kv_types;
 	/* weft_sgemm (sgemm*.c) */
 	void (*sgemm)(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const float *B, int64_t ldb,
 		      float *C, int64_t ldc);
@@ -115,6 +117,19 @@ void weft_rope_cache(float *cs, int64_t i0, int64_t i1, int64_t rot_dim, int64_t
  * pairs adjacent, or NEOX halves. */
 void weft_rope_pairs(float *x, int64_t n_heads, int64_t head_dim, int64_t rot_dim, int64_t pos, float freq_base,
 		     float freq_scale, int neox, void (*rot)(float *p0, float *p1, float c, float s));
+
+/* Bytes per K/V row of a's cache type. */
+static inline int64_t weft_attn_row_bytes(const weft_attn_args *a)
+{
+	return a->kv_type == 0 ? 4 * (int64_t)a->hd : a->kv_type == 1 ? 2 * (int64_t)a->hd
+	     : (int64_t)weft_type_row_bytes(a->kv_type, (uint64_t)a->hd);
+}
+
+/* Row j of KV head g of base (a->K or a->V). */
+static inline const void *weft_attn_row(const weft_attn_args *a, const void *base, int g, int64_t j)
+{
+	return (const char *)base + ((int64_t)g * a->kv_head_rows + j) * weft_attn_row_bytes(a);
+}
 
 /* Visible keys of query row t with kv head g: kv_len[g] - T + t + 1 (<= 0:
  * none). */

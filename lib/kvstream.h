@@ -1,8 +1,13 @@
-/* kvstream.h - a model's KV cache and logits as weft stream frames
- * (see man 1 prefill for the frame layout).
+/* kvstream.h - a model's KV cache and logits as weft stream frames: the
+ * codec prefill, decode and every later KV stage share (frame layout in
+ * man 1 prefill and man 5 weft-stream).
  *
- *   kvcache  one per cache: model geometry, n_past, the token history
- *   kv       one per layer, in order: k, v, len, pos (+ mass if scored)
+ *   kvcache  one per cache: model geometry, n_past, storage type, the
+ *            token history, weft.numerics when llama.cpp's arithmetic
+ *            computed it
+ *   kv       one per layer, in order: k, v, len, pos (+ mass, window_q
+ *            when scored); F16/F32 rows as F16/F32 [n_head_kv, L,
+ *            head_dim], quantized rows as U8 [n_head_kv, L, row bytes]
  *   logits   the next-token logits after the last position
  *
  * Every frame carries weft.model, so a stage refuses a cache or logits from
@@ -11,28 +16,68 @@
 #define WEFT_KVSTREAM_H
 
 #include <stdint.h>
+#include <stdio.h>
 
+#include "kv.h"
 #include "model.h"
 #include "stream.h"
 
-/* The kvcache frame.  hist: the n_hist token ids at positions 0..n_past-1
- * (-1 where an embedding, not a token, was fed). */
+/* ---- writing ---- */
+
+/* What weft_kv_write writes beside the rows. */
+typedef struct weft_kv_write_args {
+	const int32_t *hist;     /* token ids at positions 0..n_past-1 (-1 where an
+				  * embedding was fed) */
+	int64_t n_hist;
+	const float *logits;     /* n_vocab next-token logits; NULL: no logits frame */
+	int llamacpp;            /* mark the cache weft.numerics = llama.cpp */
+	const float *mass;       /* [n_layer][n_head_kv][kv->cap] attention mass
+				  * received per row, or NULL */
+	const float *window_q;   /* [n_layer][n_window][n_head][head_dim] last
+				  * queries, or NULL */
+	int n_window;
+} weft_kv_write_args;
+
+/* The kvcache frame, kv frames of every layer and the logits frame.
+ * 0, or -1 with an error (write errors included). */
+int weft_kv_write(FILE *out, const weft_model *m, const weft_kv *kv, const weft_kv_write_args *w);
+
+/* The single frames weft_kv_write is made of (NULL + error). */
 weft_frame *weft_kvcache_frame(const weft_model *m, const weft_kv *kv, const int32_t *hist, int64_t n_hist);
-/* The kv frame of one layer.  mass: optional [n_head_kv][kv->cap] scores
- * of this layer (written as tensor "mass"), NULL for none. */
+/* mass: optional [n_head_kv][kv->cap] scores of this layer. */
 weft_frame *weft_kv_layer_frame(const weft_model *m, const weft_kv *kv, int layer, const float *mass);
-/* The logits frame for the position after n_past - 1. */
 weft_frame *weft_logits_frame(const weft_model *m, const float *logits, int64_t n_past);
 
-/* Start a cache from a kvcache frame: checks the model fingerprint and
- * geometry, allocates room for the cached rows plus extra_cap more, returns
- * the token history (malloc'ed) in *hist / *n_hist.  NULL + error. */
-weft_kv *weft_kv_begin(const weft_model *m, const weft_frame *f, int64_t extra_cap, int32_t **hist,
-		       int64_t *n_hist);
-/* Fill layer rows from a kv frame (layers must arrive in order 0..n-1;
- * *next_layer tracks that).  0 / -1 with "frame N: ..." errors. */
-int weft_kv_load_layer(weft_kv *kv, const weft_model *m, const weft_frame *f, int *next_layer);
-/* Read logits (must be n_vocab floats) from a logits frame into out. */
-int weft_logits_load(const weft_model *m, const weft_frame *f, float *out);
+/* ---- reading ---- */
+
+/* A cache being read from a stream, frame by frame.  Zero it, set the
+ * options, feed it every frame with weft_kv_read, then weft_kv_read_end. */
+typedef struct weft_kv_in {
+	/* options */
+	int64_t extra_cap;       /* rows of room to add beyond the cached ones */
+	int want_llamacpp;       /* refuse a cache not computed with llama.cpp's
+				  * numerics (--numerics llama.cpp) */
+	/* results */
+	weft_kv *kv;             /* NULL until the kvcache frame */
+	int32_t *hist;           /* [n_hist] token history (malloc'ed) */
+	int64_t n_hist;
+	float *logits;           /* [n_vocab] when have_logits */
+	int have_logits;
+	int llamacpp;            /* the cache carries weft.numerics = llama.cpp */
+	int next_layer;          /* layers read so far */
+} weft_kv_in;
+
+/* Take frame f if it belongs to a KV cache: 1 (a kvcache, kv or logits
+ * frame, checked and loaded), 0 (another kind: the caller's), or -1 with an
+ * error "frame N: ..." (another model, a second cache, layers out of
+ * order, bad shapes, an unknown storage type ...). */
+int weft_kv_read(weft_kv_in *in, const weft_model *m, const weft_frame *f);
+/* After the last frame: 0 when a whole cache was read (and its logits when
+ * need_logits), else -1 with "no KV cache in the input", "KV cache has 3 of
+ * 30 layers (truncated stream?)" or "no logits frame after the KV cache
+ * (truncated stream?)". */
+int weft_kv_read_end(const weft_kv_in *in, const weft_model *m, int need_logits);
+/* Free what weft_kv_read allocated (not in itself). */
+void weft_kv_in_free(weft_kv_in *in);
 
 #endif

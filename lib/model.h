@@ -12,6 +12,7 @@
 
 #include "gguf.h"
 #include "kernels.h"
+#include "kv.h"
 
 typedef struct weft_hparams {
 	char arch[32];          /* "llama" or "qwen2" */
@@ -48,34 +49,9 @@ void weft_model_free(weft_model *m);
  * else -1 + an error naming the first tensor that has not. */
 int weft_model_check_llamacpp(const weft_model *m);
 
-/* The KV cache.  For layer l and KV head h, keys live at
- *   k[l] + h * cap * head_dim   (cap rows of head_dim values)
- * and values likewise in v[l]; len[l * n_head_kv + h] rows are in use.
- * Values are IEEE half (WEFT_KV_F16, the default, as llama.cpp's f16
- * cache) or float32 (WEFT_KV_F32: exact, twice the memory; AVX-512 or scalar
- * attention kernels).
- * Keys are stored after RoPE, at the positions they were computed for.  A
- * compressed cache (kvcompress) may hold different rows per layer and head;
- * pos[] records each row's original position (-1 unused). */
-typedef enum { WEFT_KV_F16 = 0, WEFT_KV_F32 = 1 } weft_kv_type;
-
-typedef struct weft_kv {
-	int n_layer, n_head_kv, head_dim;
-	weft_kv_type type;
-	int64_t cap;            /* rows per (layer, head) */
-	int64_t n_past;         /* logical position of the next token */
-	void **k, **v;          /* [n_layer] -> [n_head_kv][cap][head_dim] of type */
-	int32_t *len;           /* [n_layer][n_head_kv] */
-	int32_t **pos;          /* [n_layer] -> [n_head_kv][cap] */
-} weft_kv;
-
-weft_kv *weft_kv_new(const weft_model *m, int64_t cap); /* F16 */
-weft_kv *weft_kv_new_type(const weft_model *m, int64_t cap, weft_kv_type type);
-/* Bytes per cached value: 2 (F16) or 4 (F32). */
-size_t weft_kv_elt(const weft_kv *kv);
-/* Grow capacity to at least cap rows (keeps contents).  0 / -1. */
-int weft_kv_reserve(weft_kv *kv, int64_t cap);
-void weft_kv_free(weft_kv *kv);
+/* A KV cache for m (kv.h): cap rows per head, F16 or of type t. */
+weft_kv *weft_kv_new(const weft_model *m, int64_t cap);
+weft_kv *weft_kv_new_type(const weft_model *m, int64_t cap, weft_kv_type t);
 
 /* Optional per-layer outputs of a forward pass, for KV scoring methods. */
 typedef struct weft_fwd_extra {
@@ -90,7 +66,8 @@ typedef struct weft_fwd_extra {
 
 /* Run T tokens (ids) or T embedding rows (embd [T][n_embd], when ids is
  * NULL) through the model at positions kv->n_past.., appending their keys
- * and values to kv (which must have room) and advancing n_past.  Processes
+ * and values to kv (which must have room) and advancing n_past.  On
+ * failure the cache is as it was before the call.  Processes
  * at most `chunk` tokens at a time (<= 0: 512) so activations stay bounded.
  * logits: [n_vocab] for the last token (NULL to skip), or when all_logits
  * is set, [T][n_vocab].  Returns 0, or -1 with an error. */

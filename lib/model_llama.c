@@ -8,7 +8,8 @@
  *     q, k = rope(q, pos), rope(k, pos)       normal pairs for llama (its
  *                                             Q/K rows were permuted by the
  *                                             converter), NEOX halves for qwen2
- *     cache k, v (IEEE half, as llama.cpp's default F16 cache)
+ *     cache k, v                             (kv.c: F16 by default, as
+ *                                             llama.cpp's cache)
  *     x += attention(q, cached k, v) Wo      causal, grouped KV heads
  *     h = rmsnorm(x) * ffn_norm
  *     x += (silu(h Wgate) * h Wup) Wdown
@@ -45,7 +46,7 @@ typedef struct fwd {
 	int err;
 } fwd;
 
-enum step { EMBED, ATTN_NORM, QKV_ROPE_STORE, RESIDUAL, FFN_NORM, SWIGLU };
+enum step { EMBED, ATTN_NORM, QKV_ROPE, RESIDUAL, FFN_NORM, SWIGLU };
 
 static void bias_add(float *y, const weft_gguf_tensor *b, int64_t n)
 {
@@ -74,7 +75,7 @@ static void row(fwd *f, enum step s, int64_t t)
 	case ATTN_NORM:
 		weft_rmsnorm(h, x, f->L->attn_norm->data, d, hp->rms_eps);
 		break;
-	case QKV_ROPE_STORE: {
+	case QKV_ROPE: {
 		float *q = f->q + t * dq, *k = f->k + t * dkv, *v = f->v + t * dkv;
 		const int64_t pos = f->pos0 + t;
 		bias_add(q, f->L->bq, dq);
@@ -82,19 +83,6 @@ static void row(fwd *f, enum step s, int64_t t)
 		bias_add(v, f->L->bv, dkv);
 		weft_rope(q, hp->n_head, hd, hp->rope_dim, pos, hp->rope_base, hp->rope_freq_scale, hp->rope_neox);
 		weft_rope(k, hp->n_head_kv, hd, hp->rope_dim, pos, hp->rope_base, hp->rope_freq_scale, hp->rope_neox);
-		/* append to the cache: row len + t of each KV head */
-		weft_kv *kv = f->kv;
-		for (int g = 0; g < hp->n_head_kv; g++) {
-			const int64_t r = kv->len[f->layer * hp->n_head_kv + g] + t, at = g * kv->cap + r;
-			if (kv->type == WEFT_KV_F32) {
-				memcpy((float *)kv->k[f->layer] + at * hd, k + g * hd, sizeof(float) * (size_t)hd);
-				memcpy((float *)kv->v[f->layer] + at * hd, v + g * hd, sizeof(float) * (size_t)hd);
-			} else {
-				weft_f32_to_f16((uint16_t *)kv->k[f->layer] + at * hd, k + g * hd, hd);
-				weft_f32_to_f16((uint16_t *)kv->v[f->layer] + at * hd, v + g * hd, hd);
-			}
-			kv->pos[f->layer][at] = (int32_t)pos;
-		}
 		/* queries of the call's last n_window tokens, for KV scoring */
 		weft_fwd_extra *e = f->extra;
 		const int64_t w = f->c0 + t - (f->T - (e ? e->n_window : 0));
@@ -167,12 +155,16 @@ static int check_call(const weft_model *m, const weft_kv *kv, const int32_t *ids
 				   (long long)t, hp->n_vocab);
 			return -1;
 		}
-	for (int64_t i = 0; i < (int64_t)hp->n_layer * hp->n_head_kv; i++)
-		if (kv->len[i] < 0 || kv->len[i] > kv->cap || T > kv->cap - kv->len[i]) {
-			weft_error("forward: KV cache full (%d rows held, %lld new, capacity %lld)", kv->len[i],
-				   (long long)T, (long long)kv->cap);
+	for (int l = 0; l < hp->n_layer; l++)
+		if (kv->layer[l].k_dim != hp->head_dim || kv->layer[l].v_dim != hp->head_dim) {
+			weft_error("forward: KV cache layer %d holds channel-pruned rows (%d key, %d value channels), "
+				   "which the forward pass cannot extend", l, kv->layer[l].k_dim, kv->layer[l].v_dim);
 			return -1;
 		}
+	if (weft_kv_room(kv, T) != 0) {
+		weft_error_prefix("forward");
+		return -1;
+	}
 	if (kv->n_past < 0 || T > INT32_MAX - kv->n_past) {
 		weft_error("forward: position %lld out of range", (long long)(kv->n_past + T));
 		return -1;
@@ -207,6 +199,11 @@ int weft_model_forward(const weft_model *m, weft_pool *pool, weft_kv *kv, const 
 	f.gate = f.v + C * dkv;
 	f.up = f.gate + C * ff;
 	int rc = -1;
+	weft_kv_state saved;
+	if (weft_kv_save(kv, &saved) != 0) {
+		free(buf);
+		return -1;
+	}
 
 	for (f.c0 = 0; f.c0 < T; f.c0 += C) {
 		f.n = T - f.c0 < C ? T - f.c0 : C;
@@ -219,24 +216,22 @@ int weft_model_forward(const weft_model *m, weft_pool *pool, weft_kv *kv, const 
 		for (f.layer = 0; f.layer < hp->n_layer; f.layer++) {
 			f.L = &m->layers[f.layer];
 			const weft_layer_w *L = f.L;
-			int32_t *len = kv->len + f.layer * H;
 
 			/* attention */
 			rows(pool, &f, ATTN_NORM);
 			if (matmul(pool, L->wq, f.h, f.n, f.q) || matmul(pool, L->wk, f.h, f.n, f.k) ||
 			    matmul(pool, L->wv, f.h, f.n, f.v))
 				goto out;
-			rows(pool, &f, QKV_ROPE_STORE);
-			for (int g = 0; g < H; g++)
-				len[g] += (int32_t)f.n;
+			rows(pool, &f, QKV_ROPE);
+			if (weft_kv_append(kv, f.layer, f.n, f.k, f.v, f.pos0) != 0)
+				goto out;
 			weft_attn_args a = {
-				.Q = f.q, .K = kv->k[f.layer], .V = kv->v[f.layer], .kv_f32 = kv->type == WEFT_KV_F32,
-				.kv_head_stride = kv->cap * hd, .kv_len = len, .T = f.n,
-				.n_head = hp->n_head, .n_head_kv = hp->n_head_kv, .hd = (int)hd,
+				.Q = f.q, .T = f.n, .n_head = hp->n_head, .n_head_kv = hp->n_head_kv, .hd = (int)hd,
 				.scale = 1.0f / sqrtf((float)hd), .out = f.att,
 				.mass = extra && extra->mass ? extra->mass + (int64_t)f.layer * H * kv->cap : NULL,
 				.mass_stride = kv->cap,
 			};
+			weft_kv_attn_args(kv, f.layer, &a);
 			weft_attention(pool, &a);
 			if (matmul(pool, L->wo, f.att, f.n, f.h))
 				goto out;
@@ -265,6 +260,9 @@ int weft_model_forward(const weft_model *m, weft_pool *pool, weft_kv *kv, const 
 	}
 	rc = 0;
 out:
+	if (rc != 0)
+		weft_kv_restore(kv, &saved);
+	weft_kv_state_free(&saved);
 	free(buf);
 	return rc;
 }

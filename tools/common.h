@@ -220,31 +220,6 @@ static inline void numerics_apply(int llamacpp)
 		die("--numerics llama.cpp: this CPU lacks the AVX-512 level (F, DQ, BW, VL, VNNI) whose llama.cpp build it reproduces");
 }
 
-/* A kvcache frame computed with llama.cpp's numerics says so in
- * weft.numerics; one computed with weft's has no such key.  With
- * --numerics llama.cpp, a cache without it is refused: llama.cpp's results
- * cannot be continued from weft's. */
-#define NUMERICS_KEY "weft.numerics"
-static inline int frame_llamacpp(const weft_frame *f)
-{
-	const char *v = weft_frame_get(f, NUMERICS_KEY);
-	return v && strcmp(v, "llama.cpp") == 0;
-}
-
-static inline void check_cache_numerics(int llamacpp, const weft_frame *f, const char *name)
-{
-	if (llamacpp && !frame_llamacpp(f))
-		die("%s: frame %" PRIu64 ": --numerics llama.cpp: this KV cache was computed with weft's numerics; "
-		    "prefill it with --numerics llama.cpp too",
-		    name, f->index);
-}
-
-static inline void mark_numerics(int llamacpp, weft_frame *f, const char *name)
-{
-	if (llamacpp && f && weft_frame_set(f, NUMERICS_KEY, "llama.cpp") != 0)
-		die("%s: %s", name, weft_errmsg());
-}
-
 /* With llama.cpp numerics, every matrix of the model must be of a weight
  * type that level reproduces. */
 static inline void check_numerics(int llamacpp, const tool_model *t, const char *path)

@@ -5,6 +5,7 @@
 
 #include "common.h"
 #include "gguf.h"
+#include "keys.h"
 #include "kvstream.h"
 #include "model.h"
 #include "sample.h"
@@ -107,7 +108,7 @@ static void text_flush(textout *t)
 	fflush(t->out);
 }
 
-int main(int argc, char **argv)
+static void parse_options(int argc, char **argv)
 {
 	enum { O_TEMP = 256, O_GREEDY, O_TOPK, O_TOPP, O_MINP, O_RP, O_RLN, O_STOP, O_IEOS, O_TOK, O_KVOUT, O_FORCE, O_NUMERICS };
 	static const struct option opts[] = {
@@ -150,9 +151,9 @@ int main(int argc, char **argv)
 		case O_FORCE: o.force = 1; break;
 		case O_NUMERICS: o.llamacpp = opt_numerics(optarg); break;
 		case 'v': o.verbose = 1; break;
-		case 'h': usage(stdout); return 0;
+		case 'h': usage(stdout); exit(0);
 		case 'V': print_version(); break;
-		default: usage(stderr); return 2;
+		default: usage(stderr); exit(2);
 		}
 	}
 	numerics_apply(o.llamacpp);
@@ -160,7 +161,70 @@ int main(int argc, char **argv)
 		die("no model given (-m MODEL.gguf); see --help");
 	if (optind + 1 < argc)
 		die("at most one input FILE");
+}
 
+/* The input: a KV cache and its logits (other frames are passed on to out
+ * with --tokens). */
+static void read_input(weft_reader *r, const char *inname, const weft_model *m, weft_kv_in *kin, FILE *out)
+{
+	weft_frame *f;
+	int rc;
+	while ((rc = weft_reader_next(r, &f)) == 1) {
+		const char *kind = weft_frame_kind(f);
+		if (strcmp(kind, WEFT_KIND_TOKENS) == 0 || strcmp(kind, WEFT_KIND_IMAGE) == 0)
+			die("%s: frame %" PRIu64 ": %s frame before decode: run prefill first", inname, f->index, kind);
+		int took = weft_kv_read(kin, m, f);
+		if (took < 0)
+			die("%s: %s", inname, weft_errmsg());
+		if (took == 0 && o.tokens_out && weft_frame_write_raw(out, f) != 0)
+			die_lib(out_name);
+		weft_frame_free(f);
+	}
+	if (rc < 0)
+		die("%s: %s", inname, weft_errmsg());
+	if (weft_kv_read_end(kin, m, 1) != 0) {
+		if (!kin->kv)
+			die("%s: no KV cache in the input (pipe prefill's output into decode)", inname);
+		die("%s: %s", inname, weft_errmsg());
+	}
+	const int64_t ctx = m->hp.n_ctx_train > 0 ? m->hp.n_ctx_train : INT64_MAX;
+	if (kin->kv->n_past + o.n > ctx)
+		die("%s: context length exceeded: %" PRId64 " cached + -n %" PRId64 " > context %" PRId64, inname,
+		    kin->kv->n_past, o.n, ctx);
+}
+
+/* Text of token tok into txt (holding back a possible stop string);
+ * returns 1 when a stop string was completed. */
+static int emit_text(textout *txt, const weft_vocab *voc, int32_t tok, char **piece, size_t *piece_cap)
+{
+	int k = weft_token_to_piece(voc, tok, 0, *piece, *piece_cap);
+	if (k > (int)*piece_cap) {
+		if (!(*piece = realloc(*piece, *piece_cap = (size_t)k)))
+			die("out of memory");
+		k = weft_token_to_piece(voc, tok, 0, *piece, *piece_cap);
+	}
+	if (k > 0 && text_add(txt, *piece, (size_t)k))
+		return 1;
+	fflush(stdout);
+	return 0;
+}
+
+/* The generated ids as a tokens frame. */
+static void write_tokens(FILE *out, const weft_vocab *voc, const int32_t *gen, int64_t n_gen)
+{
+	char fp[17];
+	weft_fingerprint_hex(weft_vocab_fingerprint(voc), fp);
+	weft_frame *tf = weft_frame_new(WEFT_KIND_TOKENS);
+	int64_t shape[1] = {n_gen};
+	if (!tf || weft_frame_set(tf, WEFT_KEY_VOCAB, fp) || !weft_frame_add(tf, "ids", WEFT_DT_I32, 1, shape, gen) ||
+	    weft_frame_write(out, tf) != 0)
+		die_lib(out_name);
+	weft_frame_free(tf);
+}
+
+int main(int argc, char **argv)
+{
+	parse_options(argc, argv);
 	tool_model tm = load_model(o.model);
 	check_numerics(o.llamacpp, &tm, o.model);
 	const weft_model *m = tm.m;
@@ -175,62 +239,19 @@ int main(int argc, char **argv)
 	FILE *out = o.tokens_out ? out_open(NULL, 1, o.force) : stdout;
 	if (!o.tokens_out && isatty(STDOUT_FILENO))
 		setvbuf(stdout, NULL, _IOLBF, 0);
-
-	/* Load the cache and logits. */
-	weft_kv *kv = NULL;
-	int32_t *hist = NULL;
-	int64_t n_hist = 0;
-	int next_layer = 0, have_logits = 0;
-	float *logits = malloc((size_t)hp->n_vocab * sizeof *logits);
-	if (!logits)
-		die("out of memory");
-	weft_frame *f;
-	int rc;
-	while ((rc = weft_reader_next(r, &f)) == 1) {
-		const char *kind = weft_frame_kind(f);
-		if (strcmp(kind, "kvcache") == 0) {
-			if (kv)
-				die("%s: frame %" PRIu64 ": a second kvcache frame", inname, f->index);
-			check_cache_numerics(o.llamacpp, f, inname);
-			if (!(kv = weft_kv_begin(m, f, o.n + 1, &hist, &n_hist)))
-				die("%s: %s", inname, weft_errmsg());
-		} else if (strcmp(kind, "kv") == 0) {
-			if (!kv)
-				die("%s: frame %" PRIu64 ": kv frame without a kvcache frame before it", inname, f->index);
-			if (weft_kv_load_layer(kv, m, f, &next_layer) != 0)
-				die("%s: %s", inname, weft_errmsg());
-		} else if (strcmp(kind, "logits") == 0) {
-			if (weft_logits_load(m, f, logits) != 0)
-				die("%s: %s", inname, weft_errmsg());
-			have_logits = 1;
-		} else if (strcmp(kind, "tokens") == 0 || strcmp(kind, "image") == 0) {
-			die("%s: frame %" PRIu64 ": %s frame before decode: run prefill first", inname, f->index, kind);
-		} else if (o.tokens_out && weft_frame_write_raw(out, f) != 0) {
-			die_lib(out_name);
-		}
-		weft_frame_free(f);
-	}
-	if (rc < 0)
-		die("%s: %s", inname, weft_errmsg());
-	if (!kv)
-		die("%s: no KV cache in the input (pipe prefill's output into decode)", inname);
-	if (next_layer != hp->n_layer)
-		die("%s: KV cache has %d of %d layers (truncated stream?)", inname, next_layer, hp->n_layer);
-	if (!have_logits)
-		die("%s: no logits frame after the KV cache (truncated stream?)", inname);
-	int64_t ctx = hp->n_ctx_train > 0 ? hp->n_ctx_train : INT64_MAX;
-	if (kv->n_past + o.n > ctx)
-		die("%s: context length exceeded: %" PRId64 " cached + -n %" PRId64 " > context %" PRId64, inname,
-		    kv->n_past, o.n, ctx);
+	weft_kv_in kin = {.extra_cap = o.n + 1, .want_llamacpp = o.llamacpp};
+	read_input(r, inname, m, &kin, out);
+	weft_kv *kv = kin.kv;
+	float *logits = kin.logits;
 
 	weft_sampler *smp = weft_sampler_new(&o.sp, hp->n_vocab);
 	weft_pool *pool = weft_pool_new(o.threads);
 	int32_t *gen = malloc((size_t)(o.n + 1) * 4);
-	int32_t *h2 = realloc(hist, (size_t)(n_hist + o.n + 1) * 4);
-	if (!smp || !pool || !gen || !h2)
+	int32_t *hist = realloc(kin.hist, (size_t)(kin.n_hist + o.n + 1) * 4);
+	if (!smp || !pool || !gen || !hist)
 		die_lib(NULL);
-	hist = h2;
-	for (int64_t i = 0; i < n_hist; i++)
+	kin.hist = hist;
+	for (int64_t i = 0; i < kin.n_hist; i++)
 		if (hist[i] >= 0)
 			weft_sampler_accept(smp, hist[i]);
 
@@ -247,20 +268,11 @@ int main(int argc, char **argv)
 		if (!o.ignore_eos && weft_vocab_is_eog(voc, tok))
 			break;
 		gen[n_gen++] = tok;
-		hist[n_hist++] = tok;
+		hist[kin.n_hist++] = tok;
 		weft_sampler_accept(smp, tok);
 		pending = 1;
-		if (!o.tokens_out) {
-			int k = weft_token_to_piece(voc, tok, 0, piece, piece_cap);
-			if (k > (int)piece_cap) {
-				if (!(piece = realloc(piece, piece_cap = (size_t)k)))
-					die("out of memory");
-				k = weft_token_to_piece(voc, tok, 0, piece, piece_cap);
-			}
-			if (k > 0 && text_add(&txt, piece, (size_t)k))
-				break; /* a stop string */
-			fflush(stdout);
-		}
+		if (!o.tokens_out && emit_text(&txt, voc, tok, &piece, &piece_cap))
+			break; /* a stop string */
 		if (n_gen >= o.n && !o.kv_out)
 			break;
 		if (weft_model_forward(m, pool, kv, &tok, NULL, 1, 1, logits, 0, NULL) != 0)
@@ -271,35 +283,15 @@ int main(int argc, char **argv)
 	if (pending && o.kv_out && weft_model_forward(m, pool, kv, &gen[n_gen - 1], NULL, 1, 1, logits, 0, NULL) != 0)
 		die("%s: %s", o.model, weft_errmsg());
 
-	if (o.tokens_out) {
-		char fp[17];
-		weft_fingerprint_hex(weft_vocab_fingerprint(voc), fp);
-		weft_frame *tf = weft_frame_new("tokens");
-		int64_t shape[1] = {n_gen};
-		if (!tf || weft_frame_set(tf, "weft.vocab", fp) || !weft_frame_add(tf, "ids", WEFT_DT_I32, 1, shape, gen) ||
-		    weft_frame_write(out, tf) != 0)
-			die_lib(out_name);
-		weft_frame_free(tf);
-	} else {
+	if (o.tokens_out)
+		write_tokens(out, voc, gen, n_gen);
+	else
 		text_flush(&txt);
-	}
 	if (o.kv_out) {
 		FILE *kf = out_open(o.kv_out, 1, 1);
-		weft_frame *hf = weft_kvcache_frame(m, kv, hist, n_hist);
-		mark_numerics(o.llamacpp, hf, o.kv_out);
-		if (!hf || weft_frame_write(kf, hf) != 0)
+		weft_kv_write_args w = {.hist = hist, .n_hist = kin.n_hist, .logits = logits, .llamacpp = o.llamacpp};
+		if (weft_kv_write(kf, m, kv, &w) != 0)
 			die_lib(o.kv_out);
-		weft_frame_free(hf);
-		for (int l = 0; l < hp->n_layer; l++) {
-			weft_frame *lf = weft_kv_layer_frame(m, kv, l, NULL);
-			if (!lf || weft_frame_write(kf, lf) != 0)
-				die_lib(o.kv_out);
-			weft_frame_free(lf);
-		}
-		weft_frame *lg = weft_logits_frame(m, logits, kv->n_past);
-		if (!lg || weft_frame_write(kf, lg) != 0)
-			die_lib(o.kv_out);
-		weft_frame_free(lg);
 		out_close(kf);
 	}
 	if (o.verbose)
@@ -310,11 +302,9 @@ int main(int argc, char **argv)
 	free(piece);
 	free(txt.buf);
 	free(gen);
-	free(hist);
-	free(logits);
+	weft_kv_in_free(&kin);
 	weft_sampler_free(smp);
 	weft_pool_free(pool);
-	weft_kv_free(kv);
 	weft_reader_free(r);
 	if (in != stdin)
 		fclose(in);

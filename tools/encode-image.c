@@ -11,7 +11,9 @@
 #include <inttypes.h>
 
 #include "common.h"
+#include "embd.h"
 #include "gguf.h"
+#include "keys.h"
 #include "image.h"
 #include "preprocess.h"
 #include "vision.h"
@@ -131,27 +133,6 @@ static void add_image(batcher *b, img *im, const weft_preproc *pp, int number)
 	weft_image_free(pic);
 }
 
-/* The wrapper text around tile t's <image> run, as the model's processor
- * writes it (transformers' Idefics3Processor for idefics3; none for mlp). */
-static void wrapper(const weft_vision *v, const img *im, int t, char *pre, char *suf, size_t cap)
-{
-	static const char fake[] = "<fake_token_around_image>";
-	*pre = *suf = 0;
-	if (v->hp.proj != WEFT_PROJ_IDEFICS3)
-		return;
-	if (im->rows == 0) {
-		snprintf(pre, cap, "%s<global-img>", fake);
-		snprintf(suf, cap, "%s", fake);
-	} else if (t < im->rows * im->cols) {
-		int r = t / im->cols + 1, c = t % im->cols + 1;
-		snprintf(pre, cap, "%s<row_%d_col_%d>", fake, r, c);
-		snprintf(suf, cap, "%s", c == im->cols ? "\n" : "");
-	} else {
-		snprintf(pre, cap, "\n%s<global-img>", fake);
-		snprintf(suf, cap, "%s", fake);
-	}
-}
-
 /* The embd frame for tile t of image number n (1-based), filling
  * placeholder ph. */
 static weft_frame *embd_frame(const weft_vision *v, const img *im, int n, int t, const weft_frame *ph,
@@ -159,23 +140,19 @@ static weft_frame *embd_frame(const weft_vision *v, const img *im, int n, int t,
 {
 	const weft_vision_hparams *hp = &v->hp;
 	char pre[96], suf[96];
-	wrapper(v, im, t, pre, suf, sizeof pre);
-	size_t ef = (size_t)hp->n_tokens * hp->n_embd_out, sf = (size_t)hp->n_layer_run * hp->n_patches;
-	int64_t se[2] = {hp->n_tokens, hp->n_embd_out}, ss[2] = {hp->n_layer_run, hp->n_patches};
-	const char *vocab = weft_frame_get(ph, "weft.vocab"), *text = weft_frame_get(ph, "weft.placeholder");
-	weft_frame *f = weft_frame_new("embd");
-	if (!f || weft_frame_setf(f, "weft.image", "%d", n) || weft_frame_setf(f, "weft.tile", "%d", t) ||
-	    weft_frame_setf(f, "weft.tiles", "%d", im->tiles) || weft_frame_setf(f, "weft.rows", "%d", im->rows) ||
-	    weft_frame_setf(f, "weft.cols", "%d", im->cols) ||
-	    weft_frame_set(f, "weft.saliency", hp->has_cls ? "cls_attn" : "attn_recv") ||
-	    weft_frame_setf(f, "weft.patch_side", "%d", hp->n_side) ||
-	    weft_frame_setf(f, "weft.merge", "%d", hp->scale_factor > 0 ? hp->scale_factor : 1) ||
-	    weft_frame_set(f, "weft.mmproj", fp) ||
-	    weft_frame_set(f, "weft.source", strcmp(im->path, "-") == 0 ? "<stdin>" : im->path) ||
-	    weft_frame_set(f, "weft.prefix", pre) || weft_frame_set(f, "weft.suffix", suf) ||
-	    (vocab && weft_frame_set(f, "weft.vocab", vocab)) || (text && weft_frame_set(f, "weft.placeholder", text)) ||
-	    !weft_frame_add(f, "embd", WEFT_DT_F32, 2, se, im->embd + (size_t)t * ef) ||
-	    !weft_frame_add(f, "saliency", WEFT_DT_F32, 2, ss, im->sal + (size_t)t * sf))
+	weft_embd_wrapper(hp->proj, im->rows, im->cols, t, pre, suf, sizeof pre);
+	const size_t ef = (size_t)hp->n_tokens * hp->n_embd_out, sf = (size_t)hp->n_layer_run * hp->n_patches;
+	weft_embd_tile tile = {
+		.image = n, .tile = t, .tiles = im->tiles, .rows = im->rows, .cols = im->cols,
+		.saliency_kind = hp->has_cls ? "cls_attn" : "attn_recv", .patch_side = hp->n_side,
+		.merge = hp->scale_factor > 0 ? hp->scale_factor : 1, .mmproj = fp,
+		.source = strcmp(im->path, "-") == 0 ? "<stdin>" : im->path, .prefix = pre, .suffix = suf,
+		.vocab = weft_frame_get(ph, WEFT_KEY_VOCAB), .placeholder = weft_frame_get(ph, WEFT_KEY_PLACEHOLDER),
+		.n_tokens = hp->n_tokens, .n_embd = hp->n_embd_out, .embd = im->embd + (size_t)t * ef,
+		.n_sal_layers = hp->n_layer_run, .n_patches = hp->n_patches, .saliency = im->sal + (size_t)t * sf,
+	};
+	weft_frame *f = weft_embd_frame(&tile);
+	if (!f)
 		die_lib(NULL);
 	return f;
 }
@@ -183,7 +160,7 @@ static weft_frame *embd_frame(const weft_vision *v, const img *im, int n, int t,
 /* The image number of a placeholder frame, or die. */
 static int placeholder_number(const weft_frame *f, const char *inname)
 {
-	const char *s = weft_frame_get(f, "weft.image");
+	const char *s = weft_frame_get(f, WEFT_KEY_IMAGE);
 	char *end;
 	long n = s ? strtol(s, &end, 10) : 0;
 	if (!s || !*s || *end || n < 1 || n > 1000000)
@@ -264,7 +241,7 @@ int main(int argc, char **argv)
 	size_t n_frames = 0, cap_frames = 0;
 	int rc, n_placeholders = 0;
 	while ((rc = weft_reader_next(r, &f)) == 1) {
-		if (strcmp(weft_frame_kind(f), "image") == 0) {
+		if (strcmp(weft_frame_kind(f), WEFT_KIND_IMAGE) == 0) {
 			int n = placeholder_number(f, inname);
 			if (n > n_img)
 				die("%s: frame %" PRIu64 ": stream has <image %d> but only %d image%s given", inname, f->index,
@@ -311,7 +288,7 @@ int main(int argc, char **argv)
 	/* The stream again, placeholders filled. */
 	for (size_t k = 0; k < n_frames; k++) {
 		f = frames[k];
-		if (strcmp(weft_frame_kind(f), "image") == 0) {
+		if (strcmp(weft_frame_kind(f), WEFT_KIND_IMAGE) == 0) {
 			int n = placeholder_number(f, inname);
 			const img *im = &imgs[n - 1];
 			for (int t = 0; t < im->tiles; t++) {

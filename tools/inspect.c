@@ -4,6 +4,7 @@
 #include <inttypes.h>
 #include <jansson.h>
 
+#include "keys.h"
 #include "common.h"
 #include "ggml_types.h"
 #include "gguf.h"
@@ -205,7 +206,7 @@ static void print_frame_text(const weft_frame *f)
 	       8 + f->header_len + f->data_len);
 	if (!opt_no_meta)
 		for (int i = 0; i < f->n_meta; i++)
-			if (strcmp(f->meta[i].key, "weft.kind") != 0)
+			if (strcmp(f->meta[i].key, WEFT_KEY_KIND) != 0)
 				printf("  %s = %s\n", f->meta[i].key, f->meta[i].val);
 	if (opt_no_tensors)
 		return;

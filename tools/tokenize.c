@@ -5,6 +5,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 
+#include "keys.h"
 #include "chat.h"
 #include "common.h"
 #include "gguf.h"
@@ -87,9 +88,9 @@ static void flush_tokens(emitter *e)
 	if (o.out == OUT_STREAM) {
 		if (e->n == 0)
 			return;
-		weft_frame *f = weft_frame_new("tokens");
+		weft_frame *f = weft_frame_new(WEFT_KIND_TOKENS);
 		int64_t shape[1] = {(int64_t)e->n};
-		if (!f || weft_frame_set(f, "weft.vocab", e->fp) || !weft_frame_add(f, "ids", WEFT_DT_I32, 1, shape, e->ids) ||
+		if (!f || weft_frame_set(f, WEFT_KEY_VOCAB, e->fp) || !weft_frame_add(f, "ids", WEFT_DT_I32, 1, shape, e->ids) ||
 		    weft_frame_write(e->out, f))
 			die_lib(out_name);
 		weft_frame_free(f);
@@ -114,10 +115,10 @@ static void emit_image(emitter *e, int number, const char *text, size_t len)
 {
 	flush_tokens(e);
 	if (o.out == OUT_STREAM) {
-		weft_frame *f = weft_frame_new("image");
+		weft_frame *f = weft_frame_new(WEFT_KIND_IMAGE);
 		char *t = weft_strndup(text, len);
-		if (!f || !t || weft_frame_setf(f, "weft.image", "%d", number) || weft_frame_set(f, "weft.placeholder", t) ||
-		    weft_frame_set(f, "weft.vocab", e->fp) || weft_frame_write(e->out, f))
+		if (!f || !t || weft_frame_setf(f, WEFT_KEY_IMAGE, "%d", number) || weft_frame_set(f, WEFT_KEY_PLACEHOLDER, t) ||
+		    weft_frame_set(f, WEFT_KEY_VOCAB, e->fp) || weft_frame_write(e->out, f))
 			die_lib(out_name);
 		free(t);
 		weft_frame_free(f);
@@ -240,9 +241,9 @@ static void detokenize(const weft_vocab *v, const char *path, FILE *out)
 		int rc;
 		while ((rc = weft_reader_next(r, &f)) == 1) {
 			const char *kind = weft_frame_kind(f);
-			if (strcmp(kind, "tokens") == 0) {
+			if (strcmp(kind, WEFT_KIND_TOKENS) == 0) {
 				const weft_tensor *t = weft_frame_tensor(f, "ids");
-				if (weft_frame_check_fp(f, "weft.vocab", weft_vocab_fingerprint(v)) != 0)
+				if (weft_frame_check_fp(f, WEFT_KEY_VOCAB, weft_vocab_fingerprint(v)) != 0)
 					die("%s: %s", name, weft_errmsg());
 				if (!t || t->dtype != WEFT_DT_I32 || t->ndim != 1)
 					die("%s: frame %" PRIu64 ": tokens frame without an I32 'ids' vector", name, f->index);
@@ -252,8 +253,8 @@ static void detokenize(const weft_vocab *v, const char *path, FILE *out)
 						die("%s: frame %" PRIu64 ": token id %" PRId32 " out of range", name, f->index,
 						    ids[i]);
 				detok_ids(v, ids, t->nelem, out);
-			} else if (strcmp(kind, "image") == 0) {
-				const char *num = weft_frame_get(f, "weft.image");
+			} else if (strcmp(kind, WEFT_KIND_IMAGE) == 0) {
+				const char *num = weft_frame_get(f, WEFT_KEY_IMAGE);
 				fprintf(out, "<image %s>", num ? num : "?");
 			}
 			weft_frame_free(f);

@@ -495,7 +495,8 @@ static void attn_make(attn_data *d, const attn_case *c)
 	d->a = (weft_attn_args){.Q = d->Q,
 				.K = d->K,
 				.V = d->V,
-				.kv_head_stride = d->stride,
+				.kv_type = WEFT_TYPE_F16,
+				.kv_head_rows = d->stride / c->hd,
 				.kv_len = c->kv_len,
 				.T = c->T,
 				.n_head = c->n_head,
@@ -525,7 +526,7 @@ static void attn_naive(const attn_data *d, double *out, double *mass)
 				double s = 0;
 				for (int k = 0; k < hd; k++)
 					s += (double)a->Q[(t * a->n_head + h) * hd + k] *
-					     weft_fp16_to_fp32(d->K[g * a->kv_head_stride + j * hd + k]);
+					     weft_fp16_to_fp32(d->K[g * d->stride + j * hd + k]);
 				S[t * L + j] = j < n ? s * a->scale : -INFINITY;
 				mx = S[t * L + j] > mx ? S[t * L + j] : mx;
 			}
@@ -537,7 +538,7 @@ static void attn_naive(const attn_data *d, double *out, double *mass)
 			for (int64_t j = 0; j < n; j++) {
 				const double p = exp(S[t * L + j] - mx) / sum;
 				for (int k = 0; k < hd; k++)
-					o[k] += p * weft_fp16_to_fp32(d->V[g * a->kv_head_stride + j * hd + k]);
+					o[k] += p * weft_fp16_to_fp32(d->V[g * d->stride + j * hd + k]);
 				mass[g * d->mstride + j] += p;
 			}
 		}
@@ -613,7 +614,7 @@ static void attn_case_check(const attn_case *c, weft_pool *pool)
 		if (!vt)
 			continue;
 		weft_attn_args a32 = d.a;
-		a32.K = Kf, a32.V = Vf, a32.kv_f32 = 1;
+		a32.K = Kf, a32.V = Vf, a32.kv_type = WEFT_TYPE_F32;
 		for (int64_t i = 0; i < nm; i++)
 			mass[i] = 0.0f;
 		a32.out = out, a32.mass = mass, a32.mass_stride = d.mstride;
@@ -631,6 +632,40 @@ static void attn_case_check(const attn_case *c, weft_pool *pool)
 			worst = fmax(worst, fabs(mass[i] - em[i]) / (1 + em[i]));
 		if (!(worst <= 1e-5))
 			FAILF("%s f32 K/V T=%lld hd=%d: rel err %g", vt->name, (long long)c->T, c->hd, worst);
+	}
+	/* Q8_0 K/V rows (a quantized cache): every level (all fall back to the
+	 * scalar references, which dequantize each row) equals the scalar
+	 * reference over the dequantized rows as F32, bit for bit */
+	if (c->hd % 32 == 0) {
+		const int64_t rb = (int64_t)weft_type_row_bytes(WEFT_TYPE_Q8_0, (uint64_t)c->hd), rows = nkv / c->hd;
+		uint8_t *Kq = malloc((size_t)(rows * rb)), *Vq = malloc((size_t)(rows * rb));
+		for (int64_t r = 0; r < rows; r++) {
+			CHECK(weft_quantize_row(WEFT_TYPE_Q8_0, Kf + r * c->hd, Kq + r * rb, c->hd) == 0 &&
+			      weft_quantize_row(WEFT_TYPE_Q8_0, Vf + r * c->hd, Vq + r * rb, c->hd) == 0 &&
+			      weft_dequantize_row(WEFT_TYPE_Q8_0, Kq + r * rb, Kf + r * c->hd, c->hd) == 0 &&
+			      weft_dequantize_row(WEFT_TYPE_Q8_0, Vq + r * rb, Vf + r * c->hd, c->hd) == 0);
+		}
+		weft_attn_args ad = d.a;
+		ad.K = Kf, ad.V = Vf, ad.kv_type = WEFT_TYPE_F32, ad.out = out, ad.mass = mass, ad.mass_stride = d.mstride;
+		for (int64_t i = 0; i < nm; i++)
+			mass[i] = 0.0f;
+		weft_attention_vt(pool, &ad, ref());
+		for (int lvl = 0; lvl < WEFT_LEVEL_N; lvl++) {
+			const weft_ops_vt *vt = ops_at(lvl);
+			if (!vt)
+				continue;
+			weft_attn_args aq = d.a;
+			aq.K = Kq, aq.V = Vq, aq.kv_type = WEFT_TYPE_Q8_0, aq.out = out2, aq.mass = mass2;
+			aq.mass_stride = d.mstride;
+			for (int64_t i = 0; i < nm; i++)
+				mass2[i] = 0.0f;
+			weft_attention_vt(pool, &aq, vt);
+			if (memcmp(out, out2, sizeof(float) * (size_t)(c->T * c->n_head * c->hd)) ||
+			    memcmp(mass, mass2, sizeof(float) * (size_t)nm))
+				FAILF("%s q8_0 K/V T=%lld hd=%d: differs from the reference over the dequantized rows",
+				      vt->name, (long long)c->T, c->hd);
+		}
+		free(Kq), free(Vq);
 	}
 	free(Kf), free(Vf);
 	free(eo), free(em), free(out), free(out2), free(mass), free(mass2);
@@ -737,7 +772,7 @@ static void ggml_fa_row(const attn_data *d, int h, int64_t t, int tiled, float *
 {
 	const weft_attn_args *a = &d->a;
 	const int hd = a->hd, g = h / (a->n_head / a->n_head_kv);
-	const uint16_t *K = d->K + g * a->kv_head_stride, *V = d->V + g * a->kv_head_stride;
+	const uint16_t *K = d->K + g * d->stride, *V = d->V + g * d->stride;
 	const float *q = a->Q + (t * a->n_head + h) * hd;
 	const int64_t n = (int64_t)a->kv_len[g] - a->T + t + 1;
 	float acc[128] = {0}, M = -INFINITY, S = 0.0f;
