@@ -22,7 +22,7 @@ PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lz -lpcre2-
 
 WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
 # Layers: tools -> lib -> kernels -> base; nothing includes upwards
-# (tests/check-layers.sh).  -MMD -MP: header dependencies per object.
+# (tests/tools/install.sh checks it).  -MMD -MP: header dependencies per object.
 INCLUDES := -Ilib -Ikernels -Ibase
 ALL_CFLAGS = -std=c11 -D_DEFAULT_SOURCE -D_FILE_OFFSET_BITS=64 $(WARN) -fPIC -MMD -MP \
              $(INCLUDES) $(PKG_CFLAGS) $(CFLAGS) $(EXTRA_CFLAGS)
@@ -41,7 +41,7 @@ BENCHES  := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 # The installed (public) headers; every other header is internal, and its
 # declarations are hidden from libweft.so (tests/check-exports.sh).
 HEADERS  := base/util.h base/ggml_types.h kernels/kernels.h \
-            $(sort $(filter-out %_int.h,$(wildcard lib/*.h)))
+            $(sort $(filter-out %_int.h,$(wildcard lib/*.h)) $(wildcard lib/*.def))
 
 all: $(BUILD)/libweft.a $(BUILD)/libweft.so.$(SOVER) $(TOOLS)
 
@@ -71,8 +71,16 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libweft.a
 	@mkdir -p $(BUILD)/tests
 	$(CC) $(ALL_CFLAGS) -MF $@.d -Itests/unit -o $@ $< $(BUILD)/libweft.a $(LDLIBS)
 
-test: all $(TESTS)
-	WEFT_BIN=$(BIN) WEFT_TESTBIN=$(BUILD)/tests sh tests/run
+# The installed tree the tests check (tests/tools/install.sh: each public
+# header compiles alone, a program links with pkg-config's flags,
+# libweft.so exports exactly the public headers' functions).
+STAGE := $(BUILD)/stage
+stage: all
+	@rm -rf $(STAGE)
+	@$(MAKE) --no-print-directory -s install DESTDIR=$(abspath $(STAGE)) PREFIX=/usr/local >/dev/null
+
+test: all $(TESTS) stage
+	WEFT_BIN=$(BIN) WEFT_TESTBIN=$(BUILD)/tests WEFT_STAGE=$(STAGE) sh tests/run
 
 ASAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
 check-asan:
@@ -112,18 +120,12 @@ install: all
 	cp $(HEADERS) $(DESTDIR)$(PREFIX)/include/weft/
 	cp man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
 	cp man/*.5 $(DESTDIR)$(PREFIX)/share/man/man5/
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(shell sed -n 's/^#define WEFT_VERSION "\(.*\)"/\1/p' lib/util.h)|' \
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(shell sed -n 's/^#define WEFT_VERSION "\(.*\)"/\1/p' base/util.h)|' \
 	  -e 's|@PKGS@|$(PKGS)|' lib/weft.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/weft.pc
-
-# The installed tree on its own: every public header compiles alone, a
-# program links with pkg-config's flags, and libweft.so exports exactly the
-# public headers' functions.
-check-install: all
-	sh tests/check-install.sh $(BUILD)
 
 clean:
 	rm -rf build build-asan build-fuzz bin
 
 -include $(LIB_OBJ:.o=.d) $(TESTS:=.d) $(BENCHES:=.d) $(patsubst $(BIN)/%,$(BUILD)/dep/%.d,$(TOOLS))
 
-.PHONY: all test check-asan check-install fuzz fuzz-lib fuzz-build bench install clean
+.PHONY: all test stage check-asan fuzz fuzz-lib fuzz-build bench install clean

@@ -8,6 +8,9 @@
 
 #include "tokenizer.h"
 
+/* Internal: hidden from libweft.so's exports. */
+#pragma GCC visibility push(hidden)
+
 /* Token attribute bits (llama.cpp's llama_token_attr numbering). */
 enum {
 	TA_UNKNOWN = 1 << 0, TA_UNUSED = 1 << 1, TA_NORMAL = 1 << 2, TA_CONTROL = 1 << 3,
@@ -95,5 +98,7 @@ char *wt_bpe_decode_alloc(const char *s, size_t n, size_t *out_len);
 
 /* tokenizer_spm.c */
 int wt_spm_tokenize(const weft_vocab *v, const char *text, size_t len, int prefix, wt_out *o);
+
+#pragma GCC visibility pop
 
 #endif

@@ -34,6 +34,7 @@ static void usage(FILE *f)
 		"      --system TEXT       system message (with --chat)\n"
 		"      --template NAME     chat template: %s\n"
 		"                          (default: detected from tokenizer.chat_template)\n"
+		"      --list-templates    list the chat templates and exit\n"
 		"      --bos, --no-bos     add / do not add BOS (default: model metadata)\n"
 		"      --no-parse-special  treat special-token texts (\"<|im_start|>\") as plain text\n"
 		"      --no-images         treat \"<image>\" as plain text\n"
@@ -290,11 +291,12 @@ static int chat_template(const weft_gguf *g)
 
 int main(int argc, char **argv)
 {
-	enum { O_SYSTEM = 256, O_TEMPLATE, O_BOS, O_NOBOS, O_NOPS, O_NOIMG, O_IDS, O_PIECES, O_FORCE, O_SPECIAL };
+	enum { O_SYSTEM = 256, O_TEMPLATE, O_LIST, O_BOS, O_NOBOS, O_NOPS, O_NOIMG, O_IDS, O_PIECES, O_FORCE, O_SPECIAL };
 	static const struct option opts[] = {
 		{"model", required_argument, 0, 'm'},     {"file", required_argument, 0, 'f'},
 		{"chat", no_argument, 0, 'c'},            {"system", required_argument, 0, O_SYSTEM},
-		{"template", required_argument, 0, O_TEMPLATE}, {"bos", no_argument, 0, O_BOS},
+		{"template", required_argument, 0, O_TEMPLATE}, {"list-templates", no_argument, 0, O_LIST},
+		{"bos", no_argument, 0, O_BOS},
 		{"no-bos", no_argument, 0, O_NOBOS},      {"no-parse-special", no_argument, 0, O_NOPS},
 		{"no-images", no_argument, 0, O_NOIMG},   {"ids", no_argument, 0, O_IDS},
 		{"pieces", no_argument, 0, O_PIECES},     {"detokenize", no_argument, 0, 'd'},
@@ -312,6 +314,7 @@ int main(int argc, char **argv)
 		case 'o': o.output = optarg; break;
 		case O_SYSTEM: o.system = optarg; break;
 		case O_TEMPLATE: o.tmpl = optarg; break;
+		case O_LIST: weft_family_list(weft_chat_family(), stdout); return 0;
 		case O_BOS: o.bos = 1; break;
 		case O_NOBOS: o.bos = 0; break;
 		case O_NOPS: o.parse_special = 0; break;

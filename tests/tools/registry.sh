@@ -1,0 +1,22 @@
+# registry.sh - every method family's --list and its man page agree: each
+# listed name has its entry (.TP, .B NAME) in the man page section that
+# documents the family, and that section documents nothing unlisted.
+# One line per family below: tool, list option, man page, section title.
+suite=registry
+. tests/tools/lib.sh
+
+check_family() { # name tool list-option man-page section-title
+	name=$1 tool=$2 opt=$3 page=$4 title=$5
+	listed=$("$WEFT_BIN/$tool" "$opt" | grep -v '^	' | cut -f1 | sort)
+	documented=$(awk -v t="$title" '
+		/^\.S[SH] / { insec = (substr($0, 5) == t); next }
+		insec && prev == ".TP" && /^\.B / { print $2 }
+		{ prev = $0 }' "$page" | sort)
+	if [ -z "$listed" ]; then fail "$name" "$tool $opt listed nothing"
+	elif [ "$listed" != "$documented" ]; then
+		fail "$name" "$tool $opt lists [$(echo $listed)], $page section '$title' documents [$(echo $documented)]"
+	else pass "$name"; fi
+}
+
+check_family chat_templates tokenize --list-templates man/tokenize.1 "Chat templates"
+exit $status
