@@ -168,7 +168,7 @@ static int placeholder_number(const weft_frame *f, const char *inname)
 	return (int)n;
 }
 
-int main(int argc, char **argv)
+static void parse_options(int argc, char **argv)
 {
 	enum { O_MMPROJ = 256, O_BATCH, O_MAXPIX, O_ALPHA, O_ALPHA_WHITE, O_NOEXIF, O_FORCE };
 	static const struct option opts[] = {
@@ -195,13 +195,53 @@ int main(int argc, char **argv)
 		case 'o': o.output = optarg; break;
 		case O_FORCE: o.force = 1; break;
 		case 'v': o.verbose = 1; break;
-		case 'h': usage(stdout); return 0;
+		case 'h': usage(stdout); exit(0);
 		case 'V': print_version(); break;
-		default: usage(stderr); return 2;
+		default: usage(stderr); exit(2);
 		}
 	}
 	if (!o.mmproj)
 		die("no vision model given (--mmproj MMPROJ.gguf); see --help");
+}
+
+/* The whole input stream (it holds token ids and placeholders only, so it
+ * is small); marks the images its placeholders use. */
+static weft_frame **read_stream(const char *inname, FILE *in, img *imgs, int n_img, size_t *n_out, int *n_ph)
+{
+	weft_reader *r = weft_reader_new(in);
+	if (!r)
+		die_lib(NULL);
+	weft_frame **frames = NULL, *f;
+	size_t n_frames = 0, cap_frames = 0;
+	int rc, n_placeholders = 0;
+	while ((rc = weft_reader_next(r, &f)) == 1) {
+		if (strcmp(weft_frame_kind(f), WEFT_KIND_IMAGE) == 0) {
+			int n = placeholder_number(f, inname);
+			if (n > n_img)
+				die("%s: frame %" PRIu64 ": stream has <image %d> but only %d image%s given", inname, f->index,
+				    n, n_img, n_img == 1 ? "" : "s");
+			imgs[n - 1].used = 1;
+			n_placeholders++;
+		}
+		if (n_frames == cap_frames &&
+		    !(frames = realloc(frames, (cap_frames = cap_frames ? 2 * cap_frames : 64) * sizeof *frames)))
+			die("out of memory");
+		frames[n_frames++] = f;
+	}
+	if (rc < 0)
+		die("%s: %s", inname, weft_errmsg());
+	weft_reader_free(r);
+	for (int i = 0; i < n_img; i++)
+		if (!imgs[i].used)
+			die("%s: image '%s' (%d) has no <image> placeholder in the stream", inname, imgs[i].path, i + 1);
+	*n_out = n_frames;
+	*n_ph = n_placeholders;
+	return frames;
+}
+
+int main(int argc, char **argv)
+{
+	parse_options(argc, argv);
 	int n_img = argc - optind, stdin_image = 0;
 	img *imgs = xcalloc((size_t)n_img, sizeof *imgs);
 	for (int i = 0; i < n_img; i++) {
@@ -234,34 +274,11 @@ int main(int argc, char **argv)
 	/* The whole input stream. */
 	const char *inname;
 	FILE *in = in_open(o.input, &inname);
-	weft_reader *r = weft_reader_new(in);
-	if (!r)
-		die_lib(NULL);
-	weft_frame **frames = NULL, *f;
-	size_t n_frames = 0, cap_frames = 0;
-	int rc, n_placeholders = 0;
-	while ((rc = weft_reader_next(r, &f)) == 1) {
-		if (strcmp(weft_frame_kind(f), WEFT_KIND_IMAGE) == 0) {
-			int n = placeholder_number(f, inname);
-			if (n > n_img)
-				die("%s: frame %" PRIu64 ": stream has <image %d> but only %d image%s given", inname, f->index,
-				    n, n_img, n_img == 1 ? "" : "s");
-			imgs[n - 1].used = 1;
-			n_placeholders++;
-		}
-		if (n_frames == cap_frames &&
-		    !(frames = realloc(frames, (cap_frames = cap_frames ? 2 * cap_frames : 64) * sizeof *frames)))
-			die("out of memory");
-		frames[n_frames++] = f;
-	}
-	if (rc < 0)
-		die("%s: %s", inname, weft_errmsg());
-	weft_reader_free(r);
+	size_t n_frames;
+	int n_placeholders;
+	weft_frame **frames = read_stream(inname, in, imgs, n_img, &n_frames, &n_placeholders), *f;
 	if (in != stdin)
 		fclose(in);
-	for (int i = 0; i < n_img; i++)
-		if (!imgs[i].used)
-			die("%s: image '%s' (%d) has no <image> placeholder in the stream", inname, imgs[i].path, i + 1);
 
 	/* Decode, preprocess and encode every image once. */
 	FILE *out = out_open(o.output, 1, o.force);
