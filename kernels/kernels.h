@@ -1,10 +1,10 @@
-/* kernels.h - weft's compute kernels behind one dispatch table.
+/* kernels.h - weft's compute kernels behind one backend table (backend.h).
  *
  * Every op has a portable scalar C reference (kernels/ref_*.c).  Optimized
  * variants (AVX2+FMA+F16C, AVX-512, VNNI, BF16) are picked once at run time
  * from CPUID; WEFT_KERNELS=scalar|avx2|avx512 forces a level (for tests and
  * benchmarks).  Every optimized kernel is tested against its reference
- * (tests/unit/test_kernels*.c).
+ * (tests/unit/test_matmul.c, test_ops.c).
  *
  * Layout conventions: row-major; a weight matrix is a GGUF tensor with
  * ne[0] = k (input features, contiguous) and ne[1] = n_out rows, in any
@@ -28,7 +28,7 @@ int weft_pool_size(const weft_pool *p);
  * the pool; returns when all have finished.  p may be NULL (runs inline). */
 void weft_pool_run(weft_pool *p, int n_tasks, void (*fn)(void *ctx, int task, int n_tasks), void *ctx);
 
-/* ---- dispatch ---- */
+/* ---- the backend in use ---- */
 
 /* Name of the level in use: "scalar", "avx2", "avx512" (AVX-512 F/BW/VL,
  * plus "+vnni", "+bf16" when used), or "llama.cpp" (see
