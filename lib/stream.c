@@ -413,6 +413,22 @@ static int looks_like_text(const uint8_t *b, size_t n)
 	return 1;
 }
 
+/* What a file starting with b (8 bytes) is, when recognisable. */
+static const char *file_kind(const uint8_t *b)
+{
+	static const struct { const char *magic; size_t n; const char *what; } kinds[] = {
+		{"GGUF", 4, "a GGUF file"}, {"\xff\xd8\xff", 3, "a JPEG image"}, {"\x89PNG", 4, "a PNG image"},
+		{"\x1f\x8b", 2, "gzip data"}, {"\x28\xb5\x2f\xfd", 4, "zstd data"}, {"\x7f" "ELF", 4, "an ELF executable"},
+		{"PK\x03\x04", 4, "a zip archive"},
+	};
+	for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
+		if (memcmp(b, kinds[i].magic, kinds[i].n) == 0)
+			return kinds[i].what;
+	if (b[0] == 'P' && b[1] >= '1' && b[1] <= '6' && (b[2] == '\n' || b[2] == ' ' || b[2] == '\r'))
+		return "a PNM image";
+	return NULL;
+}
+
 static int get_int(json_t *v, uint64_t *out)
 {
 	if (!json_is_integer(v) || json_integer_value(v) < 0)
@@ -614,12 +630,23 @@ int weft_reader_next(weft_reader *r, weft_frame **out)
 	uint64_t hlen = 0;
 	for (int i = 0; i < 8; i++)
 		hlen |= (uint64_t)len8[i] << (8 * i);
-	if (hlen > r->lim.max_header || hlen < 2) {
-		if (idx == 0 && looks_like_text(len8, 8))
+	const int bad_len = hlen > r->lim.max_header || hlen < 8 || hlen % 8;
+	if (idx == 0 && (bad_len || file_kind(len8))) {
+		/* what the input is instead, when recognisable */
+		const char *kind = file_kind(len8);
+		if (kind)
+			weft_error("frame 0: not a weft stream (the input is %s)", kind);
+		else if (looks_like_text(len8, 8))
 			weft_error("frame 0: not a weft stream (input starts with text)");
-		else
-			weft_error("frame %" PRIu64 ": header length %" PRIu64 " out of range (2..%" PRIu64 ")", idx,
-				   hlen, r->lim.max_header);
+		else if (bad_len)
+			weft_error("frame 0: not a weft stream (header length %" PRIu64 " is not a multiple of 8 in 8..%" PRIu64
+				   ")", hlen, r->lim.max_header);
+		if (kind || bad_len)
+			return -1;
+	}
+	if (bad_len) {
+		weft_error("frame %" PRIu64 ": header length %" PRIu64 " is not a multiple of 8 in 8..%" PRIu64
+			   " (corrupt stream)", idx, hlen, r->lim.max_header);
 		return -1;
 	}
 	weft_frame *f = weft_calloc(1, sizeof *f);
