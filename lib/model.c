@@ -72,6 +72,10 @@ static int read_hparams(const weft_gguf *g, weft_hparams *hp)
 	    get_u32(g, a, "feed_forward_length", 1, &n_ff) < 0 ||
 	    get_u32(g, a, "attention.head_count", 1, &n_head) < 0 || get_u32(g, a, "context_length", 1, &n_ctx) < 0)
 		return -1;
+	if (n_ctx == 0) {
+		weft_error("key '%s.context_length' is 0 (a model needs a training context length)", a);
+		return -1;
+	}
 	n_head_kv = n_head;
 	if (get_u32(g, a, "attention.head_count_kv", 0, &n_head_kv) < 0)
 		return -1;

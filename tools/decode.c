@@ -103,7 +103,8 @@ static int text_add(textout *t, const char *piece, size_t n)
 
 static void text_flush(textout *t)
 {
-	fwrite(t->buf + t->held, 1, t->len - t->held, t->out);
+	if (t->len > t->held) /* nothing generated: no buffer (-n 0) */
+		fwrite(t->buf + t->held, 1, t->len - t->held, t->out);
 	t->held = t->len;
 	fflush(t->out);
 }
@@ -177,11 +178,10 @@ static void read_input(weft_reader *r, const char *inname, const weft_model *m, 
 		if (took < 0)
 			die("%s: %s", inname, weft_errmsg());
 		if (took == 0 && o.tokens_out && weft_frame_write_raw(out, f) != 0)
-			die_lib(out_name);
+			die_lib("<stdout>");
 		weft_frame_free(f);
 	}
-	if (rc < 0)
-		die("%s: %s", inname, weft_errmsg());
+	stream_done(r, rc, inname);
 	if (weft_kv_read_end(kin, m, 1) != 0) {
 		if (!kin->kv)
 			die("%s: no KV cache in the input (pipe prefill's output into decode)", inname);
@@ -205,7 +205,7 @@ static int emit_text(textout *txt, const weft_vocab *voc, int32_t tok, char **pi
 	}
 	if (k > 0 && text_add(txt, *piece, (size_t)k))
 		return 1;
-	fflush(stdout);
+	flush_or_die(stdout, "<stdout>"); /* stream the text, and stop at a full disk */
 	return 0;
 }
 
@@ -218,13 +218,15 @@ static void write_tokens(FILE *out, const weft_vocab *voc, const int32_t *gen, i
 	int64_t shape[1] = {n_gen};
 	if (!tf || weft_frame_set(tf, WEFT_KEY_VOCAB, fp) || !weft_frame_add(tf, "ids", WEFT_DT_I32, 1, shape, gen) ||
 	    weft_frame_write(out, tf) != 0)
-		die_lib(out_name);
+		die_lib("<stdout>");
 	weft_frame_free(tf);
 }
 
 int main(int argc, char **argv)
 {
 	parse_options(argc, argv);
+	if (o.kv_out)
+		out_check(o.kv_out); /* before the model runs */
 	tool_model tm = load_model(o.model);
 	check_numerics(o.llamacpp, &tm, o.model);
 	const weft_model *m = tm.m;
@@ -233,9 +235,7 @@ int main(int argc, char **argv)
 
 	const char *inname;
 	FILE *in = in_open(optind < argc ? argv[optind] : "-", &inname);
-	weft_reader *r = weft_reader_new(in);
-	if (!r)
-		die_lib(NULL);
+	weft_reader *r = stream_open(in);
 	FILE *out = o.tokens_out ? out_open(NULL, 1, o.force) : stdout;
 	if (!o.tokens_out && isatty(STDOUT_FILENO))
 		setvbuf(stdout, NULL, _IOLBF, 0);

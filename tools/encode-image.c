@@ -208,9 +208,7 @@ static void parse_options(int argc, char **argv)
  * is small); marks the images its placeholders use. */
 static weft_frame **read_stream(const char *inname, FILE *in, img *imgs, int n_img, size_t *n_out, int *n_ph)
 {
-	weft_reader *r = weft_reader_new(in);
-	if (!r)
-		die_lib(NULL);
+	weft_reader *r = stream_open(in);
 	weft_frame **frames = NULL, *f;
 	size_t n_frames = 0, cap_frames = 0;
 	int rc, n_placeholders = 0;
@@ -228,8 +226,7 @@ static weft_frame **read_stream(const char *inname, FILE *in, img *imgs, int n_i
 			die("out of memory");
 		frames[n_frames++] = f;
 	}
-	if (rc < 0)
-		die("%s: %s", inname, weft_errmsg());
+	stream_done(r, rc, inname);
 	weft_reader_free(r);
 	for (int i = 0; i < n_img; i++)
 		if (!imgs[i].used)

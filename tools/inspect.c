@@ -241,12 +241,15 @@ static int inspect_stream(FILE *in, const char *name)
 		}
 		weft_frame_free(f);
 	}
+	const int empty = rc == 0 && weft_reader_count(r) == 0;
 	if (rc < 0)
 		fprintf(stderr, "%s: %s: %s\n", prog, name, weft_errmsg());
+	else if (empty) /* as every tool: a stage before failed, or the wrong file */
+		fprintf(stderr, "%s: %s: empty stream (no frames)\n", prog, name);
 	else if (!opt_json)
 		printf("%s: %" PRIu64 " frame%s\n", name, weft_reader_count(r), weft_reader_count(r) == 1 ? "" : "s");
 	weft_reader_free(r);
-	return rc < 0;
+	return rc < 0 || empty;
 }
 
 static int inspect_path(const char *path)

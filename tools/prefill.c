@@ -109,7 +109,8 @@ static void read_input(weft_reader *r, const char *inname, weft_prompt *pr, weft
 			die_lib(out_name);
 		weft_frame_free(f);
 	}
-	if (rc < 0 || weft_prompt_finish(pr) != 0)
+	stream_done(r, rc, inname);
+	if (weft_prompt_finish(pr) != 0)
 		die("%s: %s", inname, weft_errmsg());
 	if (kin->kv && weft_kv_read_end(kin, pr->m, 0) != 0)
 		die("%s: %s", inname, weft_errmsg());
@@ -156,9 +157,7 @@ int main(int argc, char **argv)
 	const char *inname;
 	FILE *in = in_open(optind < argc ? argv[optind] : "-", &inname);
 	FILE *out = out_open(o.output, 1, o.force);
-	weft_reader *r = weft_reader_new(in);
-	if (!r)
-		die_lib(NULL);
+	weft_reader *r = stream_open(in);
 	weft_prompt pr;
 	weft_prompt_init(&pr, m, tm.voc);
 	weft_kv_in kin = {.want_llamacpp = o.llamacpp};

@@ -237,7 +237,7 @@ static void detokenize(const weft_vocab *v, const char *path, FILE *out)
 		free(ids);
 		free(text);
 	} else {
-		weft_reader *r = weft_reader_new(in);
+		weft_reader *r = stream_open(in);
 		weft_frame *f;
 		int rc;
 		while ((rc = weft_reader_next(r, &f)) == 1) {
@@ -260,8 +260,7 @@ static void detokenize(const weft_vocab *v, const char *path, FILE *out)
 			}
 			weft_frame_free(f);
 		}
-		if (rc < 0)
-			die("%s: %s", name, weft_errmsg());
+		stream_done(r, rc, name);
 		weft_reader_free(r);
 	}
 	if (in != stdin)

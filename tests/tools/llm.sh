@@ -131,7 +131,8 @@ expect_error n_absurd "decode: -n: expected a number in 0..1048576, got '9999999
 expect_error decode_needs_prefill "decode: $TMP/p.wst: frame 0: tokens frame before decode: run prefill first" "$D" -m "$TM" "$TMP/p.wst"
 head -c 3000 "$TMP/c.wst" >"$TMP/cut.wst"
 expect_error truncated_cache "decode: $TMP/cut.wst: frame 1: truncated: " "$D" -m "$TM" "$TMP/cut.wst"
-expect_error empty_prompt "prefill: <stdin>: no tokens to prefill" sh -c "\"$P\" -m \"$TM\" </dev/null"
+expect_error empty_prompt "prefill: <stdin>: empty stream (no frames)" sh -c "\"$P\" -m \"$TM\" </dev/null"
+expect_error no_tokens "prefill: $TMP/c.wst: no tokens to prefill" "$P" -m "$TM" "$TMP/c.wst"
 expect_error prefill_disk_full "prefill: <stdout>: write error: No space left on device" sh -c "\"$P\" -m \"$TM\" \"$TMP/p.wst\" >/dev/full"
 expect_error prefill_no_partial "context length exceeded" "$P" -m "$TM" --ctx 4 -o "$TMP/never.wst" "$TMP/p.wst"
 if [ -e "$TMP/never.wst" ] || ls "$TMP" | grep -q 'never.wst.tmp'; then fail no_partial_output "partial file left"; else pass no_partial_output; fi

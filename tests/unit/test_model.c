@@ -710,7 +710,7 @@ static uint8_t *build(int what, size_t *len)
 #define KEY(s) (snprintf(k, sizeof k, "%s.%s", arch, s), k)
 	if (what != 3)
 		gb_kv_u32(&b, KEY("block_count"), NL);
-	gb_kv_u32(&b, KEY("context_length"), 64);
+	gb_kv_u32(&b, KEY("context_length"), what == 14 ? 0 : 64);
 	gb_kv_u32(&b, KEY("embedding_length"), D);
 	gb_kv_u32(&b, KEY("feed_forward_length"), FF);
 	gb_kv_u32(&b, KEY("attention.head_count"), NH);
@@ -771,6 +771,7 @@ static void bad_models(void)
 		"missing tensor 'blk.0.ffn_up.weight'",
 		"tensor 'blk.0.ffn_down.weight': unsupported type i32",
 		"tensor 'output.weight': shape [32, 16, 2], expected [32, 16]",
+		"key 'llama.context_length' is 0 (a model needs a training context length)",
 	};
 	for (int what = 0; what < (int)(sizeof want / sizeof *want); what++) {
 		size_t n;
