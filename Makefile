@@ -80,7 +80,8 @@ stage: all
 	@$(MAKE) --no-print-directory -s install DESTDIR=$(abspath $(STAGE)) PREFIX=/usr/local >/dev/null
 
 test: all $(TESTS) stage
-	WEFT_BIN=$(BIN) WEFT_TESTBIN=$(BUILD)/tests WEFT_STAGE=$(STAGE) sh tests/run
+	WEFT_BIN=$(BIN) WEFT_TESTBIN=$(BUILD)/tests WEFT_STAGE=$(STAGE) \
+	  WEFT_SAN_FLAGS="$(filter -fsanitize% -fno-sanitize%,$(CFLAGS))" sh tests/run
 
 ASAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
 check-asan:

@@ -355,6 +355,22 @@ int weft_chat_from_name(const char *name)
 	return t;
 }
 
+int weft_chat_pick(const weft_gguf *g, const char *name)
+{
+	if (name)
+		return weft_chat_from_name(name);
+	weft_gguf_str s;
+	if (weft_gguf_get_str(g, "tokenizer.chat_template", &s) != 0) {
+		weft_error("no tokenizer.chat_template; choose one with --template (%s)", weft_chat_names());
+		return WEFT_CHAT_NONE;
+	}
+	const int t = weft_chat_detect(s.ptr, (size_t)s.len);
+	if (t == WEFT_CHAT_NONE)
+		weft_error("chat template in tokenizer.chat_template not recognised; choose one with --template (%s)",
+			   weft_chat_names());
+	return t;
+}
+
 char *weft_chat_render(int tmpl, const weft_chat_msg *msgs, size_t n, int add_assistant)
 {
 	if (tmpl <= WEFT_CHAT_NONE || tmpl >= WEFT_CHAT_COUNT) {

@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 
+#include "gguf.h"
 #include "registry.h"
 
 /* The templates, from chat_templates.def (registry.h). */
@@ -37,6 +38,12 @@ int weft_chat_detect(const char *jinja, size_t len);
 const char *weft_chat_names(void);
 /* The templates as a family (registry.h): member i is template i + 1. */
 const weft_family *weft_chat_family(void);
+
+/* The template for the model in g: the one called name when name is not
+ * NULL, else the one detected from tokenizer.chat_template.
+ * WEFT_CHAT_NONE with an error when the name is unknown, or the GGUF has
+ * no template or one not recognised ("choose one with --template"). */
+int weft_chat_pick(const weft_gguf *g, const char *name);
 
 /* Render messages to a malloc'ed NUL-terminated prompt.  add_assistant:
  * end with the assistant turn's opening, ready for generation.  Returns NULL

@@ -8,6 +8,7 @@
 #include "keys.h"
 #include "kvstream.h"
 #include "model.h"
+#include "generate.h"
 #include "sample.h"
 #include "tokenizer.h"
 
@@ -53,60 +54,12 @@ static void usage(FILE *f)
 		prog, MAX_NEW, MAX_STOPS);
 }
 
-/* Text output with stop strings: hold back the bytes that could still be
- * the start of a stop string. */
-typedef struct {
-	char *buf;
-	size_t len, cap, held;
-	FILE *out;
-} textout;
-
-static size_t max_stop_len(void)
+/* Generated text to standard output as it becomes final. */
+static int print_text(void *ctx, const char *s, size_t n)
 {
-	size_t m = 0;
-	for (int i = 0; i < o.n_stops; i++)
-		if (strlen(o.stops[i]) > m)
-			m = strlen(o.stops[i]);
-	return m;
-}
-
-/* Append a piece; returns 1 when a stop string was completed. */
-static int text_add(textout *t, const char *piece, size_t n)
-{
-	if (t->len + n + 1 > t->cap) {
-		t->cap = 2 * (t->len + n + 64);
-		if (!(t->buf = realloc(t->buf, t->cap)))
-			die("out of memory");
-	}
-	memcpy(t->buf + t->len, piece, n);
-	t->len += n;
-	t->buf[t->len] = 0;
-	for (int i = 0; i < o.n_stops; i++) {
-		size_t sl = strlen(o.stops[i]);
-		size_t from = t->held > sl ? t->held - sl : 0;
-		char *hit = strstr(t->buf + from, o.stops[i]);
-		if (hit) {
-			fwrite(t->buf + t->held, 1, (size_t)(hit - t->buf) - t->held, t->out);
-			t->held = t->len;
-			return 1;
-		}
-	}
-	size_t keep = max_stop_len();
-	keep = keep ? keep - 1 : 0;
-	if (t->len > t->held + keep) {
-		size_t upto = t->len - keep;
-		fwrite(t->buf + t->held, 1, upto - t->held, t->out);
-		t->held = upto;
-	}
+	fwrite(s, 1, n, stdout);
+	flush_or_die(stdout, "<stdout>"); /* stream the text, and stop at a full disk */
 	return 0;
-}
-
-static void text_flush(textout *t)
-{
-	if (t->len > t->held) /* nothing generated: no buffer (-n 0) */
-		fwrite(t->buf + t->held, 1, t->len - t->held, t->out);
-	t->held = t->len;
-	fflush(t->out);
 }
 
 static void parse_options(int argc, char **argv)
@@ -193,22 +146,6 @@ static void read_input(weft_reader *r, const char *inname, const weft_model *m, 
 		    kin->kv->n_past, o.n, ctx);
 }
 
-/* Text of token tok into txt (holding back a possible stop string);
- * returns 1 when a stop string was completed. */
-static int emit_text(textout *txt, const weft_vocab *voc, int32_t tok, char **piece, size_t *piece_cap)
-{
-	int k = weft_token_to_piece(voc, tok, 0, *piece, *piece_cap);
-	if (k > (int)*piece_cap) {
-		if (!(*piece = realloc(*piece, *piece_cap = (size_t)k)))
-			die("out of memory");
-		k = weft_token_to_piece(voc, tok, 0, *piece, *piece_cap);
-	}
-	if (k > 0 && text_add(txt, *piece, (size_t)k))
-		return 1;
-	flush_or_die(stdout, "<stdout>"); /* stream the text, and stop at a full disk */
-	return 0;
-}
-
 /* The generated ids as a tokens frame. */
 static void write_tokens(FILE *out, const weft_vocab *voc, const int32_t *gen, int64_t n_gen)
 {
@@ -231,7 +168,6 @@ int main(int argc, char **argv)
 	check_numerics(o.llamacpp, &tm, o.model);
 	const weft_model *m = tm.m;
 	const weft_vocab *voc = tm.voc;
-	const weft_hparams *hp = &m->hp;
 
 	const char *inname;
 	FILE *in = in_open(optind < argc ? argv[optind] : "-", &inname);
@@ -244,50 +180,26 @@ int main(int argc, char **argv)
 	weft_kv *kv = kin.kv;
 	float *logits = kin.logits;
 
-	weft_sampler *smp = weft_sampler_new(&o.sp, hp->n_vocab);
 	weft_pool *pool = weft_pool_new(o.threads);
-	int32_t *gen = malloc((size_t)(o.n + 1) * 4);
-	int32_t *hist = realloc(kin.hist, (size_t)(kin.n_hist + o.n + 1) * 4);
-	if (!smp || !pool || !gen || !hist)
+	if (!pool)
 		die_lib(NULL);
-	kin.hist = hist;
-	for (int64_t i = 0; i < kin.n_hist; i++)
-		if (hist[i] >= 0)
-			weft_sampler_accept(smp, hist[i]);
-
-	textout txt = {.out = stdout};
-	size_t piece_cap = 256;
-	char *piece = malloc(piece_cap);
-	if (!piece)
-		die("out of memory");
-	int64_t n_gen = 0;
-	int pending = 0; /* last sampled token not yet run through the model */
-	double t0 = now_seconds();
-	while (n_gen < o.n) {
-		int32_t tok = weft_sampler_sample(smp, logits);
-		if (!o.ignore_eos && weft_vocab_is_eog(voc, tok))
-			break;
-		gen[n_gen++] = tok;
-		hist[kin.n_hist++] = tok;
-		weft_sampler_accept(smp, tok);
-		pending = 1;
-		if (!o.tokens_out && emit_text(&txt, voc, tok, &piece, &piece_cap))
-			break; /* a stop string */
-		if (n_gen >= o.n && !o.kv_out)
-			break;
-		if (weft_model_forward(m, pool, kv, &tok, NULL, 1, 1, logits, 0, NULL) != 0)
-			die("%s: %s", o.model, weft_errmsg());
-		pending = 0;
-	}
-	double t1 = now_seconds();
-	if (pending && o.kv_out && weft_model_forward(m, pool, kv, &gen[n_gen - 1], NULL, 1, 1, logits, 0, NULL) != 0)
+	/* stop strings apply to text (--tokens writes every token) */
+	weft_gen_opts go = {.n_predict = o.n, .ignore_eos = o.ignore_eos, .stops = o.tokens_out ? NULL : o.stops,
+			    .n_stops = o.tokens_out ? 0 : o.n_stops, .sp = o.sp, .finish_cache = o.kv_out != NULL,
+			    .on_text = o.tokens_out ? NULL : print_text};
+	weft_gen_result gr;
+	if (weft_generate(m, voc, pool, kv, logits, kin.hist, kin.n_hist, &go, &gr) != 0)
 		die("%s: %s", o.model, weft_errmsg());
 
 	if (o.tokens_out)
-		write_tokens(out, voc, gen, n_gen);
-	else
-		text_flush(&txt);
+		write_tokens(out, voc, gr.ids, gr.n);
 	if (o.kv_out) {
+		int32_t *hist = realloc(kin.hist, (size_t)(kin.n_hist + gr.n + 1) * sizeof *hist);
+		if (!hist)
+			die("out of memory");
+		memcpy(hist + kin.n_hist, gr.ids, (size_t)gr.n * sizeof *hist);
+		kin.hist = hist;
+		kin.n_hist += gr.n;
 		FILE *kf = out_open(o.kv_out, 1, 1);
 		weft_kv_write_args w = {.hist = hist, .n_hist = kin.n_hist, .logits = logits, .llamacpp = o.llamacpp};
 		if (weft_kv_write(kf, m, kv, &w) != 0)
@@ -295,15 +207,12 @@ int main(int argc, char **argv)
 		out_close(kf);
 	}
 	if (o.verbose)
-		fprintf(stderr, "\n%s: %" PRId64 " tokens in %.3f s (%.2f tokens/s), %d threads, kernels %s\n", prog, n_gen,
-			t1 - t0, n_gen / (t1 - t0 > 0 ? t1 - t0 : 1e-9), weft_pool_size(pool), weft_kernels_level());
+		fprintf(stderr, "\n%s: %" PRId64 " tokens in %.3f s (%.2f tokens/s), %d threads, kernels %s\n", prog, gr.n,
+			gr.seconds, gr.n / (gr.seconds > 0 ? gr.seconds : 1e-9), weft_pool_size(pool), weft_kernels_level());
 	out_close(out);
 
-	free(piece);
-	free(txt.buf);
-	free(gen);
+	weft_gen_result_free(&gr);
 	weft_kv_in_free(&kin);
-	weft_sampler_free(smp);
 	weft_pool_free(pool);
 	weft_reader_free(r);
 	if (in != stdin)

@@ -43,7 +43,8 @@ int main(void)
 	return 0;
 }
 EOC
-if $CC -std=c11 $(pc --cflags) "$TMP/prog.c" -o "$TMP/prog" $(pc --libs) 2>"$TMP/cc.err"; then
+# (under make check-asan the library is instrumented: so is the program)
+if $CC -std=c11 ${WEFT_SAN_FLAGS:-} $(pc --cflags) "$TMP/prog.c" -o "$TMP/prog" $(pc --libs) 2>"$TMP/cc.err"; then
 	out=$(LD_LIBRARY_PATH=$lib "$TMP/prog")
 	LD_LIBRARY_PATH=$lib ldd "$TMP/prog" | grep -q "$lib/libweft.so" && [ "${out#* }" = "q8_0 0" ] &&
 		pass links_shared || fail links_shared "ran with output '$out' / not linked to the staged libweft.so"

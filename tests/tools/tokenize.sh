@@ -78,7 +78,7 @@ head -c 100000 "$V" >"$TMP/trunc.gguf"
 expect_error truncated_gguf "tokenize: $TMP/trunc.gguf: truncated file: metadata 'tokenizer.ggml.tokens' array count 50257 exceeds remaining 99496 bytes" "$T" -m "$TMP/trunc.gguf" hi
 expect_error other_vocab "stream is for another vocabulary" "$T" -m "$VS" -d "$TMP/s.wst"
 expect_error bad_id "tokenize: <stdin>: not a token id for this vocabulary (50257 tokens) at byte 2" sh -c "echo '1 99999999' | \"$T\" -m \"$V\" -d"
-expect_error template_unknown "tokenize: --template: unknown template 'nope'" "$T" -m "$V" --chat --template nope hi
+expect_error template_unknown "tokenize: --template: unknown chat template 'nope'" "$T" -m "$V" --chat --template nope hi
 expect_error no_chat_template "tokenize: $V: no tokenizer.chat_template; choose one with --template" "$T" -m "$V" --chat hi
 expect_error system_needs_chat "tokenize: --system needs --chat" "$T" -m "$V" --system x hi
 
