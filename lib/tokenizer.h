@@ -36,7 +36,7 @@
 
 typedef struct weft_vocab weft_vocab;
 
-enum weft_vocab_kind { WEFT_VOCAB_SPM = 1, WEFT_VOCAB_BPE = 2 };
+enum weft_vocab_kind { WEFT_VOCAB_SPM = 1, WEFT_VOCAB_BPE = 2, WEFT_VOCAB_WPM = 3 };
 
 /* Token attributes (tokenizer.ggml.token_type numbering). */
 enum weft_token_type {
