@@ -1,6 +1,7 @@
 /* test_tokenizer.c - tokenizer parity with llama.cpp's test vectors
  * (shared/data/vocab), special tokens, pieces, errors, SmolLM2 ids. */
 #include "test.h"
+#include "gguf_build.h"
 
 #include "gguf.h"
 #include "tokenizer.h"
@@ -278,6 +279,66 @@ static void llamacpp_vocabs(void)
 		t_run(tname, one_llamacpp_vocab);
 		free(names[i]);
 	}
+}
+
+/* A tiny gpt2 vocabulary whose tokenizer.ggml.pre is pre (NULL: no key). */
+static weft_vocab *tiny_bpe(const char *pre)
+{
+	static const char *const toks[] = { "a", "b", "ab" }, *const merges[] = { "a b" };
+	gguf_builder b;
+	gb_init(&b, 3);
+	gb_kv_str(&b, "tokenizer.ggml.model", "gpt2");
+	if (pre)
+		gb_kv_str(&b, "tokenizer.ggml.pre", pre);
+	gb_kv_arr_str(&b, "tokenizer.ggml.tokens", 3, toks);
+	gb_kv_arr_str(&b, "tokenizer.ggml.merges", 1, merges);
+	size_t n;
+	uint8_t *file = gb_finish(&b, &n);
+	weft_gguf *g = weft_gguf_open_mem(file, n);
+	weft_vocab *v = g ? weft_vocab_load(g) : NULL;
+	weft_gguf_close(g);
+	free(file);
+	gb_free(&b);
+	return v;
+}
+
+/* llama.cpp refuses a pre-tokenizer name it does not know; weft too, in one
+ * line; a known one weft lacks says so; none at all means "default". */
+static void pre_tokenizer_names(void)
+{
+	weft_vocab *v = tiny_bpe("no-such-pre");
+	CHECK(v == NULL);
+	CHECK_STR(weft_errmsg(), "tokenizer: unknown pre-tokenizer 'no-such-pre'");
+	weft_vocab_free(v);
+	v = tiny_bpe("kimi-k2");
+	CHECK(v == NULL);
+	CHECK_STR(weft_errmsg(), "tokenizer: pre-tokenizer 'kimi-k2' is not supported");
+	weft_vocab_free(v);
+	static const char *const known[] = { "deepseek-llm", "qwen35", "gemma4", "llama4", "tekken", "chameleon",
+					     "spark2_5", "youtu", "jais-2", "exaone-moe", "laguna", "ufakzeka",
+					     "granite-embed-multi-97m", "sarvam-moe", "whitespace", "glm4" };
+	for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) {
+		v = tiny_bpe(known[i]);
+		if (!v) {
+			FAILF("%s: %s", known[i], weft_errmsg());
+			continue;
+		}
+		CHECK_STR(weft_vocab_pre(v), known[i]);
+		int32_t *ids = NULL;
+		size_t n = 0, cap = 0;
+		CHECK(weft_tokenize(v, "ab", 2, 0, &ids, &n, &cap) == 0 && n == 1 && ids[0] == 2);
+		free(ids);
+		weft_vocab_free(v);
+	}
+	v = tiny_bpe(NULL);
+	CHECK(v && strcmp(weft_vocab_pre(v), "default") == 0);
+	weft_vocab_free(v);
+	v = tiny_bpe("");
+	CHECK(v && strcmp(weft_vocab_pre(v), "default") == 0);
+	weft_vocab_free(v);
+	v = tiny_bpe("glm4"); /* ChatGLM's loader has no default BOS */
+	CHECK(v && weft_vocab_bos(v) == -1);
+	weft_vocab_free(v);
 }
 
 static void vectors_gpt2(void) { check_vectors("gpt-2", 1); }
@@ -583,6 +644,7 @@ int main(void)
 	RUN(vectors_llama_spm);
 	RUN(vectors_phi3);
 	llamacpp_vocabs();
+	RUN(pre_tokenizer_names);
 	RUN(special_tokens);
 	RUN(special_ids);
 	RUN(pieces);
