@@ -16,9 +16,9 @@
  * Pre-tokenizers: every name of llama.cpp's loader (default, gpt-2 family,
  * llama3/llama-bpe, qwen2, qwen35, starcoder/smollm, falcon, deepseek-llm,
  * deepseek-coder, deepseek-v3, gpt-4o/llama4, tekken, chameleon, gemma4,
- * ... see tokenizer_pre.c) except tiny_aya, cohere2moe, superbpe, kimi-k2 and
- * afmoe, which fail to load ("pre-tokenizer 'kimi-k2' is not supported").
- * A name llama.cpp does not know fails to load as it does there ("unknown
+ * afmoe, tiny_aya, superbpe, ... see tokenizer_pre.c) except kimi-k2, which
+ * fails to load ("pre-tokenizer 'kimi-k2' is not supported").  A name
+ * llama.cpp does not know fails to load as it does there ("unknown
  * pre-tokenizer 'x'"); an empty or missing name means "default".
  *
  * Special ids follow llama.cpp's loader, including its defaults (BPE without

@@ -55,6 +55,9 @@ enum {
 	WT_PRE_NO_BOS = 128       /* no default BOS id (ChatGLM, GLM-4) */
 };
 
+/* Pre-tokenizer steps: a regex, or one of the splitters written out. */
+enum { WT_STEP_REGEX = 0, WT_STEP_TRAILING_WS = 1, WT_STEP_DIGITS3 = 2 };
+
 /* A piece of text: byte offset and length. */
 typedef struct wt_seg {
 	uint32_t off, len;
@@ -79,7 +82,8 @@ struct weft_vocab {
 	int32_t byte_tok[256];  /* token whose text is that single raw byte (-1 if none) */
 	uint8_t benc[256][3];   /* byte-level (GPT-2) encoding of each byte */
 	uint8_t benc_len[256];
-	struct pcre2_real_code_8 *re[WT_MAX_REGEX]; /* NULL: the trailing-whitespace step */
+	struct pcre2_real_code_8 *re[WT_MAX_REGEX]; /* NULL for the steps written out */
+	uint8_t pre_step[WT_MAX_REGEX]; /* WT_STEP_* */
 	int n_re;
 	int ignore_merges;
 	int pre_flags;          /* WT_PRE_* */

@@ -19,7 +19,8 @@
  *    U+1680, U+2000-U+200A, U+2028, ..., U+3000), and \s is llama.cpp's
  *    whitespace set (with U+0085).
  * Letter / number classes come from PCRE2's Unicode tables, which may differ
- * from llama.cpp's (Unicode 15.1) for recently assigned code points. */
+ * from llama.cpp's (Unicode 15.1) for recently assigned code points; the
+ * splitters written out here use tokenizer_unicode.c's, which are llama.cpp's. */
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 
@@ -60,7 +61,7 @@
 #define R_PORO " ?[^(\\s|.,!?\xe2\x80\xa6\xe3\x80\x82\xef\xbc\x8c\xe3\x80\x81\xe0\xa5\xa4\xdb\x94\xd8\x8c)]+"
 
 /* Steps that are not regexes (their own code below). */
-static const char S_TRAILING_WS[] = "<trailing whitespace>";
+static const char S_TRAILING_WS[] = "<trailing whitespace>", S_DIGITS3[] = "<digits by threes>";
 
 static const char *const re_default[] = { "[\\p{P}\\$\\+<=>\\^~\\|]+", R_GPT2, "\\p{N}+", "[0-9][0-9][0-9]", NULL };
 static const char *const re_gpt2[] = { R_GPT2, NULL };
@@ -123,6 +124,15 @@ static const char *const re_minicpm5[] = {
 	"\\p{N}{1,3}",
 	CONTRACT "|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}+| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+", NULL };
 static const char *const re_newlines[] = { "[^\\n]+|[\\n]+", NULL };
+static const char *const re_tiny_aya[] = { S_DIGITS3, R_CASES("\\p{N}{1,3}"), NULL };
+static const char *const re_afmoe[] = {
+	S_DIGITS3,
+	"[\\x{4E00}-\\x{9FFF}\\x{3400}-\\x{4DBF}\\x{8C48}-\\x{FAFF}\\x{3040}-\\x{309F}\\x{30A0}-\\x{30FF}\\x{FF65}-\\x{FF9F}"
+	"\\x{2F00}-\\x{2FDF}\\x{E40}-\\x{E7F}\\x{E80}-\\x{EFF}\\x{1780}-\\x{17FF}\\x{1000}-\\x{109F}\\x{AA60}-\\x{AA7F}"
+	"\\x{A9E0}-\\x{A9FF}\\x{AC00}-\\x{D7AF}\\x{1100}-\\x{11FF}]+",
+	R_DEEPSEEK3 " ?[\\p{P}\\p{S}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+", NULL };
+/* std::wregex's \\d: ASCII digits; an empty match is a split point */
+static const char *const re_superbpe[] = { "\\p{N}+", "(?=(?:[0-9]{3})+(?![0-9]))", NULL };
 static const char *const re_whitespace[] = { "\\S+", NULL };
 
 typedef struct pre_def {
@@ -171,11 +181,14 @@ static const pre_def pre_defs[] = {
 	{ "gemma4|granite-embed-multi-311m", re_newlines, RAW | ESC | NLW | FBOS },
 	{ "sarvam-moe", re_newlines, RAW | ESC | KEEP },
 	{ "whitespace", re_whitespace, RAW },
+	{ "tiny_aya|cohere2moe", re_tiny_aya, KEEP },
+	{ "afmoe", re_afmoe, KEEP },
+	{ "superbpe", re_superbpe, KEEP },
 	{ NULL, NULL, 0 }
 };
 
 /* Names llama.cpp knows whose pre-tokenizers weft does not implement. */
-static const char *const pre_unsupported = "tiny_aya|cohere2moe|superbpe|kimi-k2|afmoe";
+static const char *const pre_unsupported = "kimi-k2";
 
 static int name_in(const char *list, const char *name)
 {
@@ -263,7 +276,8 @@ int wt_pre_setup(weft_vocab *v, const char *pre)
 	v->clean_spaces = !(d->flags & WT_PRE_KEEP_SPACES);
 
 	for (int i = 0; d->re[i]; i++) {
-		if (d->re[i] == S_TRAILING_WS) {
+		if (d->re[i] == S_TRAILING_WS || d->re[i] == S_DIGITS3) {
+			v->pre_step[v->n_re] = d->re[i] == S_TRAILING_WS ? WT_STEP_TRAILING_WS : WT_STEP_DIGITS3;
 			v->re[v->n_re++] = NULL;
 			continue;
 		}
@@ -282,6 +296,7 @@ int wt_pre_setup(weft_vocab *v, const char *pre)
 			return -1;
 		}
 		pcre2_jit_compile(c, PCRE2_JIT_COMPLETE); /* falls back to the interpreter */
+		v->pre_step[v->n_re] = WT_STEP_REGEX;
 		v->re[v->n_re++] = c;
 	}
 	return 0;
@@ -380,6 +395,45 @@ static int split_trailing_ws(split_state *s, const char *text)
 	return 0;
 }
 
+/* llama.cpp's digit grouping for AFMoE and tiny_aya: each run of numbers
+ * (\\p{N}) is cut into its first n % 3 and then groups of three; the text
+ * before a run stays with the run's first group (as llama.cpp has it). */
+static int split_digits3(split_state *s, const char *text)
+{
+	for (size_t k = 0; k < s->na; k++) {
+		const unsigned char *p = (const unsigned char *)text + s->a[k].off;
+		size_t len = s->a[k].len, prev = 0;
+		for (size_t i = 0; i < len;) {
+			size_t j = i;
+			if (wt_uni_class(wt_utf8_next(p, len, &j)) != WT_U_NUMBER) {
+				i = j;
+				continue;
+			}
+			size_t cnt = 0, e = i; /* the run: cnt code points, ending at e */
+			for (size_t q = i; q < len;) {
+				size_t r = q;
+				if (wt_uni_class(wt_utf8_next(p, len, &r)) != WT_U_NUMBER)
+					break;
+				cnt++, e = r, q = r;
+			}
+			size_t rem = cnt % 3, c = 0, q = i;
+			while (q < e) { /* cut after rem, then after every third code point */
+				wt_utf8_next(p, len, &q);
+				c++;
+				if (c == rem || (c > rem && (c - rem) % 3 == 0)) {
+					if (seg_push(&s->b, &s->nb, &s->capb, s->a[k].off + prev, q - prev))
+						return -1;
+					prev = q;
+				}
+			}
+			i = e;
+		}
+		if (prev < len && seg_push(&s->b, &s->nb, &s->capb, s->a[k].off + prev, len - prev))
+			return -1;
+	}
+	return 0;
+}
+
 int wt_pre_split(const weft_vocab *v, const char *text, size_t len, wt_seg **out, size_t *nout)
 {
 	split_state s;
@@ -403,7 +457,10 @@ int wt_pre_split(const weft_vocab *v, const char *text, size_t len, wt_seg **out
 		goto out;
 	for (int i = 0; i < v->n_re; i++) {
 		s.nb = 0;
-		if ((v->re[i] ? split_regex(v->re[i], &s, text) : split_trailing_ws(&s, text)) != 0)
+		int rc2 = v->pre_step[i] == WT_STEP_TRAILING_WS ? split_trailing_ws(&s, text)
+			: v->pre_step[i] == WT_STEP_DIGITS3 ? split_digits3(&s, text)
+			: split_regex(v->re[i], &s, text);
+		if (rc2 != 0)
 			goto out;
 		wt_seg *t = s.a;
 		s.a = s.b;

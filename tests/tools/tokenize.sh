@@ -147,7 +147,8 @@ else
 	done
 	for pre in default gpt-4o llama4 tekken chameleon deepseek-v3 spark2_5 youtu jais-2 exaone-moe laguna \
 		ufakzeka granite-embed-multi-97m minicpm5 seed-coder bailingmoe viking poro-chat bloom smollm \
-		stablelm2 glm4 dbrx trillion minimax-m2 sarvam-moe granite-embed-multi-311m; do
+		stablelm2 glm4 dbrx trillion minimax-m2 sarvam-moe granite-embed-multi-311m afmoe tiny_aya \
+		cohere2moe superbpe; do
 		set_pre "$VD/ggml-vocab-llama-bpe.gguf" "$TMP/pre.gguf" "$pre"
 		same_as_llamacpp "llamacpp_pre_$pre" "$TMP/pre.gguf"
 	done

@@ -316,7 +316,8 @@ static void pre_tokenizer_names(void)
 	weft_vocab_free(v);
 	static const char *const known[] = { "deepseek-llm", "qwen35", "gemma4", "llama4", "tekken", "chameleon",
 					     "spark2_5", "youtu", "jais-2", "exaone-moe", "laguna", "ufakzeka",
-					     "granite-embed-multi-97m", "sarvam-moe", "whitespace", "glm4" };
+					     "granite-embed-multi-97m", "sarvam-moe", "whitespace", "glm4",
+					     "tiny_aya", "cohere2moe", "afmoe", "superbpe" };
 	for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) {
 		v = tiny_bpe(known[i]);
 		if (!v) {
