@@ -329,7 +329,8 @@ static int finish_special(weft_vocab *v, const weft_gguf *g)
 		eog_remove(v, s_id);
 		v->attr[s_id] = TA_NORMAL;
 	}
-	qsort(v->eog, v->n_eog, sizeof *v->eog, cmp_i32);
+	if (v->n_eog) /* qsort and bsearch want a real array, even for no element */
+		qsort(v->eog, v->n_eog, sizeof *v->eog, cmp_i32);
 
 	/* special tokens: control, user-defined and unknown, longest first */
 	size_t ns = 0;
@@ -521,7 +522,7 @@ int32_t weft_vocab_find(const weft_vocab *v, const char *text, size_t len)
 
 int weft_vocab_is_eog(const weft_vocab *v, int32_t id)
 {
-	return id >= 0 && bsearch(&id, v->eog, v->n_eog, sizeof *v->eog, cmp_i32) != NULL;
+	return id >= 0 && v->n_eog && bsearch(&id, v->eog, v->n_eog, sizeof *v->eog, cmp_i32) != NULL;
 }
 
 /* ------------------------------------------------------------- tokenizing */
