@@ -145,6 +145,16 @@ else
 			skip "llamacpp_${n#ggml-vocab-}" "$(cat "$TMP/err")"
 		fi
 	done
+	# with the special tokens each vocabulary adds (BOS, and EOS / SEP where its
+	# metadata asks, as BERT's [CLS] ... [SEP]), on a short text
+	for g in "$VD"/ggml-vocab-*.gguf; do
+		n=$(basename "$g" .gguf)
+		"$T" -m "$g" --ids x >/dev/null 2>&1 || continue
+		ref=$("$LT" -m "$g" -p 'Hello world, again.' --ids --log-disable 2>/dev/null | tail -n 1 | tr -d '[],')
+		got=$("$T" -m "$g" --ids 'Hello world, again.' 2>&1)
+		[ -n "$ref" ] && [ "$ref" = "$got" ] && pass "llamacpp_specials_${n#ggml-vocab-}" ||
+			fail "llamacpp_specials_${n#ggml-vocab-}" "weft '$got', llama.cpp '$ref'"
+	done
 	for pre in default gpt-4o llama4 tekken chameleon deepseek-v3 spark2_5 youtu jais-2 exaone-moe laguna \
 		ufakzeka granite-embed-multi-97m minicpm5 seed-coder bailingmoe viking poro-chat bloom smollm \
 		stablelm2 glm4 dbrx trillion minimax-m2 sarvam-moe granite-embed-multi-311m afmoe tiny_aya \
