@@ -10,6 +10,7 @@
 #include "util.h"
 
 #include <ctype.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -123,13 +124,21 @@ static int cmp_u64(const void *a, const void *b)
 }
 
 /* Read an optional special-token id key (llama.cpp: ignored when out of range). */
-static void get_id(const weft_gguf *g, const char *key, int32_t *id, int32_t n)
+/* A special id from the header; one outside the vocabulary keeps the
+ * default, as llama.cpp does ("bad special token"), and is reported through
+ * weft_vocab_warning(). */
+static void get_id(weft_vocab *v, const weft_gguf *g, const char *key, int32_t *id, int32_t n)
 {
 	if (*id >= n)
 		*id = -1;
 	uint32_t u;
-	if (weft_gguf_get_u32(g, key, &u) == 0 && u < (uint32_t)n)
+	if (weft_gguf_get_u32(g, key, &u) != 0)
+		return;
+	if (u < (uint32_t)n)
 		*id = (int32_t)u;
+	else if (!v->warning[0])
+		snprintf(v->warning, sizeof v->warning, "%s = %" PRIu32 " is outside the vocabulary (%" PRId32
+			 " tokens); using %" PRId32 " instead", key, u, n, *id);
 }
 
 static void get_flag(const weft_gguf *g, const char *key, int *out)
@@ -249,23 +258,23 @@ static int finish_special(weft_vocab *v, const weft_gguf *g)
 {
 	int32_t n = v->n, fim_pre = -1, fim_suf = -1, fim_mid = -1, fim_pad = -1, fim_rep = -1,
 		fim_sep = -1, mask = -1;
-	get_id(g, "tokenizer.ggml.bos_token_id", &v->bos, n);
-	get_id(g, "tokenizer.ggml.eos_token_id", &v->eos, n);
-	get_id(g, "tokenizer.ggml.eot_token_id", &v->eot, n);
-	get_id(g, "tokenizer.ggml.eom_token_id", &v->eom, n);
-	get_id(g, "tokenizer.ggml.unknown_token_id", &v->unk, n);
-	get_id(g, "tokenizer.ggml.seperator_token_id", &v->sep, n);
-	get_id(g, "tokenizer.ggml.padding_token_id", &v->pad, n);
-	get_id(g, "tokenizer.ggml.mask_token_id", &mask, n);
-	get_id(g, "tokenizer.ggml.fim_pre_token_id", &fim_pre, n);
-	get_id(g, "tokenizer.ggml.fim_suf_token_id", &fim_suf, n);
-	get_id(g, "tokenizer.ggml.fim_mid_token_id", &fim_mid, n);
-	get_id(g, "tokenizer.ggml.fim_pad_token_id", &fim_pad, n);
-	get_id(g, "tokenizer.ggml.fim_rep_token_id", &fim_rep, n);
-	get_id(g, "tokenizer.ggml.fim_sep_token_id", &fim_sep, n);
-	get_id(g, "tokenizer.ggml.prefix_token_id", &fim_pre, n);
-	get_id(g, "tokenizer.ggml.suffix_token_id", &fim_suf, n);
-	get_id(g, "tokenizer.ggml.middle_token_id", &fim_mid, n);
+	get_id(v, g, "tokenizer.ggml.bos_token_id", &v->bos, n);
+	get_id(v, g, "tokenizer.ggml.eos_token_id", &v->eos, n);
+	get_id(v, g, "tokenizer.ggml.eot_token_id", &v->eot, n);
+	get_id(v, g, "tokenizer.ggml.eom_token_id", &v->eom, n);
+	get_id(v, g, "tokenizer.ggml.unknown_token_id", &v->unk, n);
+	get_id(v, g, "tokenizer.ggml.seperator_token_id", &v->sep, n);
+	get_id(v, g, "tokenizer.ggml.padding_token_id", &v->pad, n);
+	get_id(v, g, "tokenizer.ggml.mask_token_id", &mask, n);
+	get_id(v, g, "tokenizer.ggml.fim_pre_token_id", &fim_pre, n);
+	get_id(v, g, "tokenizer.ggml.fim_suf_token_id", &fim_suf, n);
+	get_id(v, g, "tokenizer.ggml.fim_mid_token_id", &fim_mid, n);
+	get_id(v, g, "tokenizer.ggml.fim_pad_token_id", &fim_pad, n);
+	get_id(v, g, "tokenizer.ggml.fim_rep_token_id", &fim_rep, n);
+	get_id(v, g, "tokenizer.ggml.fim_sep_token_id", &fim_sep, n);
+	get_id(v, g, "tokenizer.ggml.prefix_token_id", &fim_pre, n);
+	get_id(v, g, "tokenizer.ggml.suffix_token_id", &fim_suf, n);
+	get_id(v, g, "tokenizer.ggml.middle_token_id", &fim_mid, n);
 	get_flag(g, "tokenizer.ggml.add_bos_token", &v->add_bos);
 	get_flag(g, "tokenizer.ggml.add_eos_token", &v->add_eos);
 	get_flag(g, "tokenizer.ggml.add_sep_token", &v->add_sep);
@@ -487,6 +496,7 @@ void weft_vocab_free(weft_vocab *v)
 int weft_vocab_kind(const weft_vocab *v) { return v->kind; }
 int32_t weft_vocab_size(const weft_vocab *v) { return v->n; }
 int32_t weft_vocab_bos(const weft_vocab *v) { return v->bos; }
+const char *weft_vocab_warning(const weft_vocab *v) { return v->warning[0] ? v->warning : NULL; }
 int32_t weft_vocab_eos(const weft_vocab *v) { return v->eos; }
 int32_t weft_vocab_eot(const weft_vocab *v) { return v->eot; }
 int32_t weft_vocab_unk(const weft_vocab *v) { return v->unk; }

@@ -51,6 +51,9 @@ enum weft_token_type {
 /* Load the tokenizer from a GGUF (a vocab-only file works).  NULL + error. */
 weft_vocab *weft_vocab_load(const weft_gguf *g);
 void weft_vocab_free(weft_vocab *v);
+/* What loading tolerated, or NULL: a special token id (bos, eos, ...) outside
+ * the vocabulary, ignored for the default as llama.cpp does. */
+const char *weft_vocab_warning(const weft_vocab *v);
 
 int weft_vocab_kind(const weft_vocab *v);
 int32_t weft_vocab_size(const weft_vocab *v);

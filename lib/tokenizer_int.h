@@ -68,6 +68,7 @@ typedef struct wt_seg {
 
 struct weft_vocab {
 	int kind;               /* WEFT_VOCAB_SPM / BPE */
+	char warning[192];      /* the first special id ignored (weft_vocab_warning) */
 	int32_t n;              /* tokens */
 	char *arena;            /* token texts, each NUL-terminated */
 	uint32_t *off, *len;

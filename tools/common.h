@@ -286,6 +286,8 @@ static inline tool_model load_model(const char *path)
 	tool_model t = {0};
 	if (!(t.g = weft_gguf_open(path)) || !(t.m = weft_model_load(t.g)) || !(t.voc = weft_vocab_load(t.g)))
 		die("%s: %s", path, weft_errmsg());
+	if (weft_vocab_warning(t.voc))
+		fprintf(stderr, "%s: warning: %s: %s\n", prog, path, weft_vocab_warning(t.voc));
 	return t;
 }
 

@@ -261,6 +261,8 @@ int main(int argc, char **argv)
 	weft_vocab *v = weft_vocab_load(g);
 	if (!v)
 		die("%s: %s", o.model, weft_errmsg());
+	if (weft_vocab_warning(v))
+		fprintf(stderr, "%s: warning: %s: %s\n", prog, o.model, weft_vocab_warning(v));
 
 	if (o.detok) {
 		if (optind + 1 < argc)

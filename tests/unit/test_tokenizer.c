@@ -281,8 +281,9 @@ static void llamacpp_vocabs(void)
 	}
 }
 
-/* A tiny gpt2 vocabulary whose tokenizer.ggml.pre is pre (NULL: no key). */
-static weft_vocab *tiny_bpe(const char *pre)
+/* A tiny gpt2 vocabulary whose tokenizer.ggml.pre is pre (NULL: no key),
+ * with tokenizer.ggml.bos_token_id = bos when bos >= 0. */
+static weft_vocab *tiny_bpe_bos(const char *pre, long bos)
 {
 	static const char *const toks[] = { "a", "b", "ab" }, *const merges[] = { "a b" };
 	gguf_builder b;
@@ -292,6 +293,8 @@ static weft_vocab *tiny_bpe(const char *pre)
 		gb_kv_str(&b, "tokenizer.ggml.pre", pre);
 	gb_kv_arr_str(&b, "tokenizer.ggml.tokens", 3, toks);
 	gb_kv_arr_str(&b, "tokenizer.ggml.merges", 1, merges);
+	if (bos >= 0)
+		gb_kv_u32(&b, "tokenizer.ggml.bos_token_id", (uint32_t)bos);
 	size_t n;
 	uint8_t *file = gb_finish(&b, &n);
 	weft_gguf *g = weft_gguf_open_mem(file, n);
@@ -300,6 +303,27 @@ static weft_vocab *tiny_bpe(const char *pre)
 	free(file);
 	gb_free(&b);
 	return v;
+}
+
+static weft_vocab *tiny_bpe(const char *pre) { return tiny_bpe_bos(pre, -1); }
+
+/* finding 7 of issue 14: a special id outside the vocabulary keeps the
+ * default id, as llama.cpp does, and is reported (the tools print it) */
+static void special_id_out_of_range(void)
+{
+	weft_vocab *ok = tiny_bpe_bos("gpt-2", 2), *bad = tiny_bpe_bos("gpt-2", 3), *far = tiny_bpe_bos("gpt-2", 4000000000L);
+	CHECK(ok && bad && far);
+	if (ok && bad && far) {
+		CHECK_EQ_INT(weft_vocab_bos(ok), 2);
+		CHECK(weft_vocab_warning(ok) == NULL);
+		CHECK_EQ_INT(weft_vocab_bos(bad), -1); /* llama.cpp's BPE default (11) is outside 3 tokens too */
+		CHECK_STR(weft_vocab_warning(bad),
+			  "tokenizer.ggml.bos_token_id = 3 is outside the vocabulary (3 tokens); using -1 instead");
+		CHECK(weft_vocab_warning(far) && strstr(weft_vocab_warning(far), "= 4000000000 is outside"));
+	}
+	weft_vocab_free(ok);
+	weft_vocab_free(bad);
+	weft_vocab_free(far);
 }
 
 /* llama.cpp refuses a pre-tokenizer name it does not know; weft too, in one
@@ -648,6 +672,7 @@ int main(void)
 	RUN(pre_tokenizer_names);
 	RUN(special_tokens);
 	RUN(special_ids);
+	RUN(special_id_out_of_range);
 	RUN(pieces);
 	RUN(invalid_utf8_and_empty);
 	RUN(long_input);
