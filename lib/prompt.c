@@ -78,8 +78,9 @@ static int check_pieces(const weft_prompt *p, const char *s, const weft_frame *f
 	for (const char *q = s; q < end; q++) {
 		const size_t k = special_piece(q, end);
 		if (k && weft_vocab_find(p->voc, q, k) < 0) {
-			weft_error("frame %" PRIu64 ": the model's vocabulary lacks '%.*s' (wrong model for this stream?)",
-				   f->index, (int)k, q);
+			weft_error("the model's vocabulary lacks '%.*s' (wrong model for this stream?)", (int)k, q);
+			if (f)
+				weft_error_prefix("frame %" PRIu64, f->index);
 			return -1;
 		}
 	}
@@ -156,12 +157,13 @@ int weft_prompt_add_tile(weft_prompt *p, const weft_embd_tile *t, const weft_fra
 {
 	const int64_t d = p->m->hp.n_embd;
 	if (t->n_embd != d) {
-		weft_error("frame %" PRIu64 ": embedding width %" PRId64
-			   " does not match the model's n_embd %" PRId64 " (mmproj for another LLM?)",
-			   f->index, t->n_embd, d);
+		weft_error("embedding width %" PRId64 " does not match the model's n_embd %" PRId64
+			   " (mmproj for another LLM?)", t->n_embd, d);
+		if (f)
+			weft_error_prefix("frame %" PRIu64, f->index);
 		return -1;
 	}
-	if (t->vocab && weft_frame_check_fp(f, WEFT_KEY_VOCAB, p->vocab_fp) != 0)
+	if (t->vocab && f && weft_frame_check_fp(f, WEFT_KEY_VOCAB, p->vocab_fp) != 0)
 		return -1;
 	if (check_pieces(p, t->prefix, f) != 0 || check_pieces(p, t->suffix, f) != 0)
 		return -1;

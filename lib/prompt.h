@@ -55,7 +55,8 @@ int weft_prompt_add_ids(weft_prompt *p, const int32_t *ids, int64_t n);
 /* Append an embd tile read from frame f (f->index names it in errors):
  * checks its width against the model, its vocabulary fingerprint when it
  * has one, and that each "<...>" piece of its wrapper text is a token of
- * the vocabulary.  0 / -1. */
+ * the vocabulary.  f may be NULL for a tile made in process (imgenc.h):
+ * then no fingerprint is checked and errors name no frame.  0 / -1. */
 int weft_prompt_add_tile(weft_prompt *p, const weft_embd_tile *t, const weft_frame *f);
 /* Take frame f if it belongs to the prompt: tokens (vocabulary checked)
  * and embd frames are added (1), an unfilled image placeholder is an error
