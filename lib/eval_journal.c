@@ -1,14 +1,20 @@
 /* eval_journal.c - the run file as it is written: one write(2) per
- * record, synced to disk by a helper thread (eval_report.h). */
+ * record, synced to disk by a helper thread (eval_report.h) at most once
+ * per SYNC_INTERVAL: a group commit, since one fdatasync costs about as
+ * much as a whole item of the tiny models (5 ms on ext4 here), and a sync
+ * per record slowed a 1000-item run from 1.9 s to 3.8 s. */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "eval_report.h"
 #include "util.h"
+
+#define SYNC_INTERVAL_NS 1000000000L /* 1 s */
 
 struct weft_eval_journal {
 	int fd;
@@ -28,6 +34,14 @@ static void *syncer(void *arg)
 			pthread_cond_wait(&j->cv, &j->mu);
 		if (j->written == j->synced && j->stop)
 			break;
+		/* gather what else comes within the interval (closing cuts it short) */
+		struct timespec until;
+		clock_gettime(CLOCK_MONOTONIC, &until);
+		until.tv_nsec += SYNC_INTERVAL_NS % 1000000000L;
+		until.tv_sec += SYNC_INTERVAL_NS / 1000000000L + until.tv_nsec / 1000000000L;
+		until.tv_nsec %= 1000000000L;
+		while (!j->stop && pthread_cond_timedwait(&j->cv, &j->mu, &until) == 0)
+			;
 		const uint64_t upto = j->written;
 		pthread_mutex_unlock(&j->mu);
 		const int rc = fdatasync(j->fd);
@@ -75,8 +89,12 @@ weft_eval_journal *weft_eval_journal_open(const char *path, const char *header, 
 		free(j);
 		return NULL;
 	}
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_mutex_init(&j->mu, NULL);
-	pthread_cond_init(&j->cv, NULL);
+	pthread_cond_init(&j->cv, &ca);
+	pthread_condattr_destroy(&ca);
 	if (pthread_create(&j->th, NULL, syncer, j) != 0) {
 		weft_error("cannot start the sync thread");
 		pthread_mutex_destroy(&j->mu);

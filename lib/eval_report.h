@@ -86,8 +86,9 @@ int64_t weft_eval_shard_items(int64_t n_items, int i, int n);
 
 /* Records are appended with one write(2) each as items complete (a
  * killed run keeps every finished record), and a helper thread
- * fdatasync()s them without holding the run up (a record is on disk
- * within one sync of its item; closing syncs the rest). */
+ * fdatasync()s them without holding the run up, at most once a second (a
+ * record reaches the disk within about a second of its item; closing
+ * syncs the rest). */
 typedef struct weft_eval_journal weft_eval_journal;
 
 /* A new run file at path holding header; or, with resume_at >= 0, the
