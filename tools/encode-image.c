@@ -44,6 +44,8 @@ static void usage(FILE *f)
 		"      --alpha-drop      discard alpha (default for mlp / LLaVA)\n"
 		"      --alpha-white     composite alpha onto white (default for idefics3)\n"
 		"      --no-exif         ignore JPEG EXIF orientation\n"
+		"      --lenient         accept image damage that libjpeg/libpng only warn about,\n"
+		"                        as PIL does (default: an error)\n"
 		"  -o, --output FILE     write to FILE (atomically) instead of stdout\n"
 		"      --force           write binary output to a terminal\n"
 		"  -v, --verbose         timing on stderr\n"
@@ -65,13 +67,13 @@ static int placeholder_number(const weft_frame *f, const char *inname)
 
 static void parse_options(int argc, char **argv)
 {
-	enum { O_MMPROJ = 256, O_BATCH, O_MAXPIX, O_ALPHA, O_ALPHA_WHITE, O_NOEXIF, O_FORCE };
+	enum { O_MMPROJ = 256, O_BATCH, O_MAXPIX, O_ALPHA, O_ALPHA_WHITE, O_NOEXIF, O_LENIENT, O_FORCE };
 	static const struct option opts[] = {
 		{"mmproj", required_argument, 0, O_MMPROJ}, {"input", required_argument, 0, 'i'},
 		{"threads", required_argument, 0, 't'},     {"batch", required_argument, 0, O_BATCH},
 		{"max-pixels", required_argument, 0, O_MAXPIX}, {"alpha-drop", no_argument, 0, O_ALPHA},
 		{"alpha-white", no_argument, 0, O_ALPHA_WHITE},
-		{"no-exif", no_argument, 0, O_NOEXIF},      {"output", required_argument, 0, 'o'},
+		{"no-exif", no_argument, 0, O_NOEXIF},      {"lenient", no_argument, 0, O_LENIENT},      {"output", required_argument, 0, 'o'},
 		{"force", no_argument, 0, O_FORCE},         {"verbose", no_argument, 0, 'v'},
 		{"help", no_argument, 0, 'h'},              {"version", no_argument, 0, 'V'},
 		{0, 0, 0, 0}};
@@ -87,6 +89,7 @@ static void parse_options(int argc, char **argv)
 		case O_ALPHA: o.alpha = 1; break;
 		case O_ALPHA_WHITE: o.alpha = 0; break;
 		case O_NOEXIF: o.img_flags |= WEFT_IMAGE_NO_EXIF; break;
+		case O_LENIENT: o.img_flags |= WEFT_IMAGE_LENIENT; break;
 		case 'o': o.output = optarg; break;
 		case O_FORCE: o.force = 1; break;
 		case 'v': o.verbose = 1; break;
@@ -215,6 +218,9 @@ int main(int argc, char **argv)
 			prog, t1 - t0, n_img, n_img == 1 ? "" : "s", n_placeholders, n_placeholders == 1 ? "" : "s",
 			n_tiles, t2 - t1 - enc_s, enc_s, calls, calls == 1 ? "" : "s", enc_s > 0 ? n_tiles / enc_s : 0.0,
 			weft_pool_size(pool), weft_kernels_level());
+		if (weft_imgenc_warnings(enc))
+			fprintf(stderr, "%s: --lenient: %u image decoder warning%s tolerated\n", prog,
+				weft_imgenc_warnings(enc), weft_imgenc_warnings(enc) == 1 ? "" : "s");
 	}
 	free(used);
 	free(frames);
