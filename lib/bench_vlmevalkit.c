@@ -276,6 +276,7 @@ int ev_bench_read_vlmevalkit(weft_eval_rd *r)
 {
 	cell *c = weft_malloc(MAXCOL * sizeof *c), *refs = NULL;
 	char **q = NULL; /* question and hint per item */
+	size_t cap_refs = 0, cap_q = 0;
 	size_t p = 0;
 	tsv t;
 	int rc = -1, n = c ? row_cells(r->data, r->len, &p, c, MAXCOL) : -1;
@@ -289,13 +290,9 @@ int ev_bench_read_vlmevalkit(weft_eval_rd *r)
 		if (n == 1 && c[0].len == 0)
 			continue; /* an empty line */
 		weft_eval_item *it = ev_rd_new_item(r, line);
-		cell *nr = it ? weft_realloc(refs, (size_t)r->set->n * sizeof *nr) : NULL;
-		char **nq = nr ? weft_realloc(q, (size_t)r->set->n * 2 * sizeof *nq) : NULL;
-		if (nr)
-			refs = nr;
-		if (!nq)
+		if (!it || weft_grow(&refs, &cap_refs, (size_t)r->set->n, sizeof *refs) != 0 ||
+		    weft_grow(&q, &cap_q, (size_t)r->set->n * 2, sizeof *q) != 0)
 			goto out;
-		q = nq;
 		refs[it->index] = (cell){0};
 		q[2 * it->index] = q[2 * it->index + 1] = NULL;
 		if (n < 0) {

@@ -62,7 +62,7 @@ typedef struct weft_eval_rd {
 	const weft_eval_read_opts *o;
 	const char *data;      /* the whole file (NUL-terminated) */
 	size_t len;
-	int64_t cap;           /* items allocated */
+	size_t cap;            /* items allocated */
 } weft_eval_rd;
 
 /* A new zeroed item at the end of the set (index set; line given), or

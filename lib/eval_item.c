@@ -44,14 +44,8 @@ const weft_family *weft_eval_readers(void) { return &reader_family; }
 weft_eval_item *ev_rd_new_item(weft_eval_rd *r, int64_t line)
 {
 	weft_eval_set *s = r->set;
-	if (s->n == r->cap) {
-		const int64_t c = r->cap ? 2 * r->cap : 64;
-		weft_eval_item *it = weft_realloc(s->items, (size_t)c * sizeof *it);
-		if (!it)
-			return NULL;
-		s->items = it;
-		r->cap = c;
-	}
+	if (weft_grow(&s->items, &r->cap, (size_t)s->n + 1, sizeof *s->items) != 0)
+		return NULL;
 	weft_eval_item *it = &s->items[s->n];
 	memset(it, 0, sizeof *it);
 	it->index = s->n++;

@@ -253,7 +253,8 @@ int weft_eval_log_read(weft_eval_log *log, const char *path)
 		return -1;
 	log->path = weft_strndup(path, strlen(path));
 	const char *p = data, *end = data + strlen(data);
-	int64_t cap = 0, ln = 0;
+	size_t cap = 0;
+	int64_t ln = 0;
 	int rc = -1;
 	if (p == end) {
 		weft_error("empty file");
@@ -275,13 +276,8 @@ int weft_eval_log_read(weft_eval_log *log, const char *path)
 			if (parse_header(log, p, n) != 0)
 				goto out;
 		} else if (n) {
-			if (log->n == cap) {
-				cap = cap ? 2 * cap : 256;
-				weft_eval_rec *nr = weft_realloc(log->recs, (size_t)cap * sizeof *nr);
-				if (!nr)
-					goto out;
-				log->recs = nr;
-			}
+			if (weft_grow(&log->recs, &cap, (size_t)log->n + 1, sizeof *log->recs) != 0)
+				goto out;
 			if (parse_record(&log->recs[log->n], p, n) != 0) {
 				weft_error("line %" PRId64 ": not an item record", ln);
 				goto out;

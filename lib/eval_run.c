@@ -38,7 +38,8 @@ struct weft_eval_runner {
 	char model_fp[17], vocab_fp[17], mmproj_fp[17];
 	/* per item, kept between items */
 	weft_embd_tile *tiles;
-	int n_tiles, cap_tiles;
+	int n_tiles;
+	size_t cap_tiles;
 	ev_wstr wrap;                  /* the tiles' wrapper text */
 	float *ll_logits;              /* likelihood: [T][n_vocab] */
 	int64_t ll_cap;
@@ -249,13 +250,8 @@ static int encode_images(weft_eval_runner *r, const weft_eval_set *s, const weft
 			return fail(out, "<image %d> but the item has %d images", img, it->n_images);
 		n += img ? weft_imgenc_tiles(r->enc, img - 1) : 0;
 	}
-	if (n > r->cap_tiles) {
-		weft_embd_tile *nt = weft_realloc(r->tiles, (size_t)n * sizeof *nt);
-		if (!nt)
-			return fail(out, "out of memory");
-		r->tiles = nt;
-		r->cap_tiles = n;
-	}
+	if (weft_grow(&r->tiles, &r->cap_tiles, (size_t)n, sizeof *r->tiles) != 0)
+		return fail(out, "out of memory");
 	r->n_tiles = n;
 	return 0;
 }
@@ -268,6 +264,7 @@ static int collect_tiles(weft_eval_runner *r, const weft_text_prompt *tp, weft_e
 	if (!offs)
 		return fail(out, "out of memory");
 	r->wrap.n = 0;
+	r->wrap.oom = 0;
 	int k = 0;
 	for (int p = 0; p < tp->n_parts; p++) {
 		const int img = tp->parts[p].image;

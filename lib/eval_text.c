@@ -17,20 +17,10 @@
 
 static int wstr_room(ev_wstr *w, size_t k)
 {
-	if (w->oom)
-		return -1;
-	if (w->n + k + 1 <= w->cap)
-		return 0;
-	size_t c = w->cap ? w->cap : 64;
-	while (c < w->n + k + 1)
-		c *= 2;
-	char *s = realloc(w->s, c);
-	if (!s) {
+	if (w->oom || weft_grow(&w->s, &w->cap, w->n + k + 1, 1) != 0) {
 		w->oom = 1;
 		return -1;
 	}
-	w->s = s;
-	w->cap = c;
 	return 0;
 }
 

@@ -241,34 +241,6 @@ static const char *parse_options(int argc, char **argv)
 	return cmd;
 }
 
-/* ---- outputs ---- */
-
-/* out_open for a text output, except that an existing file that is not a
- * regular one (/dev/null, a FIFO) is written directly: renaming a
- * temporary file over it would replace it. */
-static FILE *text_open(const char *path)
-{
-	struct stat st;
-	if (path && strcmp(path, "-") != 0 && stat(path, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) {
-		FILE *f = fopen(path, "w");
-		if (!f)
-			die("%s: %s", path, strerror(errno));
-		return f;
-	}
-	return out_open(path, 0, 0);
-}
-
-static void text_close(FILE *f, const char *path)
-{
-	if (f == stdout || out_tmp) {
-		out_close(f);
-		return;
-	}
-	flush_or_die(f, path);
-	if (fclose(f) != 0)
-		die("%s: write error: %s", path, strerror(errno));
-}
-
 /* ---- the run file's summary ---- */
 
 /* Read a run file or die naming it. */
@@ -290,9 +262,9 @@ static int write_summary(const char *path)
 	int failed = 0;
 	for (int64_t i = 0; i < log.n; i++)
 		failed |= log.recs[i].failed;
-	FILE *f = text_open(o.summary);
+	FILE *f = out_open(o.summary, 0, 0);
 	fprintf(f, "%s\n", s);
-	text_close(f, o.summary);
+	out_close(f);
 	free(s);
 	weft_eval_log_free(&log);
 	return failed;
@@ -505,9 +477,9 @@ static int cmd_compare(void)
 	char *s = weft_eval_compare(&a, &b, &o.boot);
 	if (!s)
 		die("%s", weft_errmsg());
-	FILE *f = text_open(o.output);
+	FILE *f = out_open(o.output, 0, 0);
 	fprintf(f, "%s\n", s);
-	text_close(f, o.output);
+	out_close(f);
 	free(s);
 	weft_eval_log_free(&a);
 	weft_eval_log_free(&b);
