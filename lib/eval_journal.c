@@ -25,16 +25,14 @@ struct weft_eval_journal {
 	int stop, sync_err;
 };
 
+/* Every SYNC_INTERVAL, sync what was written since the last sync.  Writers
+ * do not wake it (a wake-up per record cost the run a context switch each,
+ * several ms on a busy machine); close() does, and syncs the rest. */
 static void *syncer(void *arg)
 {
 	weft_eval_journal *j = arg;
 	pthread_mutex_lock(&j->mu);
-	for (;;) {
-		while (!j->stop && j->written == j->synced)
-			pthread_cond_wait(&j->cv, &j->mu);
-		if (j->written == j->synced && j->stop)
-			break;
-		/* gather what else comes within the interval (closing cuts it short) */
+	while (!j->stop) {
 		struct timespec until;
 		clock_gettime(CLOCK_MONOTONIC, &until);
 		until.tv_nsec += SYNC_INTERVAL_NS % 1000000000L;
@@ -42,6 +40,8 @@ static void *syncer(void *arg)
 		until.tv_nsec %= 1000000000L;
 		while (!j->stop && pthread_cond_timedwait(&j->cv, &j->mu, &until) == 0)
 			;
+		if (j->stop || j->written == j->synced)
+			continue;
 		const uint64_t upto = j->written;
 		pthread_mutex_unlock(&j->mu);
 		const int rc = fdatasync(j->fd);
@@ -113,7 +113,6 @@ int weft_eval_journal_write(weft_eval_journal *j, const char *line)
 	pthread_mutex_lock(&j->mu);
 	j->written++;
 	const int err = j->sync_err;
-	pthread_cond_signal(&j->cv);
 	pthread_mutex_unlock(&j->mu);
 	if (err) {
 		weft_error("fdatasync: %s", strerror(err));
@@ -126,11 +125,12 @@ int weft_eval_journal_close(weft_eval_journal *j)
 {
 	pthread_mutex_lock(&j->mu);
 	j->stop = 1;
-	j->written++; /* one last sync of everything */
 	pthread_cond_signal(&j->cv);
 	pthread_mutex_unlock(&j->mu);
 	pthread_join(j->th, NULL);
 	int rc = 0;
+	if (fdatasync(j->fd) != 0 && !j->sync_err) /* the rest */
+		j->sync_err = errno;
 	if (j->sync_err) {
 		weft_error("fdatasync: %s", strerror(j->sync_err));
 		rc = -1;
