@@ -62,6 +62,15 @@ cmp -s "$TMP/a.rec" "$TMP/b.rec" && [ "$(sed -n 1p "$TMP/a.jsonl")" = "$(sed -n 
 	[ "$(plain "$TMP/a.sum")" = "$(plain "$TMP/b.sum")" ] && pass deterministic ||
 	fail deterministic "two runs differ: $(diff "$TMP/a.rec" "$TMP/b.rec" | head -c 300)"
 
+# progress on a terminal only (the run above was quiet)
+if command -v script >"$TMP/null" 2>&1; then
+	script -qc "$RUN $D/weft.jsonl -o $TMP/tty.jsonl --summary $TMP/tty.sum" "$TMP/tty.out" >"$TMP/tty.log" 2>&1
+	grep -q "7/7 items, .* items/s, ETA .*, accuracy 0.000, 0 failed" "$TMP/tty.out" && pass progress_on_tty ||
+		fail progress_on_tty "no progress line: $(tail -c 200 "$TMP/tty.out")"
+else
+	skip progress_on_tty "script(1) not installed"
+fi
+
 # ---- every format; the shared MMMU-Pro sample unmodified ----
 for f in mmmu.jsonl muir.jsonl bench.tsv; do
 	$RUN $D/$f -o "$TMP/f.jsonl" --summary "$TMP/f.sum" 2>"$TMP/err"; rc=$?
