@@ -20,24 +20,41 @@ void weft_prompt_init(weft_prompt *p, const weft_model *m, const weft_vocab *voc
 void weft_prompt_free(weft_prompt *p)
 {
 	free(p->ids);
+	free(p->pos);
 	free(p->rows);
 	free(p->spans);
 	free(p->wrap);
 	memset(p, 0, sizeof *p);
 }
 
-static int push_id(weft_prompt *p, int32_t id)
+/* Append id at position pos (the prompt then spans up to pos + 1). */
+static int push_at(weft_prompt *p, int32_t id, int64_t pos)
 {
+	if (pos > INT32_MAX - 1) {
+		weft_error("prompt: position %" PRId64 " out of range", pos);
+		return -1;
+	}
 	if (p->n == p->cap) {
 		int64_t c = p->cap ? 2 * p->cap : 1024;
 		int32_t *ids = weft_realloc(p->ids, (size_t)c * sizeof *ids);
 		if (!ids)
 			return -1;
 		p->ids = ids;
+		int32_t *ps = weft_realloc(p->pos, (size_t)c * sizeof *ps);
+		if (!ps)
+			return -1;
+		p->pos = ps;
 		p->cap = c;
 	}
-	p->ids[p->n++] = id;
+	p->ids[p->n] = id;
+	p->pos[p->n++] = (int32_t)pos;
+	p->n_pos = pos + 1;
 	return 0;
+}
+
+static int push_id(weft_prompt *p, int32_t id)
+{
+	return push_at(p, id, p->n_pos);
 }
 
 static int add_wrap(weft_prompt *p, const char *s)
@@ -183,12 +200,19 @@ int weft_prompt_add_tile(weft_prompt *p, const weft_embd_tile *t, const weft_fra
 		p->spans = s;
 		p->cap_spans = c;
 	}
-	p->spans[p->n_spans++] = (weft_prompt_span){.pos = p->n, .n = t->n_tokens, .image = t->image, .tile = t->tile};
+	/* a tile pruned with its positions kept spans its unpruned positions */
+	const int keep_pos = t->n_orig && t->kept && !t->repack;
+	const int64_t base = p->n_pos;
+	p->spans[p->n_spans++] = (weft_prompt_span){.pos = p->n, .n = t->n_tokens, .pos0 = base,
+						    .n_pos = keep_pos ? t->n_orig : t->n_tokens,
+						    .image = t->image, .tile = t->tile};
 	memcpy(p->rows + (size_t)p->n_rows * (size_t)d, t->embd, (size_t)(t->n_tokens * d) * sizeof(float));
 	p->n_rows += t->n_tokens;
 	for (int64_t i = 0; i < t->n_tokens; i++)
-		if (push_id(p, -1) != 0)
+		if (push_at(p, -1, keep_pos ? base + t->kept[i] : base + i) != 0)
 			return -1;
+	if (keep_pos)
+		p->n_pos = base + t->n_orig;
 	return add_wrap(p, t->suffix);
 }
 
@@ -225,6 +249,18 @@ int weft_prompt_add_frame(weft_prompt *p, const weft_frame *f)
 int weft_prompt_finish(weft_prompt *p)
 {
 	return flush_wrap(p);
+}
+
+int32_t *weft_prompt_history(const weft_prompt *p)
+{
+	int32_t *h = weft_malloc((size_t)(p->n_pos ? p->n_pos : 1) * sizeof *h);
+	if (!h)
+		return NULL;
+	for (int64_t i = 0; i < p->n_pos; i++)
+		h[i] = -1;
+	for (int64_t i = 0; i < p->n; i++)
+		h[p->pos[i]] = p->ids[i];
+	return h;
 }
 
 float *weft_prompt_input_rows(const weft_prompt *p)
