@@ -535,6 +535,7 @@ typedef struct attn_job {
 	const float *Kt;      /* [B][H][hd][N]: keys transposed per head */
 	float *out;           /* [B*N][D] */
 	float *sal;           /* scratch: CLS rows [B][H][N], or column sums [B][H][nqb][N]; NULL */
+	float *recv;          /* scratch: column sums [B][H][nqb][N] with a class token; NULL */
 	int nqb;              /* query blocks per (image, head) */
 	atomic_int err;
 } attn_job;
@@ -586,16 +587,14 @@ static void attn_task(void *ctx, int task, int n_tasks)
 			row[k] *= scale;
 		weft_softmax(row, N);
 	}
-	if (j->sal) {
-		if (j->hp->has_cls) {
-			if (q0 == 0) /* the class token is query 0 */
-				memcpy(j->sal + (size_t)bh * N, s, (size_t)N * sizeof(float));
-		} else {
-			float *col = j->sal + ((size_t)bh * j->nqb + qb) * N;
-			memset(col, 0, (size_t)N * sizeof(float));
-			for (int t = 0; t < nq; t++)
-				weft_add(col, s + (size_t)t * N, N);
-		}
+	if (j->sal && j->hp->has_cls && q0 == 0) /* the class token is query 0 */
+		memcpy(j->sal + (size_t)bh * N, s, (size_t)N * sizeof(float));
+	float *cs = j->hp->has_cls ? j->recv : j->sal; /* column sums: attention received */
+	if (cs) {
+		float *col = cs + ((size_t)bh * j->nqb + qb) * N;
+		memset(col, 0, (size_t)N * sizeof(float));
+		for (int t = 0; t < nq; t++)
+			weft_add(col, s + (size_t)t * N, N);
 	}
 	weft_sgemm(nq, hd, N, s, N, j->V + (size_t)b * N * D + (size_t)h * hd, D, j->out + row0, D);
 	free(s);
@@ -604,13 +603,27 @@ static void attn_task(void *ctx, int task, int n_tasks)
 /* ---- forward ---- */
 
 typedef struct scratch {
-	float *x, *h, *q, *k, *v, *a, *f, *kt, *sal;
+	float *x, *h, *q, *k, *v, *a, *f, *kt, *sal, *recv;
 } scratch;
 
 static void scratch_free(scratch *s)
 {
 	free(s->x), free(s->h), free(s->q), free(s->k), free(s->v), free(s->a), free(s->f);
-	free(s->kt), free(s->sal);
+	free(s->kt), free(s->sal), free(s->recv);
+}
+
+/* Per-image statistics of block l from the per-head scratch: dst[np] =
+ * the class token's row (cls) or the column sums, averaged. */
+static void reduce_stat(const weft_vision_hparams *hp, const float *scr, int b, int nqb, int cls, float *dst)
+{
+	const int H = hp->n_head, N = hp->n_pos, np = hp->n_patches, off = hp->has_cls ? 1 : 0;
+	memset(dst, 0, (size_t)np * sizeof(float));
+	for (int h = 0; h < H; h++)
+		for (int q = 0; q < (cls ? 1 : nqb); q++)
+			weft_add(dst, scr + (((size_t)b * H + h) * (cls ? 1 : nqb) + q) * N + off, np);
+	const float norm = cls ? 1.0f / H : 1.0f / ((float)H * N);
+	for (int i = 0; i < np; i++)
+		dst[i] *= norm;
 }
 
 /* Encode images [0, B) of pixels into out at image offset img0. */
@@ -664,28 +677,26 @@ static int encode_batch(const weft_vision *v, weft_pool *p, const float *pixels,
 			return -1;
 		pack_job pj = {hp, B, N, s->k, s->kt};
 		weft_pool_run(p, B * H, pack_task, &pj);
-		attn_job aj = {hp, B, N, s->q, s->v, s->kt, s->a, out->saliency ? s->sal : NULL, nqb, 0};
+		attn_job aj = {hp, B, N, s->q, s->v, s->kt, s->a, out->saliency || (out->attn_recv && !hp->has_cls) ? s->sal : NULL,
+			       out->attn_recv && hp->has_cls ? s->recv : NULL, nqb, 0};
 		weft_pool_run(p, B * H * nqb, attn_task, &aj);
 		if (aj.err) {
 			weft_error("vision attention: out of memory");
 			return -1;
 		}
-		if (out->saliency) { /* reduce the per-head scratch */
-			for (int b = 0; b < B; b++) {
-				float *dst = out->saliency + ((size_t)(img0 + b) * hp->n_layer_run + l) * np;
-				memset(dst, 0, (size_t)np * sizeof(float));
-				for (int h = 0; h < H; h++) {
-					if (hp->has_cls) {
-						weft_add(dst, s->sal + ((size_t)b * H + h) * N + 1, np);
-					} else {
-						for (int q = 0; q < nqb; q++)
-							weft_add(dst, s->sal + (((size_t)b * H + h) * nqb + q) * N, np);
-					}
-				}
-				const float norm = hp->has_cls ? 1.0f / H : 1.0f / ((float)H * N);
-				for (int i = 0; i < np; i++)
-					dst[i] *= norm;
-			}
+		const size_t so = (size_t)hp->n_layer_run * np;
+		for (int b = 0; b < B; b++) { /* reduce the per-head scratch */
+			float *sal = out->saliency ? out->saliency + (size_t)(img0 + b) * so + (size_t)l * np : NULL;
+			float *rcv = out->attn_recv ? out->attn_recv + (size_t)(img0 + b) * so + (size_t)l * np : NULL;
+			if (sal)
+				reduce_stat(hp, s->sal, b, nqb, hp->has_cls, sal);
+			if (rcv && hp->has_cls)
+				reduce_stat(hp, s->recv, b, nqb, 0, rcv);
+			else if (rcv)
+				reduce_stat(hp, s->sal, b, nqb, 0, rcv);
+			if (out->keys && l == hp->n_layer_run - 1) /* the patches' keys, class token dropped */
+				memcpy(out->keys + (size_t)(img0 + b) * np * D, s->k + ((size_t)b * N + (hp->has_cls ? 1 : 0)) * D,
+				       (size_t)np * D * sizeof(float));
 		}
 		/* x += a Wo + bo */
 		if (weft_matmul_ex(p, L->o_w->type, L->o_w->data, D, D, s->a, R, s->h, D, MM) != 0)
@@ -763,10 +774,13 @@ int weft_vision_encode(const weft_vision *v, weft_pool *pool, const float *pixel
 	s.k = malloc(act * sizeof(float)), s.v = malloc(act * sizeof(float)), s.a = malloc(act * sizeof(float));
 	s.f = malloc((size_t)sub * N * fw * sizeof(float));
 	s.kt = malloc(act * sizeof(float));
-	if (out->saliency)
+	const int want_sal = out->saliency || (out->attn_recv && !hp->has_cls), want_recv = out->attn_recv && hp->has_cls;
+	if (want_sal)
 		s.sal = malloc((size_t)sub * hp->n_head * (hp->has_cls ? 1 : nqb) * N * sizeof(float));
+	if (want_recv)
+		s.recv = malloc((size_t)sub * hp->n_head * nqb * N * sizeof(float));
 	int rc = 0;
-	if (!s.x || !s.h || !s.q || !s.k || !s.v || !s.a || !s.f || !s.kt || (out->saliency && !s.sal)) {
+	if (!s.x || !s.h || !s.q || !s.k || !s.v || !s.a || !s.f || !s.kt || (want_sal && !s.sal) || (want_recv && !s.recv)) {
 		weft_error("vision: out of memory for a batch of %d images", sub);
 		rc = -1;
 	}

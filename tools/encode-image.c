@@ -24,6 +24,7 @@ static struct {
 	int64_t batch, max_pixels;
 	unsigned img_flags;
 	int alpha;          /* -1: by family (mlp drop, idefics3 white), 0 white, 1 drop */
+	unsigned stats;     /* --stats: statistics for prune-tokens (imgenc.h) */
 } o = {.batch = 16, .alpha = -1};
 
 static void usage(FILE *f)
@@ -44,6 +45,8 @@ static void usage(FILE *f)
 		"      --alpha-drop      discard alpha (default for mlp / LLaVA)\n"
 		"      --alpha-white     composite alpha onto white (default for idefics3)\n"
 		"      --no-exif         ignore JPEG EXIF orientation\n"
+		"      --stats LIST      also export, for prune-tokens: keys (the last block's\n"
+		"                        keys), attn (attention received per layer); comma-separated\n"
 		"  -o, --output FILE     write to FILE (atomically) instead of stdout\n"
 		"      --force           write binary output to a terminal\n"
 		"  -v, --verbose         timing on stderr\n"
@@ -63,15 +66,33 @@ static int placeholder_number(const weft_frame *f, const char *inname)
 	return (int)n;
 }
 
+/* --stats keys,attn */
+static unsigned parse_stats(const char *s)
+{
+	unsigned m = 0;
+	while (*s) {
+		const size_t k = strcspn(s, ",");
+		if (k == 4 && strncmp(s, "keys", 4) == 0)
+			m |= WEFT_IMGENC_KEYS;
+		else if (k == 4 && strncmp(s, "attn", 4) == 0)
+			m |= WEFT_IMGENC_ATTN;
+		else
+			die("--stats: '%.*s' is not keys or attn", (int)k, s);
+		s += k + (s[k] == ',');
+	}
+	return m;
+}
+
 static void parse_options(int argc, char **argv)
 {
-	enum { O_MMPROJ = 256, O_BATCH, O_MAXPIX, O_ALPHA, O_ALPHA_WHITE, O_NOEXIF, O_FORCE };
+	enum { O_MMPROJ = 256, O_BATCH, O_MAXPIX, O_ALPHA, O_ALPHA_WHITE, O_NOEXIF, O_FORCE, O_STATS };
 	static const struct option opts[] = {
 		{"mmproj", required_argument, 0, O_MMPROJ}, {"input", required_argument, 0, 'i'},
 		{"threads", required_argument, 0, 't'},     {"batch", required_argument, 0, O_BATCH},
 		{"max-pixels", required_argument, 0, O_MAXPIX}, {"alpha-drop", no_argument, 0, O_ALPHA},
 		{"alpha-white", no_argument, 0, O_ALPHA_WHITE},
 		{"no-exif", no_argument, 0, O_NOEXIF},      {"output", required_argument, 0, 'o'},
+		{"stats", required_argument, 0, O_STATS},
 		{"force", no_argument, 0, O_FORCE},         {"verbose", no_argument, 0, 'v'},
 		{"help", no_argument, 0, 'h'},              {"version", no_argument, 0, 'V'},
 		{0, 0, 0, 0}};
@@ -87,6 +108,7 @@ static void parse_options(int argc, char **argv)
 		case O_ALPHA: o.alpha = 1; break;
 		case O_ALPHA_WHITE: o.alpha = 0; break;
 		case O_NOEXIF: o.img_flags |= WEFT_IMAGE_NO_EXIF; break;
+		case O_STATS: o.stats |= parse_stats(optarg); break;
 		case 'o': o.output = optarg; break;
 		case O_FORCE: o.force = 1; break;
 		case 'v': o.verbose = 1; break;
@@ -169,7 +191,7 @@ int main(int argc, char **argv)
 	/* Decode, preprocess and encode every image once. */
 	FILE *out = out_open(o.output, 1, o.force);
 	weft_pool *pool = weft_pool_new(o.threads);
-	weft_imgenc_opts eo = {.batch = (int)o.batch, .alpha = o.alpha,
+	weft_imgenc_opts eo = {.batch = (int)o.batch, .alpha = o.alpha, .stats = o.stats,
 			       .image = {.max_pixels = (uint64_t)o.max_pixels, .flags = o.img_flags}};
 	weft_imgenc *enc = pool ? weft_imgenc_new(v, pool, &eo) : NULL;
 	if (!enc)
