@@ -1,0 +1,421 @@
+#!/usr/bin/env python3
+r"""Generate the pruning methods' fidelity fixtures in tests/data/prune/
+(committed; rerun only to change them).
+
+Each embd-stage method of lib/prune_<name>.c is restated here from its
+authors' repository (the file and function named at each transcription;
+torch code kept as the reference wrote it, on one image, float64), run on
+fixed random inputs, and its kept token indices (and merged rows) written
+out.  tests/unit/test_prune.c runs weft's C code on the same inputs and
+compares: kept indices identical, merged rows within 1e-5.
+
+Inputs (inputs.wst, a weft stream: embd frames as encode-image writes them,
+plus one test-only frame of kind "text_embd"):
+  llava    one tile: 24 x 24 tokens (patch side 24, merge 1) of width 96;
+           saliency (kind cls_attn) [3, 576]; attn_recv [3, 576]; keys
+           [576, 16].  Embeddings are 24 cluster centres plus noise, keys a
+           random projection of them plus noise, attention heavy-tailed
+           (softmax of 2.5 N(0, 1)), so merges and outliers are exercised.
+  smolvlm  one image of 3 tiles (1 x 2 grid + global), each 32 x 32 patches
+           merged 4 x 4 into 8 x 8 tokens of width 96; saliency (kind
+           attn_recv) [3, 1024]; keys [1024, 8].  A token's saliency is the
+           sum of its 16 patches', its key their mean (as prune_unit.c
+           documents); the three tiles form one unit (scope image), per-tile
+           methods splitting the budget by largest remainder.
+  text     [12, 96]: the prompt's text embeddings for cdpruner.
+
+Expected results (expect.wst), one frame of kind "expect" per case with
+metadata weft.case (llava / smolvlm), weft.method, weft.keep, weft.params
+(what prune-tokens -P takes) and tensors tile I32 [k], kept I32 [k] (the
+kept tokens: tile within the image, token within the tile; ascending) and,
+for methods that merge, embd F32 [k, 96] (the rows, in that order).
+
+Where weft's budget semantics or the stream differ from the reference (see
+each method's C file and prune-tokens(1)), the transcription follows the
+reference's code with the documented adaptation, marked ADAPT.
+
+Run (from the repository root):
+    $(scripts/venv)/bin/python scripts/gen-prune-fixtures.py
+"""
+import json
+import math
+import os
+import struct
+import zlib
+
+import numpy as np
+import torch
+
+here = os.path.dirname(os.path.abspath(__file__))
+out_dir = os.path.join(os.path.dirname(here), "tests", "data", "prune")
+D = 96
+
+# ---------------------------------------------------------------- weft stream writer
+
+
+def frame(kind, meta, tensors):
+    """One weft frame: safetensors blob with weft.* metadata and CRC."""
+    order = sorted(tensors.items(), key=lambda kv: -kv[1].dtype.itemsize)
+    dtn = {np.dtype(np.float32): "F32", np.dtype(np.int32): "I32"}
+    hdr, data, off = {}, b"", 0
+    for name, a in order:
+        b = np.ascontiguousarray(a).tobytes()
+        hdr[name] = {"dtype": dtn[a.dtype], "shape": list(a.shape), "data_offsets": [off, off + len(b)]}
+        data += b
+        off += len(b)
+    m = {"weft.version": "1", "weft.kind": kind, "weft.tool": "gen-prune-fixtures.py",
+         "weft.crc32": "%08x" % zlib.crc32(data)}
+    m.update({k: str(v) for k, v in meta.items()})
+    hdr["__metadata__"] = m
+    h = json.dumps(hdr, separators=(",", ":")).encode()
+    h += b" " * ((8 - len(h) % 8) % 8)
+    return struct.pack("<Q", len(h)) + h + data
+
+
+# ---------------------------------------------------------------- inputs
+
+
+def softmax(x):
+    e = np.exp(x - x.max())
+    return e / e.sum()
+
+
+def make_inputs(rng):
+    # llava-shaped
+    n = 576
+    centres = rng.normal(size=(24, D))
+    lab = rng.integers(0, 24, size=n)
+    emb = centres[lab] + 0.6 * rng.normal(size=(n, D))
+    proj = rng.normal(size=(D, 16)) / math.sqrt(D)
+    keys = emb @ proj + 0.3 * rng.normal(size=(n, 16))
+    sal = np.stack([softmax(2.5 * rng.normal(size=n)) for _ in range(3)])
+    recv = np.stack([softmax(1.5 * rng.normal(size=n)) for _ in range(3)])
+    llava = dict(emb=emb.astype(np.float32), sal=sal.astype(np.float32), recv=recv.astype(np.float32),
+                 keys=keys.astype(np.float32), side=24, merge=1, tiles=1)
+    # smolvlm-shaped: 3 tiles of 32 x 32 patches, 4 x 4 per token
+    tiles = []
+    for t in range(3):
+        centres = rng.normal(size=(8, D))
+        lab = rng.integers(0, 8, size=64)
+        emb = centres[lab] + 0.5 * rng.normal(size=(64, D))
+        pk = rng.normal(size=(1024, 8))
+        sal = np.stack([softmax(2.0 * rng.normal(size=1024)) for _ in range(3)])
+        tiles.append(dict(emb=emb.astype(np.float32), sal=sal.astype(np.float32), keys=pk.astype(np.float32),
+                          side=32, merge=4))
+    text = rng.normal(size=(12, D)).astype(np.float32)
+    return llava, tiles, text
+
+
+def tok_sal(t, layer):
+    """Token-level saliency of a smolvlm tile: sum over its 4 x 4 patches."""
+    s = t["sal"][layer].reshape(8, 4, 8, 4).astype(np.float64)
+    return s.sum(axis=(1, 3)).reshape(64)
+
+
+def tok_keys(t):
+    k = t["keys"].reshape(8, 4, 8, 4, -1).astype(np.float64)
+    return k.mean(axis=(1, 3)).reshape(64, -1)
+
+
+# ---------------------------------------------------------------- transcriptions
+# Each takes token-level float64 tensors of one unit and returns (kept
+# indices, rows or None); rows follow the ascending kept indices.
+T = torch.float64
+
+
+def cls_select(sal, B):
+    # FasterVLM: image_attentions[:, :, 0, 1:].mean(heads); topk(budget)
+    return torch.tensor(sal).topk(B).indices.sort().values.tolist(), None
+
+
+def divprune_select(emb, B):
+    # vbdi/divprune LLaVA/llava/model/llava_arch.py DivPrune()
+    x = torch.tensor(emb, dtype=T)
+    norm = x / x.norm(dim=1, keepdim=True)
+    cosine_matrix = 1.0 - norm @ norm.t()
+    s = torch.empty(B, dtype=torch.long)
+    for i in range(B):
+        if i == 0:
+            m2 = cosine_matrix
+            scores = torch.topk(m2, 2, dim=0, largest=False).values[1, :]
+        else:
+            m2 = torch.index_select(cosine_matrix, 0, s[:i])
+            scores = torch.min(m2, dim=0).values
+        s[i] = torch.argmax(scores)
+    return sorted(s.tolist()), None
+
+
+def vispruner_select(emb, sal, B, important_ratio=0.5):
+    # Theia-4869/VisPruner llava/model/llava_arch.py encode_images (one image;
+    # ADAPT: the projected embeddings stand for the tower's features)
+    x = torch.tensor(emb, dtype=T)
+    att = torch.tensor(sal, dtype=T)
+    important_token_num = int(B * important_ratio)
+    diverse_token_num = B - important_token_num
+    token_indices = att.argsort(descending=True)
+    important_indices = token_indices[:important_token_num]
+    residual_indices = token_indices[important_token_num:]
+    image_normalized = x / x.norm(dim=-1, keepdim=True)
+    while diverse_token_num > 0:
+        R = residual_indices.shape[0]
+        r = min(8, R - diverse_token_num)
+        if r <= 0:
+            break
+        residual_tokens = image_normalized[residual_indices]
+        a, b = residual_tokens[::2, :], residual_tokens[1::2, :]
+        scores = (a @ b.t()).max(dim=-1).values
+        distinct_indices = scores.argsort(descending=True)[r:]
+        residual_indices = torch.cat([residual_indices[::2][distinct_indices], residual_indices[1::2]])
+    sel = torch.cat([important_indices, residual_indices]) if diverse_token_num > 0 else important_indices
+    return sorted(sel.tolist()), None
+
+
+def hiprune_select(shallow, deep, B, side, bounds, alpha=0.1):
+    # Danielement321/HiPrune LLaVA/llava/model/llava_arch.py encode_images
+    # (ADAPT: neighbours clamped to the token's own tile, bounds = [lo, hi))
+    shallow = torch.tensor(shallow, dtype=T)
+    deep = torch.tensor(deep, dtype=T).clone()
+    shallow_token_num = round(B * alpha / 5)
+    anchors = torch.topk(shallow, k=shallow_token_num).indices.tolist()
+    chosen = set()
+    for i in anchors:
+        lo, hi = next((l, h) for l, h in bounds if l <= i < h)
+        for j in (i, i - 1, i + 1, i - side, i + side):
+            chosen.add(min(max(j, lo), hi - 1))
+    deep_token_num = B - len(chosen)
+    mask = torch.zeros(len(deep), dtype=T)
+    mask[list(chosen)] = 1
+    deep -= mask
+    deep_idx = torch.topk(deep, k=deep_token_num).indices.tolist()
+    return sorted(list(chosen) + deep_idx), None
+
+
+def visionzip_select(emb, sal, keys, B, ctx=0.15625):
+    # dvlab-research/VisionZip visionzip/clip_encoder.py forward (one image;
+    # ADAPT: no [CLS] row, so all dominant slots are patches; projected rows)
+    hidden = torch.tensor(emb, dtype=T)
+    metric = torch.tensor(keys, dtype=T)
+    contextual_num = int(math.floor(B * ctx + 0.5))
+    dominant_num = B - contextual_num
+    topk_indices = torch.tensor(sal, dtype=T).topk(dominant_num).indices
+    mask = torch.ones(hidden.shape[0], dtype=torch.bool)
+    mask[topk_indices] = False
+    dom_idx = torch.nonzero(~mask).flatten()
+    if contextual_num == 0:
+        return dom_idx.tolist(), hidden[dom_idx].numpy()
+    rest_idx = torch.nonzero(mask).flatten()
+    metric_filtered = metric[mask]
+    hidden_filtered = hidden[mask]
+    metric_normalized = metric_filtered / metric_filtered.norm(dim=-1, keepdim=True)
+    step = max(1, metric_normalized.shape[0] // contextual_num)
+    target_indices = torch.arange(0, metric_normalized.shape[0], step)[:contextual_num]
+    target_tokens = metric_normalized[target_indices, :]
+    keep_merge = ~torch.isin(torch.arange(metric_normalized.shape[0]), target_indices)
+    tokens_to_merge = metric_normalized[keep_merge, :]
+    similarity = tokens_to_merge @ target_tokens.t()
+    assign_one_hot = torch.zeros(tokens_to_merge.shape[0], contextual_num, dtype=T)
+    assign_one_hot.scatter_(1, similarity.argmax(dim=1).unsqueeze(-1), 1)
+    counts = assign_one_hot.sum(dim=0).clamp(min=1).unsqueeze(-1)
+    hidden_to_merge = hidden_filtered[keep_merge, :]
+    aggregated_hidden = (assign_one_hot.t() @ hidden_to_merge) / counts
+    contextual_tokens = hidden_filtered[target_indices, :] + aggregated_hidden
+    rows = {int(i): hidden[i].numpy() for i in dom_idx}
+    for t, i in enumerate(rest_idx[target_indices].tolist()):
+        rows[i] = contextual_tokens[t].numpy()
+    kept = sorted(rows)
+    return kept, np.stack([rows[i] for i in kept])
+
+
+def prumerge_select(emb, sal, keys, B, knn=32, extra=1):
+    # 42Shawn/LLaVA-PruMerge llava/model/multimodal_encoder/clip_encoder.py
+    # token_prune_merge_advanced_plus (ADAPT: the budget caps the adaptive
+    # count: the top min(k, B - extra) outliers and an even subsample of the
+    # spatial samples; the extra row anchored at the last token not kept)
+    x = torch.tensor(emb, dtype=T)
+    cls_attn = torch.tensor(sal, dtype=T)
+    K = torch.tensor(keys, dtype=T)
+    N = x.shape[0]
+    extra = 1 if extra and B > 1 else 0
+    a = cls_attn.numpy()
+    Q1, Q3 = np.percentile(a, 25), np.percentile(a, 75)
+    upper = Q3 + 1.5 * (Q3 - Q1)
+    n_out = int((a > upper).sum())
+    reduction_ratio = max(n_out, 1) / N
+    k = int(N * reduction_ratio)
+    step_length = int(1 / reduction_ratio)
+    stride = max(int(step_length / 3), 1)
+    k = min(k, B - extra)
+    idx = torch.topk(cls_attn, k).indices.tolist()
+    spatial = [s for s in range(0, N - 1, stride) if s not in idx]
+    want = min(B - extra - k, len(spatial))
+    if want < len(spatial):
+        spatial = [spatial[int(i * len(spatial) / want)] for i in range(want)]
+    idx = idx + spatial
+    kept = set(idx)
+    compl = [j for j in range(N) if j not in kept]
+    Kn = K / K.norm(dim=-1, keepdim=True)
+    rows = {}
+    for i, ti in enumerate(idx):
+        rest = idx[:i] + idx[i + 1:] + compl
+        cos_sim = Kn[rest] @ Kn[ti]
+        cluster = torch.topk(cos_sim, k=min(knn, len(rest))).indices
+        sel = [rest[c] for c in cluster.tolist()]
+        rows[ti] = (x[ti] + (x[sel] * cls_attn[sel].unsqueeze(-1)).sum(0)).numpy()
+    if extra:
+        rows[compl[-1]] = (x[compl] * cls_attn[compl].unsqueeze(-1)).sum(0).numpy()
+    kept = sorted(rows)
+    return kept, np.stack([rows[i] for i in kept])
+
+
+def cdpruner_select(emb, text, B, sign=-1.0):
+    # Theia-4869/CDPruner llava/model/llava_arch.py encode_images (one image;
+    # ADAPT: image_embeds = the projected embeddings, text_embeds = the LLM's
+    # embeddings of the prompt's text tokens)
+    image_features = torch.tensor(emb, dtype=T)[None]
+    image_embeds = image_features
+    text_embeds = torch.tensor(text, dtype=T)
+    _, N, _ = image_features.shape
+    image_normalized = image_features / image_features.norm(dim=-1, keepdim=True)
+    similarity = image_normalized @ image_normalized.transpose(1, 2)
+    image_embeds = image_embeds / image_embeds.norm(dim=-1, keepdim=True)
+    text_embeds = text_embeds / text_embeds.norm(dim=-1, keepdim=True)
+    relevance = image_embeds @ text_embeds.t()
+    relevance = (sign * relevance).mean(dim=-1)
+    relevance = (relevance - relevance.min() + 1e-6) / (relevance.max() - relevance.min())
+    kernel = relevance.unsqueeze(2) * similarity * relevance.unsqueeze(1)
+    cis = torch.zeros((B, 1, N), dtype=T)
+    di2s = torch.diagonal(kernel, dim1=1, dim2=2).clone()
+    select_idx = torch.empty((B, 1), dtype=torch.long)
+    for i in range(B):
+        j = torch.argmax(di2s, dim=-1)
+        select_idx[i] = j
+        eis = (kernel[torch.arange(1), j] - torch.einsum('tb,tbn->bn', cis[:i, torch.arange(1), j], cis[:i])) \
+            / torch.sqrt(di2s[torch.arange(1), j]).unsqueeze(-1)
+        cis[i, :, :] = eis
+        di2s -= torch.square(eis)
+        di2s[torch.arange(1), j] = -float('inf')
+    return sorted(select_idx.flatten().tolist()), None
+
+
+def pool_select(emb, side, B):
+    # torch's adaptive_avg_pool2d to g x g, g = floor(sqrt(B)); anchors are
+    # the bins' top-left tokens (floor(i H / g), floor(j W / g))
+    g = min(int(math.floor(math.sqrt(B))), side)
+    x = torch.tensor(emb, dtype=T).reshape(side, side, -1).permute(2, 0, 1)
+    p = torch.nn.functional.adaptive_avg_pool2d(x[None], (g, g))[0].permute(1, 2, 0).reshape(g * g, -1)
+    kept = [(i * side // g) * side + (j * side // g) for i in range(g) for j in range(g)]
+    return kept, p.numpy()
+
+
+# ---------------------------------------------------------------- cases
+
+
+def split_budget(B, sizes):
+    """weft's per-tile split: floors, then +1 by largest remainder (first on ties)."""
+    N = sum(sizes)
+    share = [B * s // N for s in sizes]
+    rem = [B * s % N for s in sizes]
+    bumped = set()
+    for _ in range(B - sum(share)):
+        best = max((t for t in range(len(sizes)) if t not in bumped), key=lambda t: (rem[t], -t))
+        bumped.add(best)
+        share[best] += 1
+    return share
+
+
+def run(method, unit, B, params):
+    """Method on a unit (list of tiles, token-level arrays); returns
+    [(tile, index)], rows or None."""
+    sizes = [len(t["emb"]) for t in unit]
+    starts = np.cumsum([0] + sizes[:-1]).tolist()
+    per_tile = method in ("pool", "visionzip", "prumerge")
+    if per_tile and len(unit) > 1:
+        kept, rows = [], []
+        for t, b in enumerate(split_budget(B, sizes)):
+            if b == 0:
+                continue
+            k, r = run(method, [unit[t]], b, params)
+            kept += [(t, i) for _, i in k]
+            rows += list(r) if r is not None else [unit[t]["emb"][i] for _, i in k]
+        return kept, np.stack(rows)
+    emb = np.concatenate([t["emb"] for t in unit]).astype(np.float64)
+    sal = np.concatenate([t["tsal"][-1] for t in unit])
+    if method == "cls":
+        k, r = cls_select(sal, B)
+    elif method == "divprune":
+        k, r = divprune_select(emb, B)
+    elif method == "vispruner":
+        k, r = vispruner_select(emb, sal, B)
+    elif method == "hiprune":
+        ol = int(params["object_layer"]) - 1
+        shallow = np.concatenate([t["trecv"][ol] for t in unit])
+        deep = np.concatenate([t["trecv"][-1] for t in unit])
+        bounds = [(s, s + n) for s, n in zip(starts, sizes)]
+        k, r = hiprune_select(shallow, deep, B, unit[0]["tside"], bounds)
+    elif method == "visionzip":
+        k, r = visionzip_select(emb, sal, unit[0]["tkeys"], B)
+    elif method == "prumerge":
+        k, r = prumerge_select(emb, sal, unit[0]["tkeys"], B)
+    elif method == "cdpruner":
+        k, r = cdpruner_select(emb, params["text"], B)
+    elif method == "pool":
+        k, r = pool_select(emb, unit[0]["tside"], B)
+    out = []
+    for i in k:
+        t = max(j for j, s in enumerate(starts) if s <= i)
+        out.append((t, i - starts[t]))
+    return out, r
+
+
+def main():
+    rng = np.random.default_rng(20261206)
+    llava, tiles, text = make_inputs(rng)
+    os.makedirs(out_dir, exist_ok=True)
+    with open(os.path.join(out_dir, "inputs.wst"), "wb") as f:
+        f.write(frame("embd", {"weft.image": 1, "weft.tile": 0, "weft.tiles": 1, "weft.rows": 0, "weft.cols": 0,
+                               "weft.saliency": "cls_attn", "weft.patch_side": 24, "weft.merge": 1,
+                               "weft.mmproj": "00000000000000aa", "weft.prefix": "", "weft.suffix": ""},
+                      {"embd": llava["emb"], "saliency": llava["sal"], "attn_recv": llava["recv"],
+                       "keys": llava["keys"]}))
+        for t, tl in enumerate(tiles):
+            f.write(frame("embd", {"weft.image": 2, "weft.tile": t, "weft.tiles": 3, "weft.rows": 1, "weft.cols": 2,
+                                   "weft.saliency": "attn_recv", "weft.patch_side": 32, "weft.merge": 4,
+                                   "weft.mmproj": "00000000000000bb", "weft.prefix": "", "weft.suffix": ""},
+                          {"embd": tl["emb"], "saliency": tl["sal"], "keys": tl["keys"]}))
+        f.write(frame("text_embd", {}, {"text": text}))
+    # token-level views
+    lv = dict(emb=llava["emb"], tsal=llava["sal"].astype(np.float64), trecv=llava["recv"].astype(np.float64),
+              tkeys=llava["keys"].astype(np.float64), tside=24)
+    sv = [dict(emb=t["emb"], tsal=np.stack([tok_sal(t, l) for l in range(3)]),
+               trecv=np.stack([tok_sal(t, l) for l in range(3)]), tkeys=tok_keys(t), tside=8) for t in tiles]
+    for t in sv:  # keys of a unit: concatenated
+        pass
+    sv_keys = np.concatenate([t["tkeys"] for t in sv])
+    cases = []
+    for name, unit, budgets in (("llava", [lv], (16, 64, 128)), ("smolvlm", sv, (16, 48))):
+        for method in ("cls", "divprune", "vispruner", "hiprune", "visionzip", "prumerge", "cdpruner", "pool"):
+            for B in budgets:
+                if method == "cdpruner" and B > 64:
+                    continue  # the kernel's rank is D = 96: beyond it the greedy MAP degenerates
+                params = {"object_layer": 2, "text": text.astype(np.float64)}
+                u = unit
+                if name == "smolvlm" and method in ("visionzip", "prumerge"):
+                    u = [dict(t) for t in unit]  # per tile: each its own keys
+                if name == "smolvlm" and method not in ("visionzip", "prumerge", "pool"):
+                    u = [dict(t) for t in unit]
+                    u[0] = dict(u[0], tkeys=sv_keys)
+                kept, rows = run(method, u, B, params)
+                meta = {"weft.case": name, "weft.method": method, "weft.keep": B,
+                        "weft.params": "object_layer=2" if method == "hiprune" else ""}
+                tens = {"tile": np.array([t for t, _ in kept], np.int32), "kept": np.array([i for _, i in kept], np.int32)}
+                if rows is not None and method in ("visionzip", "prumerge", "pool"):
+                    tens["embd"] = np.asarray(rows, np.float32)
+                cases.append(frame("expect", meta, tens))
+                print(name, method, B, len(kept), "merged" if "embd" in tens else "")
+    with open(os.path.join(out_dir, "expect.wst"), "wb") as f:
+        for c in cases:
+            f.write(c)
+
+
+if __name__ == "__main__":
+    main()
