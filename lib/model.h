@@ -59,14 +59,16 @@ weft_kv *weft_kv_new_type(const weft_model *m, int64_t cap, weft_kv_type t);
 typedef struct weft_fwd_rows {
 	const weft_model *m;
 	const weft_kv *kv;
-	int layer;              /* the layer about to run (>= 1) */
+	weft_pool *pool;
+	int layer;              /* the layer about to run */
 	int64_t n;              /* rows still in the pass */
 	const int32_t *src;     /* [n] each row's index among the call's T inputs */
 	const int32_t *pos;     /* [n] each row's position - pos_base */
 	int64_t pos_base;
 	float *x;               /* [n][n_embd] residual stream entering `layer`
 				 * (a hook may rewrite rows it keeps: merging) */
-	const float *q;         /* [n][n_head][head_dim] queries of layer - 1, after RoPE */
+	const float *q;         /* [n][n_head][head_dim] queries of layer - 1, after
+				 * RoPE (NULL before layer 0) */
 } weft_fwd_rows;
 
 /* A drop hook: fill keep[0..*n_keep) with the rows (indices into the n
@@ -90,7 +92,7 @@ typedef struct weft_fwd_extra {
 	const int32_t *pos;
 	int64_t pos_span;
 	/* in-LLM token drop (fastv, pdrop, sparsevlm, dart): called before
-	 * every layer >= 1; dropped rows skip the later layers, which cache no
+	 * every layer; dropped rows skip the later layers, which cache no
 	 * keys or values for them.  With a hook the call runs as one chunk and
 	 * returns the last row's logits only (NULL: no drops). */
 	weft_fwd_drop_fn drop;

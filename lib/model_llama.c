@@ -191,11 +191,11 @@ static int check_call(const weft_model *m, const weft_kv *kv, const int32_t *ids
  * those rows of the residual stream, their input indices and positions.
  * The cache of the layers already run keeps every row; the later layers
  * append only the kept ones.  0 / -1. */
-static int drop_rows(fwd *f, const weft_fwd_extra *e, int32_t *keep)
+static int drop_rows(fwd *f, weft_pool *pool, const weft_fwd_extra *e, int32_t *keep)
 {
 	const weft_hparams *hp = &f->m->hp;
-	weft_fwd_rows r = {.m = f->m, .kv = f->kv, .layer = f->layer, .n = f->n, .src = f->src, .pos = f->rpos,
-			   .pos_base = f->base, .x = f->x, .q = f->q};
+	weft_fwd_rows r = {.m = f->m, .kv = f->kv, .pool = pool, .layer = f->layer, .n = f->n, .src = f->src,
+			   .pos = f->rpos, .pos_base = f->base, .x = f->x, .q = f->layer ? f->q : NULL};
 	int64_t n_keep = f->n;
 	if (e->drop(e->drop_ctx, &r, keep, &n_keep) != 0)
 		return -1;
@@ -282,7 +282,7 @@ int weft_model_forward(const weft_model *m, weft_pool *pool, weft_kv *kv, const 
 		for (f.layer = 0; f.layer < hp->n_layer; f.layer++) {
 			f.L = &m->layers[f.layer];
 			const weft_layer_w *L = f.L;
-			if (dropping && f.layer > 0 && drop_rows(&f, extra, ibuf + 2 * C) != 0)
+			if (dropping && drop_rows(&f, pool, extra, ibuf + 2 * C) != 0)
 				goto out;
 
 			/* attention */

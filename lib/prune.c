@@ -162,7 +162,8 @@ static int check_params(const prune_method_row *r, const prune_params *p)
 			else if (!strcmp(n, "seed"))
 				bad |= v < 0 || v > 4294967295.0;
 			else
-				bad |= v < (strcmp(n, "extra") ? 1 : 0) || v > 1e6;
+				bad |= v < (strcmp(n, "extra") && strcmp(n, "after") && strcmp(n, "recycle") && strcmp(n, "text_pivots") ? 1 : 0) ||
+				       v > 1e6;
 			if (bad) {
 				weft_error("parameter %s of %s: %g is out of range", n, r->m.name, v);
 				return -1;

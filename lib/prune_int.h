@@ -90,6 +90,8 @@ typedef struct prune_llm_ctx {
 	int64_t budget;                /* visual tokens the first drop keeps */
 	const uint8_t *is_vis;         /* [T]: input t is a visual token */
 	int64_t T;
+	/* a method's own state (sparsevlm: its raters), freed by free() */
+	void *state;
 	/* the report */
 	int n_drops;
 	int drop_layer[PRUNE_MAX_LIST];
@@ -102,6 +104,10 @@ typedef int (*prune_drop_fn)(prune_llm_ctx *c, const weft_fwd_rows *r, int32_t *
  * (score[j] for row j; non-visual rows ignored): keep[] ascending. */
 int64_t prune_llm_keep_top(const prune_llm_ctx *c, const weft_fwd_rows *r, const float *score, int64_t k,
 			   int32_t *keep);
+/* The attention row i would give at layer r->layer, from r->x (that
+ * layer's keys of rows 0..i and row i's query), averaged over heads:
+ * out[r->n].  0 / -1. */
+int prune_llm_next_attn_row(const weft_fwd_rows *r, int64_t i, float *out);
 /* Visual rows among r's rows. */
 int64_t prune_llm_n_vis(const prune_llm_ctx *c, const weft_fwd_rows *r);
 

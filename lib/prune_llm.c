@@ -92,17 +92,20 @@ static int hook(void *ctx, const weft_fwd_rows *r, int32_t *keep, int64_t *n_kee
 	return 0;
 }
 
-/* Layer parameters within the model: 1 .. n_layer - 1, increasing. */
+/* Layer parameters within the model, increasing: layer(s) before which a
+ * drop acts, 1 .. n_layer - 1; after, the layers whose output is pruned,
+ * 0 .. n_layer - 2. */
 static int check_layers(const weft_prune_llm *d, int n_layer)
 {
 	for (int i = 0; i < d->p.n; i++) {
-		if (strcmp(d->p.name[i], "layer") && strcmp(d->p.name[i], "layers"))
+		const int after = strcmp(d->p.name[i], "after") == 0;
+		if (!after && strcmp(d->p.name[i], "layer") && strcmp(d->p.name[i], "layers"))
 			continue;
 		for (int j = 0; j < d->p.len[i]; j++) {
-			const double v = d->p.v[i][j];
-			if (v < 1 || v >= n_layer || (j && v <= d->p.v[i][j - 1])) {
-				weft_error("%s: %s %g is not a layer between 1 and %d of this model (increasing)", d->method,
-					   d->p.name[i], v, n_layer - 1);
+			const double v = d->p.v[i][j] + after;
+			if (v < 1 || v >= n_layer || (j && v <= d->p.v[i][j - 1] + after)) {
+				weft_error("%s: %s %g is not a layer between %d and %d of this model (increasing)", d->method,
+					   d->p.name[i], d->p.v[i][j], 1 - after, n_layer - 1 - after);
 				return -1;
 			}
 		}
@@ -163,6 +166,7 @@ void weft_prune_llm_free(weft_prune_llm *d)
 	if (!d)
 		return;
 	free(d->is_vis);
+	free(d->c.state);
 	free(d);
 }
 
@@ -240,4 +244,56 @@ void weft_prune_attn_row(const weft_fwd_rows *r, int64_t i, float *out)
 			out[j] += (float)(s[first + j] / sum / H);
 	}
 	free(s), free(k);
+}
+
+/* The attention row i would give at layer r->layer (the one about to run)
+ * to the pass's rows 0..i, from the residual stream entering it: that
+ * layer's keys of every row and row i's query (PyramidDrop scores with the
+ * next layer's attention).  out[n], 0 after i.  0 / -1. */
+int prune_llm_next_attn_row(const weft_fwd_rows *r, int64_t i, float *out)
+{
+	const weft_model *m = r->m;
+	const weft_hparams *hp = &m->hp;
+	const weft_layer_w *L = &m->layers[r->layer];
+	const int64_t d = hp->n_embd, H = hp->n_head, G = hp->n_head_kv, hd = hp->head_dim, n = i + 1;
+	float *h = weft_malloc((size_t)n * (size_t)d * sizeof *h), *k = weft_malloc((size_t)n * (size_t)(G * hd) * sizeof *k);
+	float *q = weft_malloc((size_t)(H * hd) * sizeof *q), *s = weft_malloc((size_t)n * sizeof *s);
+	int rc = -1;
+	if (!h || !k || !q || !s)
+		goto out;
+	for (int64_t j = 0; j < n; j++)
+		weft_rmsnorm(h + j * d, r->x + j * d, L->attn_norm->data, d, hp->rms_eps);
+	if (weft_matmul(r->pool, L->wk->type, L->wk->data, L->wk->ne[0], L->wk->ne[1], h, n, k, G * hd) != 0 ||
+	    weft_matmul(r->pool, L->wq->type, L->wq->data, L->wq->ne[0], L->wq->ne[1], h + i * d, 1, q, H * hd) != 0)
+		goto out;
+	if (L->bq)
+		weft_add(q, L->bq->data, H * hd);
+	weft_rope(q, (int)H, (int)hd, hp->rope_dim, r->pos_base + r->pos[i], hp->rope_base, hp->rope_freq_scale,
+		  hp->rope_neox);
+	for (int64_t j = 0; j < n; j++) {
+		if (L->bk)
+			weft_add(k + j * G * hd, L->bk->data, G * hd);
+		weft_rope(k + j * G * hd, (int)G, (int)hd, hp->rope_dim, r->pos_base + r->pos[j], hp->rope_base,
+			  hp->rope_freq_scale, hp->rope_neox);
+	}
+	for (int64_t j = 0; j < r->n; j++)
+		out[j] = 0;
+	const float scale = 1.0f / sqrtf((float)hd);
+	for (int64_t hh = 0; hh < H; hh++) {
+		const int64_t g = hh / (H / G);
+		float mx = -INFINITY;
+		for (int64_t j = 0; j < n; j++) {
+			s[j] = prune_dot(q + hh * hd, k + (j * G + g) * hd, hd) * scale;
+			mx = s[j] > mx ? s[j] : mx;
+		}
+		double sum = 0;
+		for (int64_t j = 0; j < n; j++)
+			sum += s[j] = expf(s[j] - mx);
+		for (int64_t j = 0; j < n; j++)
+			out[j] += (float)(s[j] / sum / (double)H);
+	}
+	rc = 0;
+out:
+	free(h), free(k), free(q), free(s);
+	return rc;
 }

@@ -34,6 +34,25 @@ Where weft's budget semantics or the stream differ from the reference (see
 each method's C file and prune-tokens(1)), the transcription follows the
 reference's code with the documented adaptation, marked ADAPT.
 
+In-LLM methods (llm.wst): transformers' LlamaForCausalLM (5.x, eager,
+float32) loaded from the committed tiny LLaVA language model
+(tests/data/vlm/tiny-llava-llm-f32.gguf, 2 layers; transformers' own GGUF
+loader undoes the converter's Q/K permutation) runs a prompt of 12 text
+tokens, 16 image rows and 14 text tokens layer by layer; before a layer a
+method may drop rows (hidden states and position ids gathered, a new causal
+mask over the rest, as FastV's modeling_llama.py does), scoring with
+attention weights computed from that layer's (or the previous one's)
+q_proj/k_proj and apply_rotary_pos_emb, softmax in float32 over the causal
+row.  Frames: one "llm_input" (ids I32 [46], -1 at image rows; image F32
+[16, 64]) and one "llm_expect" per case (weft.method, weft.keep,
+weft.params; kept I32: the image rows left after the last drop, as input
+indices; logits F32 [320] of the last token).  Cases: unpruned; positions
+kept (rows 0, 3, 5, ... of the image fed at their own position ids, as
+prefill feeds a tile pruned with --positions keep); fastv (layer 1, the last
+token's attention at layer 0); pdrop (layers 1: layer 1's own attention
+from its input); dart (layer 1: keys of layer 0, final-normed hidden
+states, pivots 2 + 2); sparsevlm (after 0, with and without recycling).
+
 Run (from the repository root):
     $(scripts/venv)/bin/python scripts/gen-prune-fixtures.py
 """
@@ -417,5 +436,187 @@ def main():
             f.write(c)
 
 
+# ---------------------------------------------------------------- in-LLM methods
+
+def load_llm():
+    from transformers import LlamaForCausalLM
+    vd = os.path.join(os.path.dirname(here), "tests", "data", "vlm")
+    m = LlamaForCausalLM.from_pretrained(vd, gguf_file="tiny-llava-llm-f32.gguf", torch_dtype=torch.float32,
+                                         attn_implementation="eager")
+    return m.eval()
+
+
+def layer_attn(model, l, h, pos):
+    """Layer l's attention probabilities [H, T, T] (causal) and its rotated
+    keys [G, T, hd] for input hidden states h [1, T, d] at position ids pos."""
+    from transformers.models.llama.modeling_llama import apply_rotary_pos_emb
+    layer = model.model.layers[l]
+    cfg = model.config
+    H, G, hd = cfg.num_attention_heads, cfg.num_key_value_heads, cfg.hidden_size // cfg.num_attention_heads
+    x = layer.input_layernorm(h)
+    T = x.shape[1]
+    q = layer.self_attn.q_proj(x).view(1, T, H, hd).transpose(1, 2)
+    k = layer.self_attn.k_proj(x).view(1, T, G, hd).transpose(1, 2)
+    cos, sin = model.model.rotary_emb(x, pos[None])
+    q, k = apply_rotary_pos_emb(q, k, cos, sin)
+    kk = k.repeat_interleave(H // G, dim=1)
+    w = (q @ kk.transpose(2, 3)) / math.sqrt(hd)
+    w = w + torch.triu(torch.full((T, T), float("-inf")), diagonal=1)
+    return torch.softmax(w.float(), dim=-1)[0], k[0]
+
+
+def run_layers(model, h, pos, drop):
+    """The forward pass, with drop(l, h, pos) -> kept row indices (or None)
+    called before each layer; returns the last row's logits and the kept
+    input indices of the rows reaching the last layer."""
+    rows = torch.arange(h.shape[1])
+    for l, layer in enumerate(model.model.layers):
+        keep = drop(l, h, pos, rows)
+        if keep is not None:
+            keep = torch.tensor(sorted(keep))
+            h, pos, rows = h[:, keep], pos[keep], rows[keep]
+        T = h.shape[1]
+        mask = torch.triu(torch.full((T, T), torch.finfo(torch.float32).min), diagonal=1)[None, None]
+        pe = model.model.rotary_emb(h, pos[None])
+        h = layer(h, attention_mask=mask, position_ids=pos[None], position_embeddings=pe)
+        if isinstance(h, tuple):
+            h = h[0]
+    logits = model.lm_head(model.model.norm(h))[0, -1]
+    return logits, rows
+
+
+def llm_cases():
+    model = load_llm()
+    rng = np.random.default_rng(1206)
+    pre, img, post = 12, 16, 14
+    ids = np.concatenate([[1], rng.integers(3, 319, pre - 1), -np.ones(img, np.int64), rng.integers(3, 319, post)])
+    image = rng.normal(size=(img, 64)).astype(np.float32)
+    emb = model.model.embed_tokens.weight.detach()
+    T = len(ids)
+    x = torch.zeros(1, T, 64)
+    for t, i in enumerate(ids):
+        x[0, t] = emb[int(i)] if i >= 0 else torch.tensor(image[t - pre])
+    is_vis = ids < 0
+    vis = torch.tensor(is_vis)
+    frames = [frame("llm_input", {}, {"ids": ids.astype(np.int32), "image": image})]
+
+    def topk_vis(score, rows, k):
+        """Text rows and the k best-scored visual rows (row indices)."""
+        v = [j for j in range(len(rows)) if vis[rows[j]]]
+        best = torch.tensor([float(score[j]) for j in v]).topk(k).indices.tolist()
+        return [j for j in range(len(rows)) if not vis[rows[j]]] + [v[b] for b in best]
+
+    def case(method, keep, params, drop, x_in=x, pos=None):
+        with torch.no_grad():
+            logits, rows = run_layers(model, x_in, torch.arange(x_in.shape[1]) if pos is None else pos, drop)
+        kept = [int(r) for r in rows if vis[int(r)]] if pos is None else []
+        frames.append(frame("llm_expect", {"weft.method": method, "weft.keep": keep, "weft.params": params},
+                            {"logits": logits.numpy().astype(np.float32), "kept": np.array(kept, np.int32)}))
+        print("llm", method, keep, params, "kept", kept)
+
+    none = lambda l, h, pos, rows: None  # noqa: E731
+    case("none", 0, "", none)
+    # positions kept: image rows 0, 3, 6 ... fed at their own positions
+    sub = list(range(0, img, 3))
+    sel = list(range(pre)) + [pre + i for i in sub] + list(range(pre + img, T))
+    frames.append(frame("llm_positions", {}, {"kept": np.array(sub, np.int32)}))
+    case("positions", len(sub), "", none, x_in=x[:, sel], pos=torch.tensor(sel))
+
+    # FastV: before layer K, the last token's attention at layer K - 1
+    # (pkunlp-icler/FastV modeling_llama.py: mean over heads, topk, sort)
+    saved = {}
+
+    def fastv(l, h, pos, rows, K=1, keep=6):
+        if l == K - 1:
+            saved["a"] = layer_attn(model, l, h, pos)[0].mean(0)[-1]
+        if l != K:
+            return None
+        return topk_vis(saved["a"], rows, keep)
+    case("fastv", 6, "layer=1", fastv)
+
+    # PDrop: before layer L, layer L's own attention of the last token
+    # (Cooperx521/PyramidDrop pdrop_rank_drop; keep int(n lambda))
+    def pdrop(l, h, pos, rows, keep=5):
+        if l != 1:
+            return None
+        a = layer_attn(model, l, h, pos)[0].mean(0)[-1]
+        return topk_vis(a, rows, int(math.floor(img * (keep / img) + 1e-9)))
+    case("pdrop", 5, "layers=1", pdrop)
+
+    # DART (llmc dart.py get_retained_image_token; ADAPT: pivots walked by
+    # position, quotas filling the budget exactly)
+    def dart(l, h, pos, rows, K=1, keep=7, pv=2, pt=2):
+        if l == K - 1:
+            saved["k"] = layer_attn(model, l, h, pos)[1]  # [G, T, hd]
+        if l != K:
+            return None
+        ks = saved["k"].permute(1, 0, 2).reshape(h.shape[1], -1)
+        l1 = ks.abs().sum(-1)
+        vrows = [j for j in range(len(rows)) if vis[rows[j]]]
+        last_vis = max(vrows)
+        trows = [j for j in range(len(rows)) if j > last_vis]
+        ipiv = [vrows[i] for i in l1[vrows].topk(pv).indices.tolist()]
+        tpiv = [trows[i] for i in l1[trows].topk(pt).indices.tolist()]
+        state = model.model.norm(h)[0].double()
+        taken = set(ipiv)
+        P, rest = pv + pt, keep - pv
+        for pi, j in enumerate(sorted(ipiv + tpiv)):
+            quota = rest // P + (1 if pi < rest % P else 0)
+            valid = [t for t in vrows if t not in taken]
+            cs = -torch.nn.functional.cosine_similarity(state[j][None], state[valid], dim=-1)
+            taken.update(valid[i] for i in cs.topk(min(quota, len(valid))).indices.tolist())
+        return [j for j in range(len(rows)) if not vis[rows[j]] or j in taken]
+    case("dart", 7, "layer=1,pivots=2,text_pivots=2", dart)
+
+    # SparseVLM v1.0 (Gumpest/SparseVLMs): raters from the input embeddings,
+    # the raters' attention at layer L, prune its output; recycling by
+    # DPC-kNN (cluster_and_merge without the random jitter)
+    def sparsevlm(recycle):
+        st = {}
+
+        def drop(l, h, pos, rows, keep=6):
+            if l == 0:
+                v_t, t_t = h[0, pre:pre + img].double(), h[0, pre + img:].double()
+                m = (v_t @ t_t.t()).softmax(1).mean(0)
+                st["raters"] = [pre + img + i for i in torch.where(m > m.mean())[0].tolist()]
+                st["a"] = layer_attn(model, 0, h, pos)[0].mean(0)
+                return None
+            if l != 1:
+                return None
+            rel = st["a"][st["raters"]].mean(0)  # rows == inputs before the first drop
+            vrows = [j for j in range(len(rows)) if vis[rows[j]]]
+            k = min(int(math.floor(300 * keep / 192 + 0.5)), len(vrows) - 1)
+            keepr = topk_vis(rel, rows, k)
+            if not recycle:
+                return keepr
+            dropped = [j for j in vrows if j not in keepr]
+            m2 = int(len(dropped) * 0.3) + 1
+            best = [dropped[i] for i in rel[dropped].topk(m2).indices.tolist()]
+            xx = h[0, best].double()
+            C = xx.shape[1]
+            k2 = m2 // 10 + 1
+            dist = torch.cdist(xx, xx) / math.sqrt(C)
+            dn = dist.topk(k2, dim=-1, largest=False).values
+            density = (-(dn ** 2).mean(-1)).exp()
+            mask = (density[None, :] > density[:, None]).double()
+            dmax = dist.max()
+            dd = (dist * mask + dmax * (1 - mask)).min(dim=-1).values
+            centres = (dd * density).topk(k2).indices
+            assign = dist[centres].argmin(dim=0)
+            assign[centres] = torch.arange(k2)
+            cnt = torch.bincount(assign, minlength=k2).double() + 1e-6
+            merged = torch.zeros(k2, C, dtype=torch.float64).index_add_(0, assign, xx / cnt[assign][:, None])
+            for c in range(k2):
+                h[0, best[int(centres[c])]] = merged[c].float()
+            return keepr + [best[int(c)] for c in centres]
+        return drop
+    case("sparsevlm", 6, "after=0,recycle=0", sparsevlm(False))
+    case("sparsevlm", 6, "after=0", sparsevlm(True))
+    with open(os.path.join(out_dir, "llm.wst"), "wb") as f:
+        for fr in frames:
+            f.write(fr)
+
+
 if __name__ == "__main__":
     main()
+    llm_cases()

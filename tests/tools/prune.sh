@@ -54,7 +54,9 @@ for m in $("$R" --list | grep -v '^	' | cut -f1); do
 	case $m in
 	hiprune) extra="-P object_layer=1" ;;
 	cdpruner) extra="-m $LL" ;;
-	fastv) extra="-P layer=1" ;;
+	fastv | dart) extra="-P layer=1" ;;
+	pdrop) extra="-P layers=1" ;;
+	sparsevlm) extra="-P after=0" ;;
 	esac
 	# shellcheck disable=SC2086
 	if ! "$R" --method "$m" --keep 6 $extra "$TMP/l.wst" >"$TMP/lp.wst" 2>"$TMP/err"; then
@@ -64,7 +66,7 @@ for m in $("$R" --list | grep -v '^	' | cut -f1); do
 	r=$(rows "$TMP/lp.wst")
 	case $m in
 	pool) want="4 " ;;       # floor(sqrt(6))^2
-	fastv) want="16 " ;;     # the embeddings stay; prefill drops
+	fastv | pdrop | dart | sparsevlm) want="16 " ;; # the embeddings stay; prefill drops
 	prumerge) want="${r%% *} " # adaptive: at most the budget
 		[ "${r%% *}" -le 6 ] && [ "${r%% *}" -ge 1 ] || want=6 ;;
 	*) want="6 " ;;
@@ -156,6 +158,14 @@ l1=$("$I" --json -n 2 "$TMP/fvc.wst" | grep '"weft.layer":"1"' | sed 's/.*"name"
 [ -n "$l0" ] && [ "$l1" = $((l0 - 10)) ] && [ "$(n_past "$TMP/fvc.wst")" = "$np0" ] && pass fastv_cache ||
 	fail fastv_cache "layer 0 holds '$l0' rows, layer 1 '$l1'"
 "$D" -m "$LL" -n 3 --greedy --ignore-eos "$TMP/fvc.wst" >/dev/null && pass fastv_decode || fail fastv_decode "exit $?"
+# the other in-LLM methods drop as asked (their fidelity: test_prune_llm)
+"$R" --method pdrop --keep 8 -P layers=1 "$TMP/l.wst" | "$P" -m "$LL" -v 2>"$TMP/err" >/dev/null &&
+	grep -q "pdrop: before layer 1: 16 -> 8 visual tokens" "$TMP/err" &&
+	"$R" --method dart --keep 7 -P layer=1 "$TMP/l.wst" | "$P" -m "$LL" -v 2>"$TMP/err" >/dev/null &&
+	grep -q "dart: before layer 1: 16 -> 7 visual tokens" "$TMP/err" &&
+	"$R" --method sparsevlm --keep 6 -P after=0,recycle=0 "$TMP/l.wst" | "$P" -m "$LL" -v 2>"$TMP/err" >/dev/null &&
+	grep -q "sparsevlm: before layer 1: 16 -> 9 visual tokens" "$TMP/err" && pass llm_methods ||
+	fail llm_methods "$(tail -c 300 "$TMP/err")"
 expect_error fastv_twice "prune-tokens: $TMP/fv.wst: frame 3: the stream already carries an in-LLM pruning directive" \
 	"$R" --method fastv "$TMP/fv.wst"
 expect_error fastv_repack "prune-tokens: fastv drops tokens inside the LLM" "$R" --method fastv --positions repack

@@ -294,7 +294,7 @@ static void errors(void)
 static void registry(void)
 {
 	const weft_family *f = weft_prune_family();
-	CHECK(f->n >= 10);
+	CHECK(f->n >= 13);
 	for (size_t i = 0; i < f->n; i++) {
 		const weft_method *m = weft_family_at(f, i);
 		CHECK(m->name && *m->name && m->summary && *m->summary);
