@@ -410,21 +410,24 @@ static int prune_unit_run(const prune_method_row *r, const prune_params *p, cons
 			out[t] = (weft_prune_out){.tile = tiles[t], .passed = 1};
 		return 0;
 	}
-	float *embd = weft_malloc((size_t)n * (size_t)d * sizeof(float));
+	/* one tile's rows are used where they stand; several are concatenated */
+	float *embd = t1 - t0 > 1 ? weft_malloc((size_t)n * (size_t)d * sizeof(float)) : NULL;
 	int32_t *tile = weft_malloc((size_t)n * sizeof(int32_t)), *idx = weft_malloc((size_t)n * sizeof(int32_t));
 	int64_t *first = weft_malloc((size_t)(t1 - t0) * sizeof(int64_t));
 	int rc = -1;
-	if (!embd || !tile || !idx || !first)
+	if ((t1 - t0 > 1 && !embd) || !tile || !idx || !first)
 		goto out;
 	int64_t k = 0;
 	for (int t = t0; t < t1; t++) {
 		first[t - t0] = k;
-		memcpy(embd + k * d, tiles[t].embd, sizeof(float) * (size_t)(tiles[t].n_tokens * d));
+		if (embd)
+			memcpy(embd + k * d, tiles[t].embd, sizeof(float) * (size_t)(tiles[t].n_tokens * d));
 		for (int64_t i = 0; i < tiles[t].n_tokens; i++, k++)
 			tile[k] = t - t0, idx[k] = (int32_t)i;
 	}
-	prune_unit u = {.n = n, .d = d, .embd = embd, .tile = tile, .idx = idx, .tiles = tiles + t0, .first = first,
-			.n_tiles = t1 - t0, .tile0 = t0, .text = o->text, .n_text = o->n_text, .index = index};
+	prune_unit u = {.n = n, .d = d, .embd = embd ? embd : tiles[t0].embd, .tile = tile, .idx = idx, .tiles = tiles + t0,
+			.first = first, .n_tiles = t1 - t0, .tile0 = t0, .text = o->text, .n_text = o->n_text,
+			.index = index, .pool = o->pool};
 	prune_sel s = {0};
 	const char *desc = weft_prune_describe(o);
 	if (!(r->flags & PER_TILE) || t1 - t0 == 1) {
@@ -458,7 +461,7 @@ static int prune_unit_run(const prune_method_row *r, const prune_params *p, cons
 		for (int t = 0; t < t1 - t0 && rc == 0; t++) {
 			prune_unit ut = u;
 			ut.n = tiles[t0 + t].n_tokens;
-			ut.embd = embd + first[t] * d;
+			ut.embd = u.embd + first[t] * d;
 			ut.tile = zeros;
 			ut.idx = idx + first[t];
 			ut.tiles = tiles + t0 + t;

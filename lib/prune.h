@@ -50,6 +50,7 @@ typedef struct weft_prune_opts {
 	const float *text;      /* [n_text][n_embd]: embeddings of the prompt's
 				 * text tokens (cdpruner; weft_prune_text) */
 	int64_t n_text;
+	weft_pool *pool;        /* threads for the similarity matrices, or NULL */
 } weft_prune_opts;
 
 /* The family of pruning methods (--list). */

@@ -15,7 +15,6 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "kernels.h"
 #include "prune_int.h"
 #include "util.h"
 
@@ -27,19 +26,25 @@ int prune_cdpruner_select(const prune_unit *u, int64_t budget, const prune_param
 		return -1;
 	}
 	float *xn = prune_normalized(u->embd, n, d), *tn = prune_normalized(u->text, u->n_text, d);
-	float *L = weft_malloc((size_t)n * (size_t)n * sizeof *L), *xt = weft_malloc((size_t)n * (size_t)d * sizeof *xt);
+	float *L = prune_gram(u->embd, n, d, u->pool);
 	float *r = weft_malloc((size_t)n * sizeof *r), *di2 = weft_malloc((size_t)n * sizeof *di2);
 	float *c = weft_malloc((size_t)budget * (size_t)n * sizeof *c);
+	double *tm = weft_calloc((size_t)d, sizeof *tm);
 	int rc = -1;
-	if (!xn || !tn || !L || !xt || !r || !di2 || !c)
+	if (!xn || !tn || !L || !r || !di2 || !c || !tm)
 		goto out;
 	const double sign = prune_param(p, "sign"), theta = prune_param(p, "theta");
+	/* the mean over the text of the cosines = the cosine's dot with the
+	 * mean unit text vector */
+	for (int64_t m = 0; m < u->n_text; m++)
+		for (int64_t e = 0; e < d; e++)
+			tm[e] += tn[m * d + e];
 	float lo = INFINITY, hi = -INFINITY;
 	for (int64_t i = 0; i < n; i++) {
 		double acc = 0;
-		for (int64_t m = 0; m < u->n_text; m++)
-			acc += sign * prune_dot(xn + i * d, tn + m * d, d);
-		r[i] = (float)(acc / (double)u->n_text);
+		for (int64_t e = 0; e < d; e++)
+			acc += (double)xn[i * d + e] * tm[e];
+		r[i] = (float)(sign * acc / (double)u->n_text);
 		lo = r[i] < lo ? r[i] : lo;
 		hi = r[i] > hi ? r[i] : hi;
 	}
@@ -48,10 +53,6 @@ int prune_cdpruner_select(const prune_unit *u, int64_t budget, const prune_param
 		if (theta > 0)
 			r[i] = expf((float)(theta / (2 * (1 - theta))) * r[i]);
 	}
-	for (int64_t i = 0; i < n; i++)
-		for (int64_t e = 0; e < d; e++)
-			xt[e * n + i] = xn[i * d + e];
-	weft_sgemm(n, n, d, xn, d, xt, n, L, n);
 	for (int64_t i = 0; i < n; i++)
 		for (int64_t j = 0; j < n; j++)
 			L[i * n + j] *= r[i] * r[j];
@@ -79,6 +80,6 @@ int prune_cdpruner_select(const prune_unit *u, int64_t budget, const prune_param
 		di2[j] = -INFINITY;
 	}
 out:
-	free(xn), free(tn), free(L), free(xt), free(r), free(di2), free(c);
+	free(xn), free(tn), free(L), free(tm), free(r), free(di2), free(c);
 	return rc;
 }

@@ -7,7 +7,6 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "kernels.h"
 #include "prune_int.h"
 #include "util.h"
 
@@ -15,21 +14,11 @@ int prune_divprune_select(const prune_unit *u, int64_t budget, const prune_param
 {
 	(void)p;
 	const int64_t n = u->n, d = u->d;
-	float *xn = prune_normalized(u->embd, n, d);
-	float *g = weft_malloc((size_t)n * (size_t)n * sizeof *g); /* cosine similarities */
+	float *g = prune_gram(u->embd, n, d, u->pool); /* cosine similarities */
 	float *mind = weft_malloc((size_t)n * sizeof *mind);
 	int rc = -1;
-	if (!xn || !g || !mind)
+	if (!g || !mind)
 		goto out;
-	/* G = Xn Xn^T, with Xn^T as B (ldb n) */
-	float *xt = weft_malloc((size_t)n * (size_t)d * sizeof *xt);
-	if (!xt)
-		goto out;
-	for (int64_t i = 0; i < n; i++)
-		for (int64_t e = 0; e < d; e++)
-			xt[e * n + i] = xn[i * d + e];
-	weft_sgemm(n, n, d, xn, d, xt, n, g, n);
-	free(xt);
 	/* first: the largest second-smallest distance of a column */
 	int64_t best = 0;
 	float bv = -INFINITY;
@@ -62,7 +51,6 @@ int prune_divprune_select(const prune_unit *u, int64_t budget, const prune_param
 		}
 	}
 out:
-	free(xn);
 	free(g);
 	free(mind);
 	return rc;

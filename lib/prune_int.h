@@ -41,6 +41,7 @@ typedef struct prune_unit {
 	const float *text;             /* [n_text][d] (cdpruner) */
 	int64_t n_text;
 	int index;                     /* the unit's number, for messages and seeds */
+	weft_pool *pool;               /* or NULL */
 } prune_unit;
 
 /* Token-level statistics of the unit (errors name the tile and the
@@ -78,6 +79,10 @@ double prune_dot_d(const float *a, const float *b, int64_t d);
 /* Unit-norm copy of rows [n][d] (a zero row stays zero), malloc'ed. */
 float *prune_normalized(const float *x, int64_t n, int64_t d);
 float prune_dot(const float *a, const float *b, int64_t d);
+/* Cosine similarities of the rows of x [n][d]: [n][n] float32 (sgemm of
+ * the unit-norm rows, row blocks spread over pool), malloc'ed; NULL +
+ * error. */
+float *prune_gram(const float *x, int64_t n, int64_t d, weft_pool *pool);
 
 /* An embd-stage method: select at most `budget` tokens of u (< u->n). */
 typedef int (*prune_select_fn)(const prune_unit *u, int64_t budget, const prune_params *p, prune_sel *s);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "ggml_types.h"
+#include "kernels.h"
 #include "tokenizer.h"
 #include "prune_int.h"
 #include "util.h"
@@ -193,6 +194,40 @@ float *prune_normalized(const float *x, int64_t n, int64_t d)
 			y[i * d + e] = nrm > 0 ? a[e] / nrm : 0.0f;
 	}
 	return y;
+}
+
+typedef struct gram_job {
+	const float *xn, *xt;
+	float *g;
+	int64_t n, d;
+} gram_job;
+
+static void gram_task(void *ctx, int task, int n_tasks)
+{
+	const gram_job *j = ctx;
+	const int64_t r0 = j->n * task / n_tasks, r1 = j->n * (task + 1) / n_tasks;
+	if (r1 > r0)
+		weft_sgemm(r1 - r0, j->n, j->d, j->xn + r0 * j->d, j->d, j->xt, j->n, j->g + r0 * j->n, j->n);
+}
+
+float *prune_gram(const float *x, int64_t n, int64_t d, weft_pool *pool)
+{
+	float *xn = prune_normalized(x, n, d), *xt = weft_malloc((size_t)n * (size_t)d * sizeof *xt);
+	float *g = weft_malloc((size_t)n * (size_t)n * sizeof *g);
+	if (!xn || !xt || !g) {
+		free(xn), free(xt), free(g);
+		return NULL;
+	}
+	for (int64_t i = 0; i < n; i++)
+		for (int64_t e = 0; e < d; e++)
+			xt[e * n + i] = xn[i * d + e];
+	gram_job j = {xn, xt, g, n, d};
+	int tasks = pool ? weft_pool_size(pool) * 4 : 1;
+	if (tasks > n)
+		tasks = (int)(n > 0 ? n : 1);
+	weft_pool_run(pool, tasks, gram_task, &j);
+	free(xn), free(xt);
+	return g;
 }
 
 /* ---- the prompt's text (cdpruner) ---- */

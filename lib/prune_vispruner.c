@@ -16,13 +16,40 @@
 #include "prune_int.h"
 #include "util.h"
 
+/* The float32 similarity matrix (prune_gram) orders scores to within its
+ * rounding (about 1e-7 for unit vectors; its worst-case bound d 2^-24 is
+ * not approached in practice); scores closer than TOL are recomputed in
+ * double, from the pairs within TOL of their row's maximum, so near-equal
+ * scores fall in the order of their exact values (the reference's, in
+ * float64 in scripts/gen-prune-fixtures.py). */
+#define TOL 1e-5
+
+static double exact_score(const prune_unit *u, const float *g, const double *nrm, const int32_t *res, int64_t i,
+			  int64_t nb)
+{
+	const int64_t n = u->n, d = u->d, x = res[2 * i];
+	float m = -2.0f;
+	for (int64_t j = 0; j < nb; j++)
+		m = g[x * n + res[2 * j + 1]] > m ? g[x * n + res[2 * j + 1]] : m;
+	double best = -2.0;
+	for (int64_t j = 0; j < nb; j++) {
+		const int64_t y = res[2 * j + 1];
+		if (g[x * n + y] < m - TOL)
+			continue;
+		const double c = prune_dot_d(u->embd + x * d, u->embd + y * d, d) / (nrm[x] * nrm[y]);
+		best = c > best ? c : best;
+	}
+	return best;
+}
+
 int prune_vispruner_select(const prune_unit *u, int64_t budget, const prune_params *p, prune_sel *s)
 {
 	const int64_t n = u->n, d = u->d;
 	const int64_t n_imp = (int64_t)((double)budget * prune_param(p, "important"));
 	const int64_t n_div = budget - n_imp;
-	float *a = weft_malloc((size_t)n * sizeof *a);
+	float *a = weft_malloc((size_t)n * sizeof *a), *g = NULL;
 	double *nrm = NULL, *sc = NULL;
+	uint8_t *ex = NULL;
 	int32_t *ord = weft_malloc((size_t)n * sizeof *ord), *res = NULL, *sco = NULL, *tmp = NULL;
 	int rc = -1;
 	if (!a || !ord || prune_saliency(u, (int)prune_param(p, "layer"), a) != 0)
@@ -31,15 +58,15 @@ int prune_vispruner_select(const prune_unit *u, int64_t budget, const prune_para
 	for (int64_t i = 0; i < n_imp; i++)
 		if (prune_sel_keep(s, ord[i]) != 0)
 			goto out;
-	/* cosines in double precision, so rounding does not reorder near-equal
-	 * scores (the reference's order is that of the exact values) */
 	nrm = weft_malloc((size_t)n * sizeof *nrm);
+	g = prune_gram(u->embd, n, d, u->pool);
+	ex = weft_malloc((size_t)n);
 	int64_t R = n - n_imp;
 	res = weft_malloc((size_t)(R ? R : 1) * sizeof *res);
 	tmp = weft_malloc((size_t)(R ? R : 1) * sizeof *tmp);
 	sc = weft_malloc((size_t)(R ? R : 1) * sizeof *sc);
 	sco = weft_malloc((size_t)(R ? R : 1) * sizeof *sco);
-	if (!nrm || !res || !tmp || !sc || !sco)
+	if (!nrm || !g || !ex || !res || !tmp || !sc || !sco)
 		goto out;
 	for (int64_t i = 0; i < n; i++)
 		nrm[i] = sqrt(prune_dot_d(u->embd + i * d, u->embd + i * d, d));
@@ -51,16 +78,26 @@ int prune_vispruner_select(const prune_unit *u, int64_t budget, const prune_para
 		const int64_t na = (R + 1) / 2, nb = R / 2;
 		for (int64_t i = 0; i < na; i++) {
 			const int64_t x = res[2 * i];
-			double m = -2.0;
-			for (int64_t j = 0; j < nb; j++) {
-				const int64_t y = res[2 * j + 1];
-				const double c = prune_dot_d(u->embd + x * d, u->embd + y * d, d) / (nrm[x] * nrm[y]);
-				if (c > m)
-					m = c;
-			}
+			float m = -2.0f;
+			for (int64_t j = 0; j < nb; j++)
+				m = g[x * n + res[2 * j + 1]] > m ? g[x * n + res[2 * j + 1]] : m;
 			sc[i] = m;
+			ex[i] = 0;
 		}
-		prune_topk_d(sc, na, na, sco); /* even-placed tokens by falling score */
+		for (int again = 1; again;) { /* even-placed tokens by falling score */
+			prune_topk_d(sc, na, na, sco);
+			again = 0;
+			for (int64_t q = 0; q + 1 < na; q++) {
+				const int32_t i = sco[q], j = sco[q + 1];
+				if (sc[i] - sc[j] >= TOL || (ex[i] && ex[j]))
+					continue;
+				if (!ex[i])
+					sc[i] = exact_score(u, g, nrm, res, i, nb), ex[i] = 1;
+				if (!ex[j])
+					sc[j] = exact_score(u, g, nrm, res, j, nb), ex[j] = 1;
+				again = 1;
+			}
+		}
 		int64_t k = 0;
 		for (int64_t i = r; i < na; i++)
 			tmp[k++] = res[2 * sco[i]];
@@ -73,6 +110,6 @@ int prune_vispruner_select(const prune_unit *u, int64_t budget, const prune_para
 	for (int64_t i = 0; n_div > 0 && i < R && rc == 0; i++)
 		rc = prune_sel_keep(s, res[i]);
 out:
-	free(a), free(ord), free(nrm), free(sc), free(res), free(sco), free(tmp);
+	free(a), free(g), free(ex), free(ord), free(nrm), free(sc), free(res), free(sco), free(tmp);
 	return rc;
 }

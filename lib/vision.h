@@ -104,6 +104,12 @@ typedef struct weft_vision_out {
 	 * [n_img][n_layer_run][n_patches] (= saliency without a class token) */
 	float *keys;
 	float *attn_recv;
+	/* FlowCut inside the encoder (prune.h; encoders with a class token):
+	 * keep this many patches, 0 for none; embd then holds [n_img][flowcut]
+	 * rows and kept [n_img][flowcut] their patch indices, ascending.
+	 * Images are then encoded one at a time, as FlowCut does. */
+	int flowcut;
+	int32_t *kept;
 } weft_vision_out;
 
 /* Encode n_img preprocessed images (pixels: [n_img][3][image_size]

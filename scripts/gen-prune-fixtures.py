@@ -53,6 +53,17 @@ token's attention at layer 0); pdrop (layers 1: layer 1's own attention
 from its input); dart (layer 1: keys of layer 0, final-normed hidden
 states, pivots 2 + 2); sparsevlm (after 0, with and without recycling).
 
+FlowCut (inside the encoder): flowcut-mmproj.gguf, a random CLIP tower
+written here with gguf-py in llama.cpp's mmproj layout (projector mlp, class
+token, pre-LN, quick-GELU, 6 blocks of width 32, 4 heads, 84 px, patch 14:
+36 patches; mlp projector 32 -> 48 -> 48), so FlowCut's adaptive steps
+(rpl 4, 2, 0) all run.  A numpy/torch float64 restatement of the CLIP
+forward runs it on fixed pixels with the FlowCut steps of
+flowcut/modeling_clip_flowcut.py and utils_flowcut.py after each block;
+flowcut.wst holds the pixels ("flowcut_input": pixels F32 [3, 84, 84]) and
+per budget ("flowcut_expect", weft.keep) the kept patches and the
+projector's rows.
+
 Run (from the repository root):
     $(scripts/venv)/bin/python scripts/gen-prune-fixtures.py
 """
@@ -617,6 +628,137 @@ def llm_cases():
             f.write(fr)
 
 
+# ---------------------------------------------------------------- FlowCut
+
+
+def make_flowcut_mmproj(path, rng):
+    import gguf
+    d, ff, L, H, S, P, hid, out = 32, 64, 6, 4, 84, 14, 48, 48
+    w = gguf.GGUFWriter(path + ".tmp", arch="clip")
+    w.add_string("general.name", "prune-flowcut-fixture")
+    w.add_bool("clip.has_vision_encoder", True)
+    w.add_bool("clip.has_llava_projector", True)
+    w.add_string("clip.projector_type", "mlp")
+    for k, v in (("embedding_length", d), ("feed_forward_length", ff), ("block_count", L),
+                 ("attention.head_count", H), ("image_size", S), ("patch_size", P), ("projection_dim", out)):
+        w.add_uint32("clip.vision." + k, v)
+    w.add_float32("clip.vision.attention.layer_norm_epsilon", 1e-5)
+    w.add_array("clip.vision.image_mean", [0.48145466, 0.4578275, 0.40821073])
+    w.add_array("clip.vision.image_std", [0.26862954, 0.26130258, 0.27577711])
+    W = {}
+
+    def t(name, *shape, scale=None, base=0.0):
+        fan = shape[-1] if len(shape) > 1 else 1
+        a = (base + rng.normal(size=shape) * (scale if scale is not None else 1 / math.sqrt(fan))).astype(np.float32)
+        W[name] = a.astype(np.float64)
+        w.add_tensor(name, a)
+    n = (S // P) ** 2
+    t("v.class_embd", d, scale=1.0)
+    t("v.patch_embd.weight", d, 3, P, P, scale=1 / math.sqrt(3 * P * P))
+    t("v.position_embd.weight", n + 1, d, scale=0.5)
+    t("v.pre_ln.weight", d, scale=0.2, base=1.0)
+    t("v.pre_ln.bias", d, scale=0.2)
+    for b in range(L):
+        for x in ("q", "k", "v"):
+            t(f"v.blk.{b}.attn_{x}.weight", d, d, scale=1.5 / math.sqrt(d))
+            t(f"v.blk.{b}.attn_{x}.bias", d, scale=0.5)
+        t(f"v.blk.{b}.attn_out.weight", d, d)
+        t(f"v.blk.{b}.attn_out.bias", d, scale=0.5)
+        t(f"v.blk.{b}.ln1.weight", d, scale=0.2, base=1.0)
+        t(f"v.blk.{b}.ln1.bias", d, scale=0.2)
+        t(f"v.blk.{b}.ffn_up.weight", ff, d)      # fc1: d -> ff (current naming)
+        t(f"v.blk.{b}.ffn_up.bias", ff, scale=0.5)
+        t(f"v.blk.{b}.ffn_down.weight", d, ff)    # fc2
+        t(f"v.blk.{b}.ffn_down.bias", d, scale=0.5)
+        t(f"v.blk.{b}.ln2.weight", d, scale=0.2, base=1.0)
+        t(f"v.blk.{b}.ln2.bias", d, scale=0.2)
+    t("mm.0.weight", hid, d)
+    t("mm.0.bias", hid, scale=0.5)
+    t("mm.2.weight", out, hid)
+    t("mm.2.bias", out, scale=0.5)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    os.replace(path + ".tmp", path)
+    return W, dict(d=d, L=L, H=H, S=S, P=P)
+
+
+def flowcut_forward(W, cfg, pixels, target_num):
+    """CLIP forward (transformers' CLIPVisionTransformer: embeddings, pre-LN,
+    blocks; LLaVA's feature layer = the last block here, as weft runs every
+    stored block) with FlowCut after each block; returns kept patch indices
+    and the mlp projector's rows."""
+    d, L, H, P = cfg["d"], cfg["L"], cfg["H"], cfg["P"]
+    hd = d // H
+    T = lambda a: torch.tensor(a, dtype=torch.float64)  # noqa: E731
+    px = T(pixels)[None]
+    patches = torch.nn.functional.conv2d(px, T(W["v.patch_embd.weight"]), stride=P)[0].flatten(1).t()
+    x = torch.cat([T(W["v.class_embd"])[None], patches]) + T(W["v.position_embd.weight"])
+    ln = lambda x, p: torch.nn.functional.layer_norm(x, (d,), T(W[p + ".weight"]), T(W[p + ".bias"]), 1e-5)  # noqa: E731
+    lin = lambda x, p: x @ T(W[p + ".weight"]).t() + T(W[p + ".bias"])  # noqa: E731
+    x = ln(x, "v.pre_ln")
+    target = target_num + 1                 # apply_flowcut_config: target_tokens (patch select)
+    select_layer = L - 1                    # the encoder's select_layer: the feature block's index
+    keep_idx = torch.arange(x.shape[0])
+    cum = None
+    for idx in range(L):
+        rpl = select_layer - idx - 1
+        b = f"v.blk.{idx}"
+        h = ln(x, b + ".ln1")
+        q, k, v = lin(h, b + ".attn_q"), lin(h, b + ".attn_k"), lin(h, b + ".attn_v")
+        n = x.shape[0]
+        qh, kh, vh = (z.view(n, H, hd).transpose(0, 1) for z in (q, k, v))
+        attn = torch.softmax(qh @ kh.transpose(1, 2) / math.sqrt(hd), dim=-1)       # [H, n, n]
+        semantic_attn = torch.softmax(vh[:, :1] @ vh.transpose(1, 2), dim=-1)[:, 0]  # [H, n]
+        value_metric = vh.mean(0)                                                    # [n, hd]
+        o = (attn @ vh).transpose(0, 1).reshape(n, d)
+        x = x + lin(o, b + ".attn_out")
+        h = lin(ln(x, b + ".ln2"), b + ".ffn_up")
+        h = h * torch.sigmoid(1.702 * h)
+        x = x + lin(h, b + ".ffn_down")
+        if x.shape[0] > target:
+            cls_attention = attn[:, 0, 1:].mean(0)
+            sem = semantic_attn.mean(0)[1:]
+            vm = value_metric[1:]
+            scores = (cls_attention / cls_attention.sum() + sem / sem.sum()) * vm.abs().sum(-1)
+            cum = scores.clone() if cum is None else 0.5 * cum + 0.5 * scores
+            if not rpl % 2:
+                if rpl:
+                    N = cls_attention.shape[-1]
+                    prob = cls_attention / cls_attention.sum()
+                    entropy = -(prob * prob.log()).sum()
+                    er = entropy / math.log(N)
+                    prune_num = int(torch.round((N - (target - 1)) / rpl ** 0.5 * (1 - er ** 2)))
+                else:
+                    prune_num = x.shape[0]
+                tn = max(x.shape[0] - prune_num, target)
+                ki = torch.topk(cum, tn - 1).indices.sort().values
+                x = torch.cat([x[:1], x[1:][ki]])
+                cum = cum[ki]
+                keep_idx = torch.cat([keep_idx[:1], keep_idx[1:][ki]])
+    feats = x[1:]
+    y = lin(torch.nn.functional.gelu(lin(feats, "mm.0")), "mm.2")
+    return (keep_idx[1:] - 1).tolist(), y.numpy()
+
+
+def flowcut_cases():
+    rng = np.random.default_rng(77)
+    path = os.path.join(out_dir, "flowcut-mmproj.gguf")
+    W, cfg = make_flowcut_mmproj(path, rng)
+    pixels = rng.normal(size=(3, cfg["S"], cfg["S"])).astype(np.float32)
+    frames = [frame("flowcut_input", {}, {"pixels": pixels})]
+    for keep in (4, 9, 20):
+        kept, rows = flowcut_forward(W, cfg, pixels.astype(np.float64), keep)
+        print("flowcut", keep, kept)
+        frames.append(frame("flowcut_expect", {"weft.keep": keep},
+                            {"kept": np.array(kept, np.int32), "embd": rows.astype(np.float32)}))
+    with open(os.path.join(out_dir, "flowcut.wst"), "wb") as f:
+        for fr in frames:
+            f.write(fr)
+
+
 if __name__ == "__main__":
     main()
     llm_cases()
+    flowcut_cases()

@@ -15,7 +15,7 @@ static struct {
 	weft_prune_opts p;
 	const char *model, *output;
 	char params[1024];
-	int force, verbose, list, have_budget;
+	int force, verbose, list, have_budget, threads;
 } o;
 
 static void usage(FILE *f)
@@ -37,6 +37,7 @@ static void usage(FILE *f)
 		"                        or repack (positions renumbered)\n"
 		"  -P, --param K=V       a method parameter (repeatable; lists joined by '/')\n"
 		"  -m, --model FILE      the LLM GGUF (cdpruner: the prompt's text embeddings)\n"
+		"  -t, --threads N       threads (default: all CPUs)\n"
 		"      --list            list the methods, their parameters and needs\n"
 		"  -o, --output FILE     write to FILE (atomically) instead of stdout\n"
 		"      --force           write binary output to a terminal\n"
@@ -54,13 +55,14 @@ static void parse_options(int argc, char **argv)
 		{"ratio", required_argument, 0, O_RATIO},   {"scope", required_argument, 0, O_SCOPE},
 		{"positions", required_argument, 0, O_POSITIONS}, {"param", required_argument, 0, 'P'},
 		{"model", required_argument, 0, 'm'},       {"list", no_argument, 0, O_LIST},
+		{"threads", required_argument, 0, 't'},
 		{"output", required_argument, 0, 'o'},      {"force", no_argument, 0, O_FORCE},
 		{"verbose", no_argument, 0, 'v'},           {"help", no_argument, 0, 'h'},
 		{"version", no_argument, 0, 'V'},           {0, 0, 0, 0}};
 	tool_init("prune-tokens");
 	int c;
 	char *end;
-	while ((c = getopt_long(argc, argv, "P:m:o:vhV", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "P:m:t:o:vhV", opts, NULL)) != -1) {
 		switch (c) {
 		case O_METHOD: o.p.method = optarg; break;
 		case O_KEEP:
@@ -97,6 +99,7 @@ static void parse_options(int argc, char **argv)
 			strcat(o.params, optarg);
 			break;
 		case 'm': o.model = optarg; break;
+		case 't': o.threads = (int)opt_int("--threads", optarg, 1, 1024); break;
 		case O_LIST: o.list = 1; break;
 		case 'o': o.output = optarg; break;
 		case O_FORCE: o.force = 1; break;
@@ -192,7 +195,7 @@ static void prune_embd(weft_frame **fr, size_t n, const char *inname, FILE *out)
 		o.p.text = text;
 	}
 	weft_prune_out *res = calloc((size_t)(nt ? nt : 1), sizeof *res);
-	if (!res)
+	if (!res || (nt && !(o.p.pool = weft_pool_new(o.threads))))
 		die("out of memory");
 	const double t0 = now_seconds();
 	if (nt && weft_prune_tiles(&o.p, tiles, nt, res) != 0)
@@ -219,6 +222,7 @@ static void prune_embd(weft_frame **fr, size_t n, const char *inname, FILE *out)
 		fprintf(stderr, "%s: %s: %d tiles, %" PRId64 " -> %" PRId64 " visual tokens in %.3f ms\n", prog,
 			weft_prune_describe(&o.p), nt, before, after, (t1 - t0) * 1e3);
 	free(res);
+	weft_pool_free(o.p.pool);
 	free(text);
 	free(tiles);
 	free(at);

@@ -45,11 +45,12 @@ n_past() { "$I" --json -n 0 "$1" | grep '"kind":"kvcache"' | sed 's/.*"weft.n_pa
 
 # ---- LLaVA-shaped: 16 tokens per image
 printf 'USER: <image>\nWhat is this? ASSISTANT:' >"$TMP/p.txt"
+"$T" -m "$LL" -f "$TMP/p.txt" >"$TMP/l0.tok"
 "$T" -m "$LL" -f "$TMP/p.txt" | "$E" --mmproj "$LM" --stats keys,attn "$APPLE" >"$TMP/l.wst"
 "$T" -m "$LL" -f "$TMP/p.txt" | "$E" --mmproj "$LM" "$APPLE" >"$TMP/l0.wst"
 bad=
 for m in $("$R" --list | grep -v '^	' | cut -f1); do
-	st=$("$R" --list | awk -v m="$m" '$1 == m { on = 1; next } /^[^	]/ { on = 0 } on && /needs:/ { print }')
+	[ "$m" = flowcut ] && continue # inside the encoder: below
 	extra=
 	case $m in
 	hiprune) extra="-P object_layer=1" ;;
@@ -171,6 +172,26 @@ expect_error fastv_twice "prune-tokens: $TMP/fv.wst: frame 3: the stream already
 expect_error fastv_repack "prune-tokens: fastv drops tokens inside the LLM" "$R" --method fastv --positions repack
 expect_error fastv_layer "prefill: $TMP/fv2.wst: fastv: layer 5 is not a layer between 1 and 1 of this model" \
 	sh -c "\"$R\" --method fastv -P layer=5 \"$TMP/l.wst\" >\"$TMP/fv2.wst\" && \"$P\" -m \"$LL\" \"$TMP/fv2.wst\""
+
+# ---- FlowCut inside the encoder
+"$E" --mmproj "$LM" --prune flowcut --keep 5 -i "$TMP/l0.tok" "$APPLE" >"$TMP/fc.wst" &&
+	"$I" -n 16 "$TMP/fc.wst" >"$TMP/fc.txt" && grep -q '^  embd F32 \[5, 64\]' "$TMP/fc.txt" &&
+	grep -q '^  weft.pruned = flowcut keep=5$' "$TMP/fc.txt" && grep -q '^  weft.n_orig = 16$' "$TMP/fc.txt" &&
+	"$P" -m "$LL" "$TMP/fc.wst" | "$D" -m "$LL" -n 2 --greedy --ignore-eos >/dev/null && pass flowcut_encoder ||
+	fail flowcut_encoder "$(grep -E 'embd|pruned|n_orig' "$TMP/fc.txt" | head -c 300)"
+"$E" --mmproj "$LM" --prune flowcut --ratio 1 -i "$TMP/l0.tok" "$APPLE" >"$TMP/fc1.wst" &&
+	"$E" --mmproj "$LM" -i "$TMP/l0.tok" "$APPLE" >"$TMP/fc0.wst" && cmp -s "$TMP/fc0.wst" "$TMP/fc1.wst" &&
+	pass flowcut_within_budget || fail flowcut_within_budget "--ratio 1 changed the stream"
+expect_error flowcut_siglip "encode-image: $IM: flowcut needs an encoder with a class token" \
+	"$E" --mmproj "$IM" --prune flowcut --keep 2 -i "$TMP/l0.tok" "$APPLE"
+expect_error flowcut_other_method "encode-image: --prune cls: that method acts on embd frames: run prune-tokens --method cls" \
+	"$E" --mmproj "$LM" --prune cls --keep 2 "$APPLE"
+expect_error flowcut_no_budget "encode-image: --prune flowcut: no budget: give --keep N or --ratio R" \
+	"$E" --mmproj "$LM" --prune flowcut "$APPLE"
+expect_error flowcut_keep0 "encode-image: --keep 0: a budget of 0 tokens keeps nothing" \
+	"$E" --mmproj "$LM" --prune flowcut --keep 0 "$APPLE"
+expect_error flowcut_in_prune_tokens "prune-tokens: flowcut prunes inside the vision encoder: run encode-image --prune flowcut instead" \
+	"$R" --method flowcut --keep 4
 
 # ---- bad input
 expect_error missing_keys "prune-tokens: $TMP/l0.wst: visionzip: tile 0 (image 1): no keys; run encode-image --stats keys" \
