@@ -60,8 +60,10 @@ token, pre-LN, quick-GELU, 6 blocks of width 32, 4 heads, 84 px, patch 14:
 (rpl 4, 2, 0) all run.  A numpy/torch float64 restatement of the CLIP
 forward runs it on fixed pixels with the FlowCut steps of
 flowcut/modeling_clip_flowcut.py and utils_flowcut.py after each block;
-flowcut.wst holds the pixels ("flowcut_input": pixels F32 [3, 84, 84]) and
-per budget ("flowcut_expect", weft.keep) the kept patches and the
+flowcut.wst holds the pixels ("flowcut_input": pixels F32 [3, 84, 84]),
+the unpruned tower's statistics that encode-image --stats exports
+("stats_expect": keys F32 [36, 32] of the last block, attn_recv F32 [6, 36])
+and per budget ("flowcut_expect", weft.keep) the kept patches and the
 projector's rows.
 
 Run (from the repository root):
@@ -684,6 +686,34 @@ def make_flowcut_mmproj(path, rng):
     return W, dict(d=d, L=L, H=H, S=S, P=P)
 
 
+def stats_forward(W, cfg, pixels):
+    """The unpruned tower's statistics encode-image --stats exports: the last
+    block's keys (k projection with its bias) of the patches, and per block
+    the attention each patch key receives, mean over heads and all queries
+    (the class token's included)."""
+    d, L, H, P = cfg["d"], cfg["L"], cfg["H"], cfg["P"]
+    hd = d // H
+    T = lambda a: torch.tensor(a, dtype=torch.float64)  # noqa: E731
+    patches = torch.nn.functional.conv2d(T(pixels)[None], T(W["v.patch_embd.weight"]), stride=P)[0].flatten(1).t()
+    x = torch.cat([T(W["v.class_embd"])[None], patches]) + T(W["v.position_embd.weight"])
+    ln = lambda x, p: torch.nn.functional.layer_norm(x, (d,), T(W[p + ".weight"]), T(W[p + ".bias"]), 1e-5)  # noqa: E731
+    lin = lambda x, p: x @ T(W[p + ".weight"]).t() + T(W[p + ".bias"])  # noqa: E731
+    x = ln(x, "v.pre_ln")
+    recv = []
+    for idx in range(L):
+        b = f"v.blk.{idx}"
+        h = ln(x, b + ".ln1")
+        q, k, v = lin(h, b + ".attn_q"), lin(h, b + ".attn_k"), lin(h, b + ".attn_v")
+        n = x.shape[0]
+        qh, kh, vh = (z.view(n, H, hd).transpose(0, 1) for z in (q, k, v))
+        attn = torch.softmax(qh @ kh.transpose(1, 2) / math.sqrt(hd), dim=-1)
+        recv.append(attn.mean(0).mean(0)[1:])
+        x = x + lin((attn @ vh).transpose(0, 1).reshape(n, d), b + ".attn_out")
+        h = lin(ln(x, b + ".ln2"), b + ".ffn_up")
+        x = x + lin(h * torch.sigmoid(1.702 * h), b + ".ffn_down")
+    return k[1:].numpy(), torch.stack(recv).numpy()
+
+
 def flowcut_forward(W, cfg, pixels, target_num):
     """CLIP forward (transformers' CLIPVisionTransformer: embeddings, pre-LN,
     blocks; LLaVA's feature layer = the last block here, as weft runs every
@@ -748,6 +778,8 @@ def flowcut_cases():
     W, cfg = make_flowcut_mmproj(path, rng)
     pixels = rng.normal(size=(3, cfg["S"], cfg["S"])).astype(np.float32)
     frames = [frame("flowcut_input", {}, {"pixels": pixels})]
+    keys, recv = stats_forward(W, cfg, pixels.astype(np.float64))
+    frames.append(frame("stats_expect", {}, {"keys": keys.astype(np.float32), "attn_recv": recv.astype(np.float32)}))
     for keep in (4, 9, 20):
         kept, rows = flowcut_forward(W, cfg, pixels.astype(np.float64), keep)
         print("flowcut", keep, kept)

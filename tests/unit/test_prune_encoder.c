@@ -1,4 +1,6 @@
-/* test_prune_encoder.c - FlowCut inside the vision encoder against a
+/* test_prune_encoder.c - the encoder's pruning statistics (encode-image
+ * --stats: the last block's keys, attention received per block) and FlowCut
+ * inside the vision encoder, against a
  * float64 torch restatement of the CLIP tower with the authors' FlowCut
  * steps (tests/data/prune/flowcut.wst and flowcut-mmproj.gguf from
  * scripts/gen-prune-fixtures.py): kept patches identical, projected rows
@@ -33,6 +35,27 @@ static void flowcut_vs_reference(void)
 	while (!t_failed && weft_reader_next(r, &fr) == 1) {
 		if (strcmp(weft_frame_kind(fr), "flowcut_input") == 0) {
 			in = fr;
+			continue;
+		}
+		if (strcmp(weft_frame_kind(fr), "stats_expect") == 0) {
+			const weft_tensor *ek = weft_frame_tensor(fr, "keys"), *er = weft_frame_tensor(fr, "attn_recv");
+			float embd[36 * 48], keys[36 * 32], recv[6 * 36], sal[6 * 36];
+			weft_vision_out out = {.embd = embd, .saliency = sal, .keys = keys, .attn_recv = recv};
+			CHECK(weft_vision_encode(v, NULL, weft_frame_tensor(in, "pixels")->data, 1, &out) == 0);
+			double wk = 0, wr = 0;
+			for (int i = 0; i < 36 * 32; i++) {
+				const double b = ((const float *)ek->data)[i], e = fabs(keys[i] - b) / (fabs(b) > 1 ? fabs(b) : 1);
+				wk = e > wk ? e : wk;
+			}
+			for (int i = 0; i < 6 * 36; i++) {
+				const double b = ((const float *)er->data)[i], e = fabs(recv[i] - b) / fabs(b);
+				wr = e > wr ? e : wr;
+			}
+			if (wk > 1e-4 || wr > 1e-4)
+				FAILF("statistics differ from the reference: keys %g, attention received %g (relative)", wk, wr);
+			else
+				printf("# --stats: keys within %.2g, attention received within %.2g (relative)\n", wk, wr);
+			weft_frame_free(fr);
 			continue;
 		}
 		const int keep = atoi(weft_frame_get(fr, "weft.keep"));
