@@ -83,6 +83,9 @@ static int hook(void *ctx, const weft_fwd_rows *r, int32_t *keep, int64_t *n_kee
 	const int64_t before = prune_llm_n_vis(&d->c, r);
 	if (d->drop(&d->c, r, keep, n_keep) != 0)
 		return -1;
+	/* the last row gives the logits: it stays, even when it is an image's */
+	if (*n_keep < r->n && (*n_keep == 0 || keep[*n_keep - 1] != r->n - 1))
+		keep[(*n_keep)++] = (int32_t)(r->n - 1);
 	if (*n_keep < r->n && d->c.n_drops < PRUNE_MAX_LIST) {
 		const int i = d->c.n_drops++;
 		d->c.drop_layer[i] = r->layer;

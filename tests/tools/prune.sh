@@ -159,6 +159,10 @@ l1=$("$I" --json -n 2 "$TMP/fvc.wst" | grep '"weft.layer":"1"' | sed 's/.*"name"
 [ -n "$l0" ] && [ "$l1" = $((l0 - 10)) ] && [ "$(n_past "$TMP/fvc.wst")" = "$np0" ] && pass fastv_cache ||
 	fail fastv_cache "layer 0 holds '$l0' rows, layer 1 '$l1'"
 "$D" -m "$LL" -n 3 --greedy --ignore-eos "$TMP/fvc.wst" >/dev/null && pass fastv_decode || fail fastv_decode "exit $?"
+# a prompt ending in its image: the last row (the logits') stays whatever its score
+"$T" -m "$LL" '<image>' | "$E" --mmproj "$LM" "$APPLE" | "$R" --method fastv --keep 4 -P layer=1 |
+	"$P" -m "$LL" 2>"$TMP/err" | "$D" -m "$LL" -n 2 --greedy --ignore-eos >/dev/null && pass fastv_image_last ||
+	fail fastv_image_last "$(head -c 300 "$TMP/err")"
 # the other in-LLM methods drop as asked (their fidelity: test_prune_llm)
 "$R" --method pdrop --keep 8 -P layers=1 "$TMP/l.wst" | "$P" -m "$LL" -v 2>"$TMP/err" >/dev/null &&
 	grep -q "pdrop: before layer 1: 16 -> 8 visual tokens" "$TMP/err" &&
