@@ -2,6 +2,13 @@
 """Write the mmproj the pruning benchmark (tests/bench/prune.bench.sh) pairs
 with the ~1B Llama-shaped bench LLM, into the cache (never the repo):
 
+  bench-models/vision/smollm2-135m-smolvlm-grid-q4_1.gguf
+      make-vision-bench-models.py's SmolLM2-135M text model (control tokens
+      7, 8 renamed <fake_token_around_image>, <global-img>) with its last 16
+      tokens renamed <row_R_col_C> (R, C = 1..4), the pieces SmolVLM's
+      processor writes around a 4 x 4 grid of tiles, so prefill takes the
+      SigLIP bench encoder's 17 tiles of a 512-px image (the idefics3
+      preprocessor resizes it to 2048 first).
   bench-models/vision/clip-l14-336-mlp2048-mmproj-f16.gguf
       the CLIP-L/14-336 tower of make-vision-bench-models.py's
       clip-l14-336-mlp-mmproj-f16.gguf (every v.* tensor and clip.* key as
@@ -34,6 +41,30 @@ src = os.path.join(vdir, "clip-l14-336-mlp-mmproj-f16.gguf")
 dst = os.path.join(vdir, "clip-l14-336-mlp2048-mmproj-f16.gguf")
 WIDTH = 2048
 
+
+
+def make_grid_text_model(path):
+    from gguf.scripts.gguf_new_metadata import MetadataDetails, copy_with_new_metadata
+    srcm = os.path.join(vdir, "smollm2-135m-smolvlm-tokens-q4_1.gguf")
+    if not os.path.exists(srcm):
+        sys.exit(f"make-prune-bench-models: {srcm} absent; run scripts/make-vision-bench-models.py first")
+    r = gguf.GGUFReader(srcm)
+    toks = r.get_field("tokenizer.ggml.tokens").contents()
+    n = len(toks)
+    for i, (rr, cc) in enumerate((rr, cc) for rr in range(1, 5) for cc in range(1, 5)):
+        toks[n - 16 + i] = f"<row_{rr}_col_{cc}>"
+    w = gguf.GGUFWriter(path + ".tmp", arch=r.get_field("general.architecture").contents())
+    copy_with_new_metadata(r, w, {
+        "tokenizer.ggml.tokens": MetadataDetails(gguf.GGUFValueType.ARRAY, toks, sub_type=gguf.GGUFValueType.STRING),
+        "general.name": MetadataDetails(gguf.GGUFValueType.STRING, "SmolLM2 135M SmolVLM grid tokens"),
+    }, [])
+    os.replace(path + ".tmp", path)
+
+
+grid = os.path.join(vdir, "smollm2-135m-smolvlm-grid-q4_1.gguf")
+if not os.path.exists(grid):
+    make_grid_text_model(grid)
+print(grid, os.path.getsize(grid))
 if os.path.exists(dst):
     print(dst, os.path.getsize(dst))
     sys.exit(0)

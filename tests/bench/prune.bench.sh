@@ -11,7 +11,8 @@
 #     make-bench-models.py);
 #   SmolVLM-shaped: the 512-px bench image through the SigLIP-B/16-512
 #     bench encoder (idefics3, 4x4 tiles + the global one: 17 x 64 = 1088
-#     tokens) into SmolLM2-135M, at 1/9, 2/9 and 1/3 of them.
+#     tokens) into SmolLM2-135M (with the grid's <row_R_col_C> tokens:
+#     make-prune-bench-models.py), at 1/9, 2/9 and 1/3 of them.
 #
 # Times: encode-image -v ("encode X s": the encoder), prune-tokens -v (the
 # library's pruning call, "in X ms"; reading and writing the stream not
@@ -25,18 +26,19 @@
 # matrix is formed).  FlowCut (encode-image --prune flowcut, LLaVA-shaped
 # only: it needs a class token) shortens the encoder itself: its rows give
 # the encoder time and its ratio to the unpruned encoder's.  THREADS
-# (default nproc), REPS (3), SMOLVLM (1: also the SmolVLM-shaped table).
+# (default nproc), REPS (3), LLAVA and SMOLVLM (1: run that table).
 set -u
 THREADS=${THREADS:-$(nproc)}
 REPS=${REPS:-3}
 SMOLVLM=${SMOLVLM:-1}
+LLAVA=${LLAVA:-1}
 : "${WEFT_BIN:=bin}"
 T=$WEFT_BIN/tokenize E=$WEFT_BIN/encode-image R=$WEFT_BIN/prune-tokens P=$WEFT_BIN/prefill
 cache=$(scripts/cache-dir)
 B=$cache/bench-models
 LLM=$B/llama-1b-random-q4_1.gguf
 CLIP=$B/vision/clip-l14-336-mlp2048-mmproj-f16.gguf
-SLM=$B/vision/smollm2-135m-smolvlm-tokens-q4_1.gguf
+SLM=$B/vision/smollm2-135m-smolvlm-grid-q4_1.gguf
 SIG=$B/vision/siglip-b16-512-idefics3-mmproj-f16.gguf
 IMG=$B/vision/bench-512.png
 if [ ! -f "$LLM" ] || [ ! -f "$CLIP" ] || [ ! -f "$IMG" ]; then
@@ -134,10 +136,13 @@ bench() {
 	done
 }
 
-bench "LLaVA-1.5-shaped (CLIP-L/336, 1B Llama Q4_1)" "$LLM" "$CLIP" \
+if [ "$LLAVA" = 1 ]; then
+	bench "LLaVA-1.5-shaped (CLIP-L/336, 1B Llama Q4_1)" "$LLM" "$CLIP" \
 	"USER: <image>
 Look at the picture carefully and describe every object you can see in it, where each one stands, what colour it has, and how the objects relate to each other; then say what the scene is most likely to show and why. ASSISTANT:" \
-	"$IMG" 1 "--keep 64" "--keep 128" "--keep 192" || echo "prune bench: a LLaVA-shaped run failed"
+	"$IMG" 1 "--keep 64" "--keep 128" "--keep 192" ||
+		echo "prune bench: a LLaVA-shaped run failed"
+fi
 
 if [ "$SMOLVLM" = 1 ] && [ -f "$SIG" ] && [ -f "$SLM" ]; then
 	bench "SmolVLM-shaped (SigLIP-B/512 tiles, SmolLM2-135M Q4_1)" "$SLM" "$SIG" \
