@@ -3,6 +3,7 @@
 #   make test            unit, golden, tool and bad-input tests
 #   make check-asan      the same suite under AddressSanitizer + UBSan
 #   make fuzz            libFuzzer harnesses, FUZZ_SECONDS each (default 60)
+#   make fuzz-smoke      each harness 30 s from its seeds (CI); fuzz-long: an hour each
 #   make bench           benchmarks (tests/bench), figures printed
 #   make install PREFIX=/usr/local
 .SUFFIXES:
@@ -97,12 +98,35 @@ build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c fuzz-lib
 	  -o $@ $< build-fuzz/lib/libweft.a $(LDLIBS)
 fuzz-build: $(FUZZERS)
 fuzz: $(FUZZERS)
-	@for f in $(FUZZERS); do \
+	@mkdir -p build-fuzz/artifacts; for f in $(FUZZERS); do \
 	  n=$${f#build-fuzz/fuzz_}; mkdir -p build-fuzz/corpus-$$n; \
 	  echo "fuzz $$n: $(FUZZ_SECONDS) s"; \
-	  $$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 -max_len=65536 \
+	  $$f -max_total_time=$(FUZZ_SECONDS) $(FUZZ_FLAGS) -artifact_prefix=build-fuzz/artifacts/$$n- \
 	     build-fuzz/corpus-$$n tests/fuzz/seeds/$$n 2>build-fuzz/$$n.log || { tail -n 40 build-fuzz/$$n.log; exit 1; }; \
 	  grep -aE 'stat::number_of_executed_units|Done' build-fuzz/$$n.log | tail -n 2; \
+	done
+
+# CI's smoke run: each harness FUZZ_SMOKE_SECONDS from an empty corpus plus
+# the committed seeds; fuzz-long: hours, keeping its corpus (crashers go to
+# build-fuzz/artifacts; add them to tests/fuzz/seeds/<harness> as regressions).
+FUZZ_SMOKE_SECONDS ?= 30
+FUZZ_LONG_SECONDS ?= 3600
+FUZZ_FLAGS := -print_final_stats=1 -max_len=65536 -timeout=60 -rss_limit_mb=4096
+fuzz-smoke: $(FUZZERS)
+	@mkdir -p build-fuzz/artifacts; for f in $(FUZZERS); do \
+	  n=$${f#build-fuzz/fuzz_}; rm -rf build-fuzz/smoke-$$n; mkdir -p build-fuzz/smoke-$$n; \
+	  echo "fuzz-smoke $$n: $(FUZZ_SMOKE_SECONDS) s from tests/fuzz/seeds/$$n"; \
+	  $$f -max_total_time=$(FUZZ_SMOKE_SECONDS) $(FUZZ_FLAGS) -artifact_prefix=build-fuzz/artifacts/$$n- \
+	     build-fuzz/smoke-$$n tests/fuzz/seeds/$$n 2>build-fuzz/$$n.smoke.log || { tail -n 40 build-fuzz/$$n.smoke.log; exit 1; }; \
+	  grep -a 'stat::number_of_executed_units' build-fuzz/$$n.smoke.log; \
+	done
+fuzz-long: $(FUZZERS)
+	@mkdir -p build-fuzz/artifacts; for f in $(FUZZERS); do \
+	  n=$${f#build-fuzz/fuzz_}; mkdir -p build-fuzz/corpus-$$n; \
+	  echo "fuzz-long $$n: $(FUZZ_LONG_SECONDS) s"; \
+	  $$f -max_total_time=$(FUZZ_LONG_SECONDS) $(FUZZ_FLAGS) -artifact_prefix=build-fuzz/artifacts/$$n- \
+	     build-fuzz/corpus-$$n tests/fuzz/seeds/$$n 2>build-fuzz/$$n.long.log || { tail -n 40 build-fuzz/$$n.long.log; exit 1; }; \
+	  grep -a 'stat::number_of_executed_units' build-fuzz/$$n.long.log; \
 	done
 
 $(BUILD)/bench/%: tests/bench/%.c $(BUILD)/libweft.a
@@ -129,4 +153,4 @@ clean:
 
 -include $(LIB_OBJ:.o=.d) $(TESTS:=.d) $(BENCHES:=.d) $(patsubst $(BIN)/%,$(BUILD)/dep/%.d,$(TOOLS))
 
-.PHONY: all test stage check-asan fuzz fuzz-lib fuzz-build bench install clean
+.PHONY: all test stage check-asan fuzz-smoke fuzz-long fuzz fuzz-lib fuzz-build bench install clean

@@ -39,6 +39,7 @@ struct weft_imgenc {
 	size_t cap_imgs;
 	int calls;
 	double seconds;
+	unsigned warnings;
 	char pre[96], suf[96];      /* the last tile's wrapper text */
 };
 
@@ -163,6 +164,7 @@ int weft_imgenc_add(weft_imgenc *e, const char *path)
 	weft_image *pic = weft_image_load(path, &e->io);
 	if (!pic)
 		return -1;
+	e->warnings += pic->warnings;
 	weft_pixels px;
 	if (weft_preprocess(pic, &e->pp, &px) != 0) {
 		weft_image_free(pic);
@@ -238,3 +240,4 @@ void weft_imgenc_tile(weft_imgenc *e, int i, int t, int number, weft_embd_tile *
 
 double weft_imgenc_seconds(const weft_imgenc *e) { return e->seconds; }
 int weft_imgenc_calls(const weft_imgenc *e) { return e->calls; }
+unsigned weft_imgenc_warnings(const weft_imgenc *e) { return e->warnings; }

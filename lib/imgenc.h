@@ -55,5 +55,7 @@ void weft_imgenc_tile(weft_imgenc *e, int i, int t, int number, weft_embd_tile *
 /* Seconds spent in the encoder, and its calls, since creation. */
 double weft_imgenc_seconds(const weft_imgenc *e);
 int weft_imgenc_calls(const weft_imgenc *e);
+/* Decoder warnings tolerated (WEFT_IMAGE_LENIENT) since creation. */
+unsigned weft_imgenc_warnings(const weft_imgenc *e);
 
 #endif

@@ -95,6 +95,24 @@ int weft_text_prompt_build(weft_text_prompt *p, const weft_vocab *v, const char 
 	}
 	if (add_run(p, v, seg, (size_t)(end - seg), special, start, &cap_ids, &cap_parts) != 0)
 		goto fail;
+	if (flags & WEFT_TEXT_ENDS) {
+		const int32_t ends[2] = {weft_vocab_add_eos(v) ? weft_vocab_eos(v) : -1,
+					 weft_vocab_add_sep(v) ? weft_vocab_sep(v) : -1};
+		start = p->n_ids;
+		for (int k = 0; k < 2; k++)
+			if (ends[k] >= 0) {
+				if (weft_grow(&p->ids, &cap_ids, (size_t)p->n_ids + 1, sizeof *p->ids) != 0)
+					goto fail;
+				p->ids[p->n_ids++] = ends[k];
+			}
+		if (p->n_ids > start) { /* joins the last run when it ends the prompt */
+			weft_text_part *last = p->n_parts ? &p->parts[p->n_parts - 1] : NULL;
+			if (last && !last->image && last->off + last->n == start)
+				last->n = p->n_ids - last->off;
+			else if (add_part(p, (weft_text_part){.off = start, .n = p->n_ids - start}, &cap_parts) != 0)
+				goto fail;
+		}
+	}
 	return 0;
 fail:
 	weft_text_prompt_free(p);

@@ -18,6 +18,9 @@
 #define WEFT_TEXT_BOS 1u     /* start with the vocabulary's BOS */
 #define WEFT_TEXT_SPECIAL 2u /* special-token texts ("<|im_start|>") are their tokens */
 #define WEFT_TEXT_IMAGES 4u  /* "<image>" / "<image N>" are placeholders (else text) */
+#define WEFT_TEXT_ENDS 8u    /* end with the EOS and SEP the vocabulary's metadata asks
+			      * for (tokenizer.ggml.add_eos_token / add_sep_token), as
+			      * llama.cpp's tokenizer does with add_special */
 
 /* One part of the prompt: a run of tokens, or an image placeholder. */
 typedef struct weft_text_part {

@@ -49,6 +49,8 @@ static void usage(FILE *f)
 		"      --alpha-drop      discard alpha (default for mlp / LLaVA)\n"
 		"      --alpha-white     composite alpha onto white (default for idefics3)\n"
 		"      --no-exif         ignore JPEG EXIF orientation\n"
+		"      --lenient         accept image damage that libjpeg/libpng only warn about,\n"
+		"                        as PIL does (default: an error)\n"
 		"      --stats LIST      also export, for prune-tokens: keys (the last block's\n"
 		"                        keys), attn (attention received per layer); comma-separated\n"
 		"      --prune METHOD    prune visual tokens inside the encoder (flowcut), keeping\n"
@@ -110,16 +112,17 @@ static void check_prune(void)
 
 static void parse_options(int argc, char **argv)
 {
-	enum { O_MMPROJ = 256, O_BATCH, O_MAXPIX, O_ALPHA, O_ALPHA_WHITE, O_NOEXIF, O_FORCE, O_STATS, O_PRUNE, O_KEEP,
-	       O_RATIO };
+	enum { O_MMPROJ = 256, O_BATCH, O_MAXPIX, O_ALPHA, O_ALPHA_WHITE, O_NOEXIF, O_LENIENT, O_FORCE, O_STATS, O_PRUNE,
+	       O_KEEP, O_RATIO };
 	static const struct option opts[] = {
 		{"mmproj", required_argument, 0, O_MMPROJ}, {"input", required_argument, 0, 'i'},
 		{"threads", required_argument, 0, 't'},     {"batch", required_argument, 0, O_BATCH},
 		{"max-pixels", required_argument, 0, O_MAXPIX}, {"alpha-drop", no_argument, 0, O_ALPHA},
 		{"alpha-white", no_argument, 0, O_ALPHA_WHITE},
-		{"no-exif", no_argument, 0, O_NOEXIF},      {"output", required_argument, 0, 'o'},
-		{"stats", required_argument, 0, O_STATS},   {"prune", required_argument, 0, O_PRUNE},
-		{"keep", required_argument, 0, O_KEEP},     {"ratio", required_argument, 0, O_RATIO},
+		{"no-exif", no_argument, 0, O_NOEXIF},      {"lenient", no_argument, 0, O_LENIENT},
+		{"output", required_argument, 0, 'o'},      {"stats", required_argument, 0, O_STATS},
+		{"prune", required_argument, 0, O_PRUNE},   {"keep", required_argument, 0, O_KEEP},
+		{"ratio", required_argument, 0, O_RATIO},
 		{"force", no_argument, 0, O_FORCE},         {"verbose", no_argument, 0, 'v'},
 		{"help", no_argument, 0, 'h'},              {"version", no_argument, 0, 'V'},
 		{0, 0, 0, 0}};
@@ -135,6 +138,7 @@ static void parse_options(int argc, char **argv)
 		case O_ALPHA: o.alpha = 1; break;
 		case O_ALPHA_WHITE: o.alpha = 0; break;
 		case O_NOEXIF: o.img_flags |= WEFT_IMAGE_NO_EXIF; break;
+		case O_LENIENT: o.img_flags |= WEFT_IMAGE_LENIENT; break;
 		case O_STATS: o.stats |= parse_stats(optarg); break;
 		case O_PRUNE: o.prune = optarg; break;
 		case O_KEEP:
@@ -279,6 +283,9 @@ int main(int argc, char **argv)
 			prog, t1 - t0, n_img, n_img == 1 ? "" : "s", n_placeholders, n_placeholders == 1 ? "" : "s",
 			n_tiles, t2 - t1 - enc_s, enc_s, calls, calls == 1 ? "" : "s", enc_s > 0 ? n_tiles / enc_s : 0.0,
 			weft_pool_size(pool), weft_kernels_level());
+		if (weft_imgenc_warnings(enc))
+			fprintf(stderr, "%s: --lenient: %u image decoder warning%s tolerated\n", prog,
+				weft_imgenc_warnings(enc), weft_imgenc_warnings(enc) == 1 ? "" : "s");
 	}
 	free(used);
 	free(frames);

@@ -133,6 +133,8 @@ static void detok_ids(const weft_vocab *v, const int32_t *ids, size_t n, FILE *o
 	if (!o.special_out) {
 		if (n && weft_vocab_add_bos(v) && ids[0] == weft_vocab_bos(v))
 			ids++, n--;
+		if (n && weft_vocab_add_sep(v) && ids[n - 1] == weft_vocab_sep(v))
+			n--;
 		if (n && weft_vocab_add_eos(v) && ids[n - 1] == weft_vocab_eos(v))
 			n--;
 	}
@@ -305,7 +307,7 @@ int main(int argc, char **argv)
 	const int bos = o.bos >= 0 ? o.bos : weft_vocab_add_bos(v);
 	weft_text_prompt tp;
 	if (weft_text_prompt_build(&tp, v, text, len,
-				   (bos ? WEFT_TEXT_BOS : 0) | (o.parse_special ? WEFT_TEXT_SPECIAL : 0) |
+				   (bos ? WEFT_TEXT_BOS | WEFT_TEXT_ENDS : 0) | (o.parse_special ? WEFT_TEXT_SPECIAL : 0) |
 					   (o.images ? WEFT_TEXT_IMAGES : 0)) != 0)
 		die("%s: %s", bos && weft_vocab_bos(v) < 0 ? o.model : o.inname, weft_errmsg());
 	FILE *out = out_open(o.output, o.out == OUT_STREAM, o.force);
