@@ -37,6 +37,17 @@
 #define WEFT_KEY_PREFIX "weft.prefix"           /* wrapper text before the rows */
 #define WEFT_KEY_SUFFIX "weft.suffix"           /* and after */
 
+/* ---- visual-token pruning (prune-tokens, prune.h) ---- */
+#define WEFT_KIND_PRUNE "prune"                 /* an in-LLM drop for prefill */
+#define WEFT_KEY_N_ORIG "weft.n_orig"           /* embd: tokens before pruning */
+#define WEFT_KEY_PRUNED "weft.pruned"           /* embd: "METHOD keep=N ..." */
+#define WEFT_KEY_POSITIONS "weft.positions"     /* embd: keep or repack */
+#define WEFT_KEY_METHOD "weft.method"           /* prune: method name */
+#define WEFT_KEY_KEEP "weft.keep"               /* prune: visual tokens kept */
+#define WEFT_KEY_RATIO "weft.ratio"             /* prune: or the fraction kept */
+#define WEFT_KEY_PARAMS "weft.params"           /* prune: "name=value,..." */
+#define WEFT_KEY_SCOPE "weft.scope"             /* prune: image, tile or global */
+
 /* ---- kvcache, kv, logits (prefill, decode) ---- */
 #define WEFT_KEY_N_LAYER "weft.n_layer"
 #define WEFT_KEY_N_HEAD_KV "weft.n_head_kv"

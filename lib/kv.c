@@ -163,6 +163,11 @@ int weft_kv_room(const weft_kv *kv, int64_t n)
 
 int weft_kv_append(weft_kv *kv, int l, int64_t n, const float *k, const float *v, int64_t pos0)
 {
+	return weft_kv_append_at(kv, l, n, k, v, pos0, NULL);
+}
+
+int weft_kv_append_at(weft_kv *kv, int l, int64_t n, const float *k, const float *v, int64_t pos0, const int32_t *pos)
+{
 	const int H = kv->n_head_kv, D = kv->head_dim;
 	const weft_kv_layer *L = &kv->layer[l];
 	if (L->k_dim != D || L->v_dim != D) {
@@ -181,7 +186,7 @@ int weft_kv_append(weft_kv *kv, int l, int64_t n, const float *k, const float *v
 			const int64_t r = len[h] + t;
 			store_row(L->type, weft_kv_krow(kv, l, h, r), k + (t * H + h) * D, D);
 			store_row(L->type, weft_kv_vrow(kv, l, h, r), v + (t * H + h) * D, D);
-			L->pos[(size_t)h * (size_t)kv->cap + (size_t)r] = (int32_t)(pos0 + t);
+			L->pos[(size_t)h * (size_t)kv->cap + (size_t)r] = (int32_t)(pos0 + (pos ? pos[t] : t));
 		}
 		len[h] += (int32_t)n;
 	}

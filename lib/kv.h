@@ -81,6 +81,8 @@ static inline void *weft_kv_vrow(const weft_kv *kv, int l, int h, int64_t r)
  * pos0 .. pos0 + n - 1; advances the layer's len.  The caller checked the
  * room (weft_kv_room).  0 / -1. */
 int weft_kv_append(weft_kv *kv, int l, int64_t n, const float *k, const float *v, int64_t pos0);
+/* The same with row t at position pos0 + pos[t] (pos NULL: pos0 + t). */
+int weft_kv_append_at(weft_kv *kv, int l, int64_t n, const float *k, const float *v, int64_t pos0, const int32_t *pos);
 /* 0 when every head has room for n more rows, else -1 + error. */
 int weft_kv_room(const weft_kv *kv, int64_t n);
 

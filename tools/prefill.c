@@ -11,6 +11,7 @@
 #include "kvstream.h"
 #include "model.h"
 #include "prompt.h"
+#include "prune.h"
 #include "tokenizer.h"
 
 static struct {
@@ -91,6 +92,23 @@ static void parse_options(int argc, char **argv)
 }
 
 
+/* prune-tokens' in-LLM directive (kind prune), if the stream has one: its
+ * frame (kept until the forward pass) and its options. */
+static weft_frame *directive;
+static weft_prune_opts directive_opts;
+
+static int take_directive(weft_frame *f, const char *inname)
+{
+	if (strcmp(weft_frame_kind(f), WEFT_KIND_PRUNE) != 0)
+		return 0;
+	if (directive)
+		die("%s: frame %" PRIu64 ": a second in-LLM pruning directive (one per prompt)", inname, f->index);
+	if (weft_prune_directive_read(f, &directive_opts) != 0)
+		die("%s: %s", inname, weft_errmsg());
+	directive = f;
+	return 1;
+}
+
 /* The input: a prompt (tokens and embd frames), after the KV cache it
  * extends, if any; other frames are passed on to out. */
 static void read_input(weft_reader *r, const char *inname, weft_prompt *pr, weft_kv_in *kin, FILE *out)
@@ -98,6 +116,8 @@ static void read_input(weft_reader *r, const char *inname, weft_prompt *pr, weft
 	weft_frame *f;
 	int rc;
 	while ((rc = weft_reader_next(r, &f)) == 1) {
+		if (take_directive(f, inname))
+			continue;
 		if (strcmp(weft_frame_kind(f), WEFT_KIND_KVCACHE) == 0 && (kin->kv || pr->n || pr->wrap_len))
 			die("%s: frame %" PRIu64 ": a KV cache must come first in the stream, once", inname, f->index);
 		int took = weft_prompt_add_frame(pr, f);
@@ -126,9 +146,10 @@ static weft_kv *prepare_cache(const weft_model *m, weft_kv_in *kin, const weft_p
 	const int64_t ctx = o.ctx ? o.ctx : (hp->n_ctx_train > 0 ? hp->n_ctx_train : 4096);
 	weft_kv *kv = kin->kv;
 	const int64_t n_past = kv ? kv->n_past : 0;
-	if (n_past + pr->n > ctx)
-		die("%s: context length exceeded: %" PRId64 " cached + %" PRId64 " new tokens > context %" PRId64, inname,
-		    n_past, pr->n, ctx);
+	/* (a prompt pruned with its positions kept spans more positions than rows) */
+	if (n_past + pr->n_pos > ctx)
+		die("%s: context length exceeded: %" PRId64 " cached + %" PRId64 " new positions > context %" PRId64, inname,
+		    n_past, pr->n_pos, ctx);
 	if (kv && o.kv_type >= 0 && (int)kv->layer[0].type != o.kv_type)
 		die("%s: the input KV cache holds %s values, but --kv-type %s was asked for", inname,
 		    weft_kv_type_name(kv->layer[0].type), weft_kv_type_name((weft_kv_type)o.kv_type));
@@ -136,12 +157,14 @@ static weft_kv *prepare_cache(const weft_model *m, weft_kv_in *kin, const weft_p
 		die("%s: %s", o.model, weft_errmsg());
 	if (weft_kv_reserve(kv, n_past + pr->n) != 0)
 		die_lib(NULL);
-	int32_t *h = realloc(kin->hist, (size_t)(kin->n_hist + pr->n) * 4);
-	if (!h)
+	/* the history is by position: -1 where an image row (or a pruned one) stands */
+	int32_t *h = realloc(kin->hist, (size_t)(kin->n_hist + pr->n_pos) * 4), *ph = weft_prompt_history(pr);
+	if (!h || !ph)
 		die("out of memory");
 	kin->hist = h;
-	memcpy(h + kin->n_hist, pr->ids, (size_t)pr->n * 4);
-	kin->n_hist += pr->n;
+	memcpy(h + kin->n_hist, ph, (size_t)pr->n_pos * 4);
+	kin->n_hist += pr->n_pos;
+	free(ph);
 	return kv;
 }
 
@@ -178,6 +201,15 @@ int main(int argc, char **argv)
 		if (!extra.window_q)
 			die("out of memory");
 	}
+	/* prune-tokens: kept tokens at their positions; an in-LLM drop */
+	if (pr.n_pos != pr.n)
+		extra.pos = pr.pos, extra.pos_span = pr.n_pos;
+	weft_prune_llm *drop = NULL;
+	if (directive) {
+		if (!(drop = weft_prune_llm_new(&directive_opts, m, &pr)))
+			die("%s: %s", inname, weft_errmsg());
+		weft_prune_llm_attach(drop, &extra);
+	}
 	double t1 = now_seconds();
 	/* Token ids alone go in as ids; a prompt with embedding rows goes in as
 	 * rows throughout (the same token embeddings the forward pass looks up). */
@@ -185,7 +217,7 @@ int main(int argc, char **argv)
 	if (pr.n_rows && !x)
 		die_lib(NULL);
 	if (weft_model_forward(m, pool, kv, x ? NULL : pr.ids, x, pr.n, o.chunk, logits, 0,
-			       o.mass || o.window_q ? &extra : NULL) != 0)
+			       o.mass || o.window_q || extra.pos || extra.drop ? &extra : NULL) != 0)
 		die("%s: %s", o.model, weft_errmsg());
 	double t2 = now_seconds();
 
@@ -199,7 +231,11 @@ int main(int argc, char **argv)
 		fprintf(stderr, "%s: load %.3f s; prefill %" PRId64 " tokens%s in %.3f s (%.1f tokens/s), %d threads, kernels %s\n",
 			prog, t1 - t0, pr.n, pr.n_rows ? " (image embeddings included)" : "", t2 - t1, pr.n / (t2 - t1),
 			weft_pool_size(pool), weft_kernels_level());
+	if (o.verbose && drop)
+		weft_prune_llm_report(drop, stderr);
 
+	weft_prune_llm_free(drop);
+	weft_frame_free(directive);
 	free(extra.mass);
 	free(extra.window_q);
 	free(logits);
