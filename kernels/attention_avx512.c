@@ -10,6 +10,7 @@
 
 #include "ops_int.h"
 #include "simd_int.h"
+#include "util.h"
 
 #define KB 64 /* keys per block */
 
@@ -142,25 +143,142 @@ static inline __attribute__((always_inline)) void scores(const int F, float *s, 
 	*max = m;
 }
 
+/* Unpack n = 16 codes of b bits (kernels.h packing) as 16 floats. */
+static inline __m512 unpack16(const uint8_t *p, int bits)
+{
+	__m128i x;
+	if (bits == 8) {
+		x = _mm_loadu_si128((const void *)p);
+	} else if (bits == 4) {
+		const __m128i b = _mm_loadl_epi64((const void *)p);
+		x = _mm_and_si128(_mm_unpacklo_epi64(b, _mm_srli_epi16(b, 4)), _mm_set1_epi8(0x0f));
+	} else {
+		int32_t w;
+		memcpy(&w, p, 4);
+		const __m128i b = _mm_cvtsi32_si128(w);
+		x = _mm_unpacklo_epi64(_mm_unpacklo_epi32(b, _mm_srli_epi16(b, 2)),
+				       _mm_unpacklo_epi32(_mm_srli_epi16(b, 4), _mm_srli_epi16(b, 6)));
+		x = _mm_and_si128(x, _mm_set1_epi8(0x03));
+	}
+	return _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(x));
+}
+
+/* Unpack n = 32 codes of b bits as two vectors of 16 (codes 0-15, 16-31). */
+static inline void unpack32(const uint8_t *p, int bits, __m512 *lo, __m512 *hi)
+{
+	__m128i a, b;
+	if (bits == 8) {
+		a = _mm_loadu_si128((const void *)p);
+		b = _mm_loadu_si128((const void *)(p + 16));
+	} else if (bits == 4) {
+		const __m128i x = _mm_loadu_si128((const void *)p), m = _mm_set1_epi8(0x0f);
+		a = _mm_and_si128(x, m);
+		b = _mm_and_si128(_mm_srli_epi16(x, 4), m);
+	} else {
+		const __m128i x = _mm_loadl_epi64((const void *)p), m = _mm_set1_epi8(0x03);
+		a = _mm_and_si128(_mm_unpacklo_epi64(x, _mm_srli_epi16(x, 2)), m);
+		b = _mm_and_si128(_mm_unpacklo_epi64(_mm_srli_epi16(x, 4), _mm_srli_epi16(x, 6)), m);
+	}
+	*lo = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(a));
+	*hi = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(b));
+}
+
+/* The KIVI prefix of KV head g for one query qk (kd channels): per block of
+ * 32 rows, the scores as sum_c (q_c s_c) code_c + sum_c q_c m_c (one fma per
+ * channel and 16 rows), the block's softmax update, then each row's value
+ * groups dequantized into the accumulator.  (m, l, acc) as rows_impl. */
+static void kivi_prefix(const weft_attn_args *a, int g, const float *qk, float *m, float *l, float *acc)
+{
+	const weft_attn_kivi *kq = a->kivi;
+	const int hd = a->hd, kd = weft_attn_kd(a), vg = kq->vgroup, kb = kq->kbits, vb = kq->vbits;
+	const size_t kbb = weft_kivi_kblock_bytes(kd, kb), vrb = weft_kivi_vrow_bytes(hd, vg, vb);
+	const size_t kper = (size_t)WEFT_KIVI_BLOCK * (size_t)kb / 8, vper = 4 + (size_t)vg * (size_t)vb / 8;
+	float p[WEFT_KIVI_BLOCK], qs[WEFT_ATTN_MAX_HD];
+	if (vg != 16 && vg != 32) {
+		weft_attn_kivi_ref(a, g, qk, m, l, acc);
+		return;
+	}
+	for (int b = 0; b < kq->n[g] / WEFT_KIVI_BLOCK; b++) {
+		const uint8_t *blk = kq->kb[g] + (size_t)b * kbb, *codes = blk + (size_t)kd * 4;
+		const uint16_t *sc = (const uint16_t *)blk, *mn = sc + kd;
+		__m512 c0 = _mm512_setzero_ps();
+		for (int c = 0; c < kd; c += 16) { /* q_c s_c, and sum_c q_c m_c */
+			const __mmask16 mk = tail16(kd - c);
+			const __m512 qv = _mm512_maskz_loadu_ps(mk, qk + c);
+			_mm512_mask_storeu_ps(qs + c, mk, _mm512_mul_ps(qv, ld_h(mk, sc + c)));
+			c0 = _mm512_fmadd_ps(qv, ld_h(mk, mn + c), c0);
+		}
+		__m512 s0 = _mm512_set1_ps(_mm512_reduce_add_ps(c0)), s1 = s0;
+		for (int c = 0; c < kd; c++) {
+			__m512 lo, hi;
+			unpack32(codes + (size_t)c * kper, kb, &lo, &hi);
+			const __m512 w = _mm512_set1_ps(qs[c]);
+			s0 = _mm512_fmadd_ps(w, lo, s0);
+			s1 = _mm512_fmadd_ps(w, hi, s1);
+		}
+		const __m512 vs = _mm512_set1_ps(a->scale);
+		s0 = _mm512_mul_ps(s0, vs);
+		s1 = _mm512_mul_ps(s1, vs);
+		const float bm = _mm512_reduce_max_ps(_mm512_max_ps(s0, s1));
+		if (bm > *m) {
+			if (*l > 0.0f) {
+				const __m512 vr = _mm512_set1_ps(expf(*m - bm));
+				for (int d = 0; d < hd; d += 16)
+					_mm512_storeu_ps(acc + d, _mm512_mul_ps(_mm512_loadu_ps(acc + d), vr));
+				*l *= expf(*m - bm);
+			}
+			*m = bm;
+		}
+		const __m512 vm = _mm512_set1_ps(*m);
+		const __m512 e0 = weft_exp16(_mm512_sub_ps(s0, vm)), e1 = weft_exp16(_mm512_sub_ps(s1, vm));
+		_mm512_storeu_ps(p, e0);
+		_mm512_storeu_ps(p + 16, e1);
+		*l += _mm512_reduce_add_ps(_mm512_add_ps(e0, e1));
+		const uint8_t *vrow = kq->vb[g] + (size_t)b * WEFT_KIVI_BLOCK * vrb;
+		for (int r = 0; r < WEFT_KIVI_BLOCK; r++, vrow += vrb)
+			for (int gi = 0; gi < hd / vg; gi++) {
+				const uint8_t *gp = vrow + (size_t)gi * vper;
+				uint16_t hs, hm;
+				memcpy(&hs, gp, 2);
+				memcpy(&hm, gp + 2, 2);
+				const __m512 ws = _mm512_set1_ps(p[r] * weft_fp16_to_fp32(hs)),
+					     wm = _mm512_set1_ps(p[r] * weft_fp16_to_fp32(hm));
+				float *ac = acc + gi * vg;
+				if (vg == 32) {
+					__m512 lo, hi;
+					unpack32(gp + 4, vb, &lo, &hi);
+					_mm512_storeu_ps(ac, _mm512_add_ps(_mm512_fmadd_ps(ws, lo, _mm512_loadu_ps(ac)), wm));
+					_mm512_storeu_ps(ac + 16,
+							 _mm512_add_ps(_mm512_fmadd_ps(ws, hi, _mm512_loadu_ps(ac + 16)), wm));
+				} else { /* vg == 16 */
+					_mm512_storeu_ps(ac, _mm512_add_ps(_mm512_fmadd_ps(ws, unpack16(gp + 4, vb),
+											  _mm512_loadu_ps(ac)), wm));
+				}
+			}
+	}
+}
+
 static inline __attribute__((always_inline)) void rows_impl(const int F, const weft_attn_args *a, int h, int64_t t0,
 							    int64_t t1, float *st)
 {
-	const int hd = a->hd;
+	const int hd = a->hd, kd = weft_attn_kd(a);
 	const int g = h / (a->n_head / a->n_head_kv);
 	const void *K = a->K, *V = a->V;
-	const int64_t base = g * a->kv_head_rows * hd;
+	const int64_t kbase = weft_attn_head0(a, g) * kd, vbase = weft_attn_head0(a, g) * hd;
 	float acc[WEFT_ATTN_MAX_HD + 64]; /* padded to whole groups of 64 */
-	float s[KB];
+	float s[KB], qb[WEFT_ATTN_MAX_HD];
 	for (int64_t t = t0; t < t1; t++) {
-		const float *q = a->Q + (t * a->n_head + h) * hd;
+		const float *q = weft_attn_qk(a, g, a->Q + (t * a->n_head + h) * hd, qb);
 		float *o = a->out + (t * a->n_head + h) * hd;
 		const int64_t n = weft_attn_visible(a, g, t);
 		float m = -INFINITY, l = 0.0f;
 		memset(acc, 0, sizeof(float) * (size_t)(hd + 64));
+		if (a->kivi)
+			kivi_prefix(a, g, q, &m, &l, acc);
 		for (int64_t jb = 0; jb < n; jb += KB) {
 			const int nb = n - jb < KB ? (int)(n - jb) : KB;
 			float bm;
-			scores(F, s, q, K, base + jb * hd, nb, hd, a->scale, &bm);
+			scores(F, s, q, K, kbase + jb * kd, nb, kd, a->scale, &bm);
 			if (bm > m) { /* new running max: rescale */
 				if (l > 0.0f) {
 					const float r = expf(m - bm);
@@ -180,7 +298,7 @@ static inline __attribute__((always_inline)) void rows_impl(const int F, const w
 				vl = _mm512_add_ps(vl, e);
 			}
 			l += _mm512_reduce_add_ps(vl);
-			acc_pv(F, acc, s, V, base + jb * hd, nb, hd);
+			acc_pv(F, acc, s, V, vbase + jb * hd, nb, hd);
 		}
 		const __m512 inv = _mm512_set1_ps(l > 0.0f ? 1.0f / l : 0.0f);
 		for (int d = 0; d < hd; d += 16) {
@@ -188,7 +306,7 @@ static inline __attribute__((always_inline)) void rows_impl(const int F, const w
 			_mm512_mask_storeu_ps(o + d, mk, _mm512_mul_ps(_mm512_loadu_ps(acc + d), inv));
 		}
 		if (st) {
-			st[2 * (t - t0)] = n > 0 ? m : 0.0f;
+			st[2 * (t - t0)] = l > 0.0f ? m : 0.0f;
 			st[2 * (t - t0) + 1] = l;
 		}
 	}
@@ -197,10 +315,10 @@ static inline __attribute__((always_inline)) void rows_impl(const int F, const w
 static inline __attribute__((always_inline)) void mass_impl(const int F, const weft_attn_args *a, int g, int64_t j0,
 							    int64_t j1, int64_t t0, int64_t t1, const float *st)
 {
-	const int hd = a->hd, rep = a->n_head / a->n_head_kv;
+	const int hd = a->hd, kd = weft_attn_kd(a), rep = a->n_head / a->n_head_kv;
 	const void *K = a->K;
-	const int64_t base = g * a->kv_head_rows * hd;
-	float loc[WEFT_MASS_BLOCK] = {0}, s[WEFT_MASS_BLOCK];
+	const int64_t base = weft_attn_head0(a, g) * kd;
+	float loc[WEFT_MASS_BLOCK] = {0}, s[WEFT_MASS_BLOCK], qb[WEFT_ATTN_MAX_HD];
 	for (int h = g * rep; h < (g + 1) * rep; h++)
 		for (int64_t t = t0; t < t1; t++) {
 			const int64_t n = weft_attn_visible(a, g, t);
@@ -208,9 +326,9 @@ static inline __attribute__((always_inline)) void mass_impl(const int F, const w
 			const float *sp = st + ((t - t0) * a->n_head + h) * 2;
 			if (nb <= 0 || !(sp[1] > 0.0f))
 				continue;
-			const float *q = a->Q + (t * a->n_head + h) * hd;
+			const float *q = weft_attn_qk(a, g, a->Q + (t * a->n_head + h) * hd, qb);
 			float bm;
-			scores(F, s, q, K, base + j0 * hd, nb, hd, a->scale, &bm);
+			scores(F, s, q, K, base + j0 * kd, nb, kd, a->scale, &bm);
 			const __m512 vm = _mm512_set1_ps(sp[0]), inv = _mm512_set1_ps(1.0f / sp[1]);
 			for (int j = 0; j < nb; j += 16) {
 				const __mmask16 mk = tail16(nb - j);

@@ -5,9 +5,12 @@
  *   kvcache  one per cache: model geometry, n_past, storage type, the
  *            token history, weft.numerics when llama.cpp's arithmetic
  *            computed it
- *   kv       one per layer, in order: k, v, len, pos (+ mass, window_q
- *            when scored); F16/F32 rows as F16/F32 [n_head_kv, L,
- *            head_dim], quantized rows as U8 [n_head_kv, L, row bytes]
+ *   kv       one per layer, in order: k, v, len, pos (+ mass, window_q,
+ *            q_mean, q_cov when scored); F16/F32 rows as F16/F32
+ *            [n_head_kv, L, head_dim], quantized rows as U8 [n_head_kv, L,
+ *            row bytes]; compressed layers add k_chan (channel-pruned
+ *            keys: k is [n_head_kv, L, k_dim]) or the KIVI / GEAR tensors
+ *            (weft.kv_type KIVI / GEAR; man 5 weft-stream)
  *   logits   the next-token logits after the last position
  *
  * Every frame carries weft.model, so a stage refuses a cache or logits from
@@ -31,11 +34,16 @@ typedef struct weft_kv_write_args {
 	int64_t n_hist;
 	const float *logits;     /* n_vocab next-token logits; NULL: no logits frame */
 	int llamacpp;            /* mark the cache weft.numerics = llama.cpp */
-	const float *mass;       /* [n_layer][n_head_kv][kv->cap] attention mass
+	const float *mass;       /* [n_layer][n_head_kv][mass_stride] attention mass
 				  * received per row, or NULL */
+	int64_t mass_stride;     /* 0: kv->cap */
+	int64_t mass_queries;    /* queries that added to mass (weft.mass_queries; 0: not written) */
 	const float *window_q;   /* [n_layer][n_window][n_head][head_dim] last
 				  * queries, or NULL */
 	int n_window;
+	const float *q_mean;     /* [n_layer][n_head][head_dim] mean pre-RoPE query, or NULL */
+	const float *q_cov;      /* [n_layer][n_head][head_dim][head_dim] their covariance */
+	int64_t q_count;         /* queries averaged (weft.q_count) */
 } weft_kv_write_args;
 
 /* The kvcache frame, kv frames of every layer and the logits frame.
@@ -44,8 +52,9 @@ int weft_kv_write(FILE *out, const weft_model *m, const weft_kv *kv, const weft_
 
 /* The single frames weft_kv_write is made of (NULL + error). */
 weft_frame *weft_kvcache_frame(const weft_model *m, const weft_kv *kv, const int32_t *hist, int64_t n_hist);
-/* mass: optional [n_head_kv][kv->cap] scores of this layer. */
-weft_frame *weft_kv_layer_frame(const weft_model *m, const weft_kv *kv, int layer, const float *mass);
+/* mass: optional [n_head_kv][mass_stride] scores of this layer. */
+weft_frame *weft_kv_layer_frame(const weft_model *m, const weft_kv *kv, int layer, const float *mass,
+				int64_t mass_stride);
 weft_frame *weft_logits_frame(const weft_model *m, const float *logits, int64_t n_past);
 
 /* ---- reading ---- */
@@ -65,6 +74,17 @@ typedef struct weft_kv_in {
 	int have_logits;
 	int llamacpp;            /* the cache carries weft.numerics = llama.cpp */
 	int next_layer;          /* layers read so far */
+	/* statistics for KV methods, when the frames carry them (prefill --mass,
+	 * --window-q, --q-stats; kvcompress keeps them with the rows) */
+	float *mass;             /* [n_layer][n_head_kv][mass_stride], row order of each head */
+	int64_t mass_stride;     /* n_past */
+	int64_t mass_queries;    /* weft.mass_queries (0: absent) */
+	int have_mass;
+	float *window_q;         /* [n_layer][n_window][n_head][head_dim] */
+	int n_window;
+	float *q_mean, *q_cov;   /* [n_layer][n_head][head_dim](*[head_dim]) */
+	int64_t q_count;
+	int head_tag;            /* private: the kvcache frame's layout */
 } weft_kv_in;
 
 /* Take frame f if it belongs to a KV cache: 1 (a kvcache, kv or logits

@@ -15,7 +15,7 @@
 
 static struct {
 	const char *model, *output;
-	int threads, force, verbose, mass, llamacpp;
+	int threads, force, verbose, mass, llamacpp, q_stats;
 	int kv_type; /* -1: F16, or what an input cache holds; else a weft_kv_type */
 	int64_t chunk, ctx, window_q;
 } o = {.chunk = 512, .kv_type = -1};
@@ -35,6 +35,8 @@ static void usage(FILE *f)
 		"  -c, --ctx N          context limit (default: the model's training context)\n"
 		"      --mass           write per-layer attention mass received per token\n"
 		"      --window-q N     write the last N tokens' queries per layer\n"
+		"      --q-stats        write per-layer mean and covariance of the queries\n"
+		"                       (before RoPE, tokens 4 on: kvcompress's expected-attention)\n"
 		"      --kv-type TYPE   KV cache values: f16 (default, as llama.cpp), f32 or q8_0\n"
 		"      --numerics NAME  weft (default) or llama.cpp: reproduce llama.cpp's\n"
 		"                       arithmetic bit for bit (Q4_0/Q4_1/Q8_0, f16 cache)\n"
@@ -48,12 +50,13 @@ static void usage(FILE *f)
 
 static void parse_options(int argc, char **argv)
 {
-	enum { O_CHUNK = 256, O_MASS, O_WINQ, O_FORCE, O_KVTYPE, O_NUMERICS };
+	enum { O_CHUNK = 256, O_MASS, O_WINQ, O_FORCE, O_KVTYPE, O_NUMERICS, O_QSTATS };
 	static const struct option opts[] = {
 		{"model", required_argument, 0, 'm'},  {"threads", required_argument, 0, 't'},
 		{"chunk", required_argument, 0, O_CHUNK}, {"ctx", required_argument, 0, 'c'},
 		{"kv-type", required_argument, 0, O_KVTYPE}, {"numerics", required_argument, 0, O_NUMERICS},
 		{"mass", no_argument, 0, O_MASS},      {"window-q", required_argument, 0, O_WINQ},
+		{"q-stats", no_argument, 0, O_QSTATS},
 		{"output", required_argument, 0, 'o'}, {"force", no_argument, 0, O_FORCE},
 		{"verbose", no_argument, 0, 'v'},      {"help", no_argument, 0, 'h'},
 		{"version", no_argument, 0, 'V'},      {0, 0, 0, 0}};
@@ -66,6 +69,7 @@ static void parse_options(int argc, char **argv)
 		case O_CHUNK: o.chunk = opt_int("--chunk", optarg, 1, 1 << 20); break;
 		case 'c': o.ctx = opt_int("--ctx", optarg, 1, (int64_t)1 << 30); break;
 		case O_MASS: o.mass = 1; break;
+		case O_QSTATS: o.q_stats = 1; break;
 		case O_WINQ: o.window_q = opt_int("--window-q", optarg, 1, 1 << 16); break;
 		case O_KVTYPE:
 			if ((o.kv_type = weft_kv_type_parse(optarg)) < 0)
@@ -134,7 +138,7 @@ static weft_kv *prepare_cache(const weft_model *m, weft_kv_in *kin, const weft_p
 		    weft_kv_type_name(kv->layer[0].type), weft_kv_type_name((weft_kv_type)o.kv_type));
 	if (!kv && !(kv = kin->kv = weft_kv_new_type(m, pr->n, o.kv_type >= 0 ? (weft_kv_type)o.kv_type : WEFT_KV_F16)))
 		die("%s: %s", o.model, weft_errmsg());
-	if (weft_kv_reserve(kv, n_past + pr->n) != 0)
+	if (weft_kv_reserve_extra(kv, pr->n) != 0) /* per head: a compressed cache stays small */
 		die_lib(NULL);
 	int32_t *h = realloc(kin->hist, (size_t)(kin->n_hist + pr->n) * 4);
 	if (!h)
@@ -178,6 +182,17 @@ int main(int argc, char **argv)
 		if (!extra.window_q)
 			die("out of memory");
 	}
+	/* kvcompress's expected-attention: query statistics past the first
+	 * QSTAT_SKIP tokens (its 4 sink tokens) */
+	enum { QSTAT_SKIP = 4 };
+	const size_t nqs = (size_t)hp->n_layer * hp->n_head * hp->head_dim;
+	if (o.q_stats) {
+		extra.q_sum = calloc(nqs, sizeof(double));
+		extra.q_sq = calloc(nqs * hp->head_dim, sizeof(double));
+		extra.q_skip = QSTAT_SKIP;
+		if (!extra.q_sum || !extra.q_sq)
+			die("out of memory");
+	}
 	double t1 = now_seconds();
 	/* Token ids alone go in as ids; a prompt with embedding rows goes in as
 	 * rows throughout (the same token embeddings the forward pass looks up). */
@@ -185,13 +200,31 @@ int main(int argc, char **argv)
 	if (pr.n_rows && !x)
 		die_lib(NULL);
 	if (weft_model_forward(m, pool, kv, x ? NULL : pr.ids, x, pr.n, o.chunk, logits, 0,
-			       o.mass || o.window_q ? &extra : NULL) != 0)
+			       o.mass || o.window_q || o.q_stats ? &extra : NULL) != 0)
 		die("%s: %s", o.model, weft_errmsg());
 	double t2 = now_seconds();
 
 	/* Write the cache and the logits. */
 	weft_kv_write_args w = {.hist = kin.hist, .n_hist = kin.n_hist, .logits = logits, .llamacpp = o.llamacpp,
-				.mass = extra.mass, .window_q = extra.window_q, .n_window = extra.n_window};
+				.mass = extra.mass, .mass_queries = pr.n, .window_q = extra.window_q,
+				.n_window = extra.n_window};
+	float *q_mean = NULL, *q_cov = NULL;
+	if (o.q_stats) { /* mean and (population) covariance, as kvpress computes them */
+		const int64_t n = pr.n > QSTAT_SKIP ? pr.n - QSTAT_SKIP : 0, hd = hp->head_dim;
+		q_mean = malloc(nqs * sizeof *q_mean);
+		q_cov = malloc(nqs * hd * sizeof *q_cov);
+		if (!q_mean || !q_cov)
+			die("out of memory");
+		for (size_t i = 0; i < nqs; i++)
+			q_mean[i] = n ? (float)(extra.q_sum[i] / (double)n) : 0.0f;
+		for (size_t i = 0; i < nqs; i++)
+			for (int64_t j = 0; j < hd; j++) {
+				const size_t row = i / (size_t)hd * (size_t)hd; /* this head's mean */
+				const double mi = n ? extra.q_sum[i] / (double)n : 0, mj = n ? extra.q_sum[row + (size_t)j] / (double)n : 0;
+				q_cov[i * (size_t)hd + (size_t)j] = n ? (float)(extra.q_sq[i * (size_t)hd + (size_t)j] / (double)n - mi * mj) : 0.0f;
+			}
+		w.q_mean = q_mean, w.q_cov = q_cov, w.q_count = n;
+	}
 	if (weft_kv_write(out, m, kv, &w) != 0)
 		die_lib(out_name);
 	out_close(out);
@@ -202,6 +235,10 @@ int main(int argc, char **argv)
 
 	free(extra.mass);
 	free(extra.window_q);
+	free(extra.q_sum);
+	free(extra.q_sq);
+	free(q_mean);
+	free(q_cov);
 	free(logits);
 	free(x);
 	weft_prompt_free(&pr);

@@ -1,0 +1,20 @@
+/* kvstream_int.h - internals of the KV stream codec: the tensors of a
+ * KIVI / GEAR layer (kvstream_q.c).  Not installed. */
+#ifndef WEFT_KVSTREAM_INT_H
+#define WEFT_KVSTREAM_INT_H
+
+#include "kv.h"
+#include "stream.h"
+
+#pragma GCC visibility push(hidden)
+
+/* Add layer l's quantized-part tensors (zero-filled) and keys to f. */
+int weft_kvq_frame_add(weft_frame *f, const weft_kv *kv, int l);
+/* Fill them (after every tensor of f was added). */
+void weft_kvq_frame_fill(weft_frame *f, const weft_kv *kv, int l);
+/* Read them into layer l (plain rows already read): 0, or -1 + error. */
+int weft_kvq_frame_read(weft_kv *kv, int l, const weft_frame *f, int gear);
+
+#pragma GCC visibility pop
+
+#endif
