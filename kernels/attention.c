@@ -104,6 +104,31 @@ void weft_attn_kivi_ref(const weft_attn_args *a, int g, const float *qk, float *
 	}
 }
 
+void weft_attn_view_ref(const weft_attn_args *a, int g, const float *q, float *m, float *l, float *acc)
+{
+	const weft_attn_view *v = a->view;
+	const int hd = a->hd;
+	const int64_t rb = weft_attn_bytes(a, hd);
+	float kb[WEFT_ATTN_MAX_HD], vb[WEFT_ATTN_MAX_HD];
+	for (int32_t e = 0; e < v->n[g]; e++) {
+		const int64_t r = v->head_off[g] + v->idx[g][e];
+		const void *kr = (const char *)v->K + r * rb, *vr = (const char *)v->V + r * rb;
+		if (a->kv_type == WEFT_TYPE_F32) {
+			memcpy(kb, kr, sizeof(float) * (size_t)hd);
+			memcpy(vb, vr, sizeof(float) * (size_t)hd);
+		} else if (a->kv_type == WEFT_TYPE_F16) {
+			for (int d = 0; d < hd; d++)
+				kb[d] = weft_fp16_to_fp32(((const uint16_t *)kr)[d]), vb[d] = weft_fp16_to_fp32(((const uint16_t *)vr)[d]);
+		} else {
+			weft_dequantize_row(a->kv_type, kr, kb, hd);
+			weft_dequantize_row(a->kv_type, vr, vb, hd);
+		}
+		for (int d = 0; d < hd; d++)
+			vb[d] *= v->vs[g][e];
+		online_add(v->ks[g][e] * dot_ref(q, kb, hd) * a->scale, vb, hd, m, l, acc);
+	}
+}
+
 void weft_attn_rows_ref(const weft_attn_args *a, int h, int64_t t0, int64_t t1, float *st)
 {
 	const int hd = a->hd, kd = weft_attn_kd(a);
@@ -117,6 +142,8 @@ void weft_attn_rows_ref(const weft_attn_args *a, int h, int64_t t0, int64_t t1, 
 		memset(acc, 0, sizeof(float) * (size_t)hd);
 		if (a->kivi)
 			weft_attn_kivi_ref(a, g, q, &m, &l, acc);
+		if (a->view)
+			weft_attn_view_ref(a, g, q, &m, &l, acc);
 		for (int64_t j = 0; j < n; j++)
 			online_add(dot_ref(q, row_f32(a, a->K, g, j, kd, kb), kd) * a->scale, row_f32(a, a->V, g, j, hd, vb),
 				   hd, &m, &l, acc);

@@ -139,9 +139,21 @@ void weft_sgemm(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, co
  *         the others dropped; the query is read at those channels
  *   kivi  each head's oldest rows quantized (weft_attn_kivi), attended
  *         before the plain rows: kv_len[g] counts the plain rows only
+ *   view  rows shared with another layer (MiniCache), each scaled
+ *         (weft_attn_view), attended before the plain rows
  * A level's attn_ext flags (ops_int.h) name the layouts its kernels read;
  * the driver sends the others to the scalar references. */
 typedef struct weft_attn_kivi weft_attn_kivi;
+/* Rows of another layer's cache (same storage type, full keys), entry e of
+ * KV head g being that layer's row idx[g][e] of head g, its key times
+ * ks[g][e] and its value times vs[g][e]. */
+typedef struct weft_attn_view {
+	const void *K, *V;
+	const int64_t *head_off;          /* the other layer's kv_head_off */
+	const int32_t *n;                 /* [n_head_kv] entries */
+	const int32_t *const *idx;
+	const float *const *ks, *const *vs;
+} weft_attn_view;
 typedef struct weft_attn_args {
 	const float *Q;
 	const void *K, *V;      /* rows of kv_type */
@@ -159,6 +171,7 @@ typedef struct weft_attn_args {
 	int k_dim;
 	const int32_t *k_chan;
 	const weft_attn_kivi *kivi;
+	const weft_attn_view *view;
 } weft_attn_args;
 void weft_attention(weft_pool *p, const weft_attn_args *a);
 

@@ -124,6 +124,7 @@ void weft_rope_pairs(float *x, int64_t n_heads, int64_t head_dim, int64_t rot_di
 #define WEFT_ATTN_EXT_KCHAN 1u /* channel-pruned keys (k_dim, k_chan) */
 #define WEFT_ATTN_EXT_KIVI 2u  /* a KIVI-quantized prefix without GEAR terms */
 #define WEFT_ATTN_EXT_GEAR 4u  /* ... with them */
+#define WEFT_ATTN_EXT_VIEW 8u  /* rows shared with another layer (view) */
 
 /* The layouts a needs beyond plain rows (WEFT_ATTN_EXT_* bits). */
 static inline unsigned weft_attn_ext_needed(const weft_attn_args *a)
@@ -131,6 +132,8 @@ static inline unsigned weft_attn_ext_needed(const weft_attn_args *a)
 	unsigned e = a->k_chan ? WEFT_ATTN_EXT_KCHAN : 0;
 	if (a->kivi)
 		e |= a->kivi->rank > 0 || a->kivi->ko || a->kivi->vo ? WEFT_ATTN_EXT_GEAR : WEFT_ATTN_EXT_KIVI;
+	if (a->view)
+		e |= WEFT_ATTN_EXT_VIEW;
 	return e;
 }
 
@@ -181,6 +184,8 @@ static inline const float *weft_attn_qk(const weft_attn_args *a, int g, const fl
  * query: updates the online softmax state (*m, *l, acc[hd]) as attn_rows
  * does for plain rows (attention.c). */
 void weft_attn_kivi_ref(const weft_attn_args *a, int g, const float *qk, float *m, float *l, float *acc);
+/* The same over a view (rows shared with another layer). */
+void weft_attn_view_ref(const weft_attn_args *a, int g, const float *q, float *m, float *l, float *acc);
 
 /* Visible keys of query row t with kv head g: kv_len[g] - T + t + 1 (<= 0:
  * none). */

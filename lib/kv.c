@@ -73,6 +73,8 @@ static void layer_free(weft_kv_layer *L, int H)
 	free(L->hoff);
 	free(L->k_chan);
 	weft_kvq_free(L->q, H);
+	weft_kvview_free(L->mv, H);
+	L->mv = NULL;
 	L->k = L->v = NULL;
 	L->pos = NULL;
 	L->hoff = NULL;
@@ -364,11 +366,13 @@ uint64_t weft_kv_bytes(const weft_kv *kv)
 		const weft_kvq *q = L->q;
 		for (int h = 0; q && h < H; h++) {
 			b += (uint64_t)q->n[h] / WEFT_KIVI_BLOCK * q->kblk + (uint64_t)q->n[h] * (q->vrow + sizeof(int32_t));
-			if (q->rank > 0)
+			if (q->rank > 0 && q->lr_n[h] > 0)
 				b += (uint64_t)q->lr_n[h] * (uint64_t)q->rank * 4 +
 				     (uint64_t)q->rank * (uint64_t)(L->k_dim + L->v_dim) * sizeof(float);
 			b += (uint64_t)((q->ko_n ? q->ko_n[h] : 0) + (q->vo_n ? q->vo_n[h] : 0)) * sizeof(weft_kivi_outlier);
 		}
+		for (int h = 0; L->mv && h < H; h++) /* row index, position, two scales */
+			b += (uint64_t)L->mv->n[h] * 16;
 	}
 	return b;
 }
@@ -391,4 +395,17 @@ void weft_kv_attn_args(const weft_kv *kv, int l, weft_attn_args *a)
 	a->k_dim = L->k_chan ? L->k_dim : 0;
 	a->k_chan = L->k_chan;
 	a->kivi = L->q ? &L->q->view : NULL;
+	a->view = NULL;
+	if (L->mv) { /* the shared layer's arrays as they are now (decode grows them) */
+		weft_attn_view *v = &L->mv->view;
+		const weft_kv_layer *S = &kv->layer[L->mv->src];
+		v->K = S->k;
+		v->V = S->v;
+		v->head_off = S->hoff;
+		v->n = L->mv->n;
+		v->idx = (const int32_t *const *)L->mv->idx;
+		v->ks = (const float *const *)L->mv->ks;
+		v->vs = (const float *const *)L->mv->vs;
+		a->view = v;
+	}
 }

@@ -67,6 +67,17 @@ typedef struct weft_kvq {
 	weft_attn_kivi view;    /* what the attention kernels read (kept current) */
 } weft_kvq;
 
+/* MiniCache: rows of this layer shared with an earlier layer (its rows,
+ * scaled), per head. */
+typedef struct weft_kvview {
+	int src;                /* the layer whose rows are shared */
+	int32_t *n;             /* [n_head_kv] entries */
+	int32_t **idx;          /* [n_head_kv]: rows of layer src */
+	int32_t **pos;          /* [n_head_kv]: their positions */
+	float **ks, **vs;       /* [n_head_kv]: key and value scales */
+	weft_attn_view view;    /* what the attention kernels read */
+} weft_kvview;
+
 typedef struct weft_kv_layer {
 	weft_kv_type type;
 	int k_dim, v_dim;       /* values per key row and per value row */
@@ -77,6 +88,7 @@ typedef struct weft_kv_layer {
 	int32_t *k_chan;        /* [n_head_kv][k_dim]: the key channels kept
 				 * (increasing), when k_dim < head_dim; else NULL */
 	weft_kvq *q;            /* quantized older rows (KIVI, GEAR), or NULL */
+	weft_kvview *mv;        /* rows shared with an earlier layer (MiniCache), or NULL */
 } weft_kv_layer;
 
 typedef struct weft_kv {
@@ -124,18 +136,19 @@ static inline int32_t *weft_kv_pos(const weft_kv *kv, int l, int h)
 {
 	return kv->layer[l].pos + kv->layer[l].hoff[h];
 }
-/* Rows head h of layer l holds: quantized + plain. */
+/* Rows head h of layer l holds: quantized + plain (+ shared: MiniCache). */
 static inline int64_t weft_kv_rows(const weft_kv *kv, int l, int h)
 {
 	const weft_kv_layer *L = &kv->layer[l];
-	return (int64_t)kv->len[(size_t)l * kv->n_head_kv + h] + (L->q ? L->q->n[h] : 0);
+	return (int64_t)kv->len[(size_t)l * kv->n_head_kv + h] + (L->q ? L->q->n[h] : 0) + (L->mv ? L->mv->n[h] : 0);
 }
-/* Position of row r (0 .. weft_kv_rows - 1, quantized rows first). */
+/* Position of row r (0 .. weft_kv_rows - 1: quantized rows first, then
+ * plain rows, then shared ones; only the first two are in position order). */
 static inline int32_t weft_kv_row_pos(const weft_kv *kv, int l, int h, int64_t r)
 {
 	const weft_kv_layer *L = &kv->layer[l];
-	const int64_t nq = L->q ? L->q->n[h] : 0;
-	return r < nq ? L->q->pos[h][r] : weft_kv_pos(kv, l, h)[r - nq];
+	const int64_t nq = L->q ? L->q->n[h] : 0, np = kv->len[(size_t)l * kv->n_head_kv + h];
+	return r < nq ? L->q->pos[h][r] : r < nq + np ? weft_kv_pos(kv, l, h)[r - nq] : L->mv->pos[h][r - nq - np];
 }
 
 /* Append n rows to every head of layer l: keys k and values v as float32
@@ -197,7 +210,20 @@ int weft_kvq_reserve(weft_kv *kv, int l, int h, int64_t n);
  * window, in blocks of 32 (what decode does as the cache grows).  0 / -1. */
 int weft_kv_settle(weft_kv *kv, int l);
 void weft_kvq_free(weft_kvq *q, int n_head_kv);
+/* The plain rows of head h of KIVI layer l that settling would quantize
+ * now (*n of them, a multiple of 32) as float32: K [n][k_dim], V
+ * [n][head_dim] (malloc'ed).  0 / -1. */
+int weft_kvq_take(weft_kv *kv, int l, int h, float **K, float **V, int64_t *n);
+/* Quantize n rows (float32, a multiple of 32, positions pos) onto the end
+ * of head h's quantized rows.  0 / -1 (a value that is not finite). */
+int weft_kvq_append_rows(weft_kv *kv, int l, int h, const float *K, const float *V, const int32_t *pos, int64_t n);
+/* Forget head h's first n plain rows (after quantizing them). */
+int weft_kvq_drop_front(weft_kv *kv, int l, int h, int64_t n);
 /* Refresh q->view after its arrays changed. */
 void weft_kvq_sync(weft_kvq *q);
+/* Layer l's view of layer src's rows (MiniCache), no entries yet, and its
+ * release. */
+int weft_kvview_init(weft_kv *kv, int l, int src);
+void weft_kvview_free(weft_kvview *v, int n_head_kv);
 
 #endif

@@ -192,58 +192,84 @@ int weft_kvq_reserve(weft_kv *kv, int l, int h, int64_t n)
 	return 0;
 }
 
-int weft_kv_settle(weft_kv *kv, int l)
+int weft_kvq_append_rows(weft_kv *kv, int l, int h, const float *K, const float *V, const int32_t *pos, int64_t n)
 {
 	weft_kv_layer *L = &kv->layer[l];
 	weft_kvq *q = L->q;
-	const int H = kv->n_head_kv, D = kv->head_dim, kd = L->k_dim;
-	if (!q)
-		return 0;
-	float *kf = weft_malloc(sizeof(float) * (size_t)WEFT_KIVI_BLOCK * (size_t)kd), *vf = weft_malloc(sizeof(float) * (size_t)D);
-	if (!kf || !vf) {
-		free(kf), free(vf);
+	const int D = kv->head_dim, kd = L->k_dim;
+	if (n % WEFT_KIVI_BLOCK || weft_kvq_reserve(kv, l, h, q->n[h] + n) != 0) {
+		if (n % WEFT_KIVI_BLOCK)
+			weft_error("KIVI: %lld rows are not whole blocks of 32", (long long)n);
 		return -1;
 	}
-	int rc = 0;
-	for (int h = 0; rc == 0 && h < H; h++) {
-		int32_t *len = &kv->len[(size_t)l * H + h];
-		const int64_t move = *len - q->residual >= WEFT_KIVI_BLOCK
-					     ? (*len - q->residual) / WEFT_KIVI_BLOCK * WEFT_KIVI_BLOCK : 0;
-		if (move == 0)
-			continue;
-		if (weft_kvq_reserve(kv, l, h, q->n[h] + move) != 0) {
-			rc = -1;
-			break;
+	for (int64_t b = 0; b < n; b += WEFT_KIVI_BLOCK) {
+		int bad = weft_kivi_quant_keys(K + (size_t)b * kd, kd, kd, q->kbits,
+					       q->kb[h] + (size_t)(q->n[h] + b) / WEFT_KIVI_BLOCK * q->kblk) != 0;
+		for (int r = 0; !bad && r < WEFT_KIVI_BLOCK; r++)
+			bad = weft_kivi_quant_vrow(V + (size_t)(b + r) * D, D, q->vgroup, q->vbits,
+						   q->vb[h] + (size_t)(q->n[h] + b + r) * q->vrow) != 0;
+		if (bad) {
+			weft_error("layer %d head %d: a key or value of rows %lld..%lld is not finite (NaN, Inf or beyond "
+				   "the half range): cannot quantize it", l, h, (long long)b, (long long)b + WEFT_KIVI_BLOCK - 1);
+			return -1;
 		}
-		int32_t *pos = weft_kv_pos(kv, l, h);
-		for (int64_t b = 0; rc == 0 && b < move; b += WEFT_KIVI_BLOCK) {
-			for (int r = 0; r < WEFT_KIVI_BLOCK; r++)
-				plain_f32(L, weft_kv_krow(kv, l, h, b + r), kd, kf + (size_t)r * kd);
-			if (weft_kivi_quant_keys(kf, kd, kd, q->kbits, q->kb[h] + (size_t)(q->n[h] + b) / WEFT_KIVI_BLOCK * q->kblk) != 0)
-				rc = -1;
-			for (int r = 0; rc == 0 && r < WEFT_KIVI_BLOCK; r++) {
-				plain_f32(L, weft_kv_vrow(kv, l, h, b + r), D, vf);
-				if (weft_kivi_quant_vrow(vf, D, q->vgroup, q->vbits, q->vb[h] + (size_t)(q->n[h] + b + r) * q->vrow) != 0)
-					rc = -1;
-			}
-			if (rc != 0)
-				weft_error("layer %d head %d: a key or value of row %lld is not finite (NaN, Inf or beyond "
-					   "the half range): cannot quantize it", l, h, (long long)b);
-		}
-		if (rc != 0)
-			break;
-		memcpy(q->pos[h] + q->n[h], pos, (size_t)move * sizeof *pos);
-		const int64_t rest = *len - move;
-		memmove(weft_kv_krow(kv, l, h, 0), weft_kv_krow(kv, l, h, move), (size_t)rest * L->k_row);
-		memmove(weft_kv_vrow(kv, l, h, 0), weft_kv_vrow(kv, l, h, move), (size_t)rest * L->v_row);
-		memmove(pos, pos + move, (size_t)rest * sizeof *pos);
-		for (int64_t r = rest; r < *len; r++)
-			pos[r] = -1;
-		q->n[h] += (int32_t)move;
-		*len = (int32_t)rest;
 	}
-	free(kf), free(vf);
+	memcpy(q->pos[h] + q->n[h], pos, (size_t)n * sizeof *pos);
+	q->n[h] += (int32_t)n;
 	weft_kvq_sync(q);
+	return 0;
+}
+
+int weft_kvq_take(weft_kv *kv, int l, int h, float **K, float **V, int64_t *n)
+{
+	const weft_kv_layer *L = &kv->layer[l];
+	const int D = kv->head_dim, kd = L->k_dim;
+	const int64_t len = kv->len[(size_t)l * kv->n_head_kv + h];
+	*n = len - L->q->residual >= WEFT_KIVI_BLOCK ? (len - L->q->residual) / WEFT_KIVI_BLOCK * WEFT_KIVI_BLOCK : 0;
+	*K = weft_malloc(sizeof(float) * (size_t)(*n > 0 ? *n : 1) * (size_t)kd);
+	*V = weft_malloc(sizeof(float) * (size_t)(*n > 0 ? *n : 1) * (size_t)D);
+	if (!*K || !*V) {
+		free(*K), free(*V);
+		*K = *V = NULL;
+		return -1;
+	}
+	for (int64_t r = 0; r < *n; r++) {
+		plain_f32(L, weft_kv_krow(kv, l, h, r), kd, *K + (size_t)r * kd);
+		plain_f32(L, weft_kv_vrow(kv, l, h, r), D, *V + (size_t)r * D);
+	}
+	return 0;
+}
+
+int weft_kvq_drop_front(weft_kv *kv, int l, int h, int64_t n)
+{
+	const int32_t len = kv->len[(size_t)l * kv->n_head_kv + h];
+	weft_kv_layer *L = &kv->layer[l];
+	const int64_t rest = len - n;
+	int32_t *pos = weft_kv_pos(kv, l, h);
+	memmove(weft_kv_krow(kv, l, h, 0), weft_kv_krow(kv, l, h, n), (size_t)rest * L->k_row);
+	memmove(weft_kv_vrow(kv, l, h, 0), weft_kv_vrow(kv, l, h, n), (size_t)rest * L->v_row);
+	memmove(pos, pos + n, (size_t)rest * sizeof *pos);
+	for (int64_t r = rest; r < len; r++)
+		pos[r] = -1;
+	kv->len[(size_t)l * kv->n_head_kv + h] = (int32_t)rest;
+	return 0;
+}
+
+int weft_kv_settle(weft_kv *kv, int l)
+{
+	weft_kvq *q = kv->layer[l].q;
+	if (!q)
+		return 0;
+	int rc = 0;
+	for (int h = 0; rc == 0 && h < kv->n_head_kv; h++) {
+		float *K, *V;
+		int64_t n;
+		if (weft_kvq_take(kv, l, h, &K, &V, &n) != 0)
+			return -1;
+		if (n > 0 && (rc = weft_kvq_append_rows(kv, l, h, K, V, weft_kv_pos(kv, l, h), n)) == 0)
+			weft_kvq_drop_front(kv, l, h, n);
+		free(K), free(V);
+	}
 	return rc;
 }
 
@@ -284,5 +310,43 @@ int weft_kv_quantize(weft_kv *kv, int l, int kbits, int vbits, int residual)
 		kv->layer[l].q = NULL;
 		return -1;
 	}
+	return 0;
+}
+
+void weft_kvview_free(weft_kvview *v, int H)
+{
+	if (!v)
+		return;
+	free(v->n);
+	free_ptrs((void **)v->idx, H);
+	free_ptrs((void **)v->pos, H);
+	free_ptrs((void **)v->ks, H);
+	free_ptrs((void **)v->vs, H);
+	free(v);
+}
+
+int weft_kvview_init(weft_kv *kv, int l, int src)
+{
+	const int H = kv->n_head_kv;
+	weft_kv_layer *L = &kv->layer[l];
+	if (L->mv || src < 0 || src >= l || kv->layer[src].mv || kv->layer[src].q || kv->layer[src].k_chan ||
+	    kv->layer[src].type != L->type) {
+		weft_error("layer %d cannot share layer %d's rows", l, src);
+		return -1;
+	}
+	weft_kvview *v = weft_calloc(1, sizeof *v);
+	if (!v)
+		return -1;
+	v->src = src;
+	v->n = weft_calloc((size_t)H, sizeof *v->n);
+	v->idx = weft_calloc((size_t)H, sizeof *v->idx);
+	v->pos = weft_calloc((size_t)H, sizeof *v->pos);
+	v->ks = weft_calloc((size_t)H, sizeof *v->ks);
+	v->vs = weft_calloc((size_t)H, sizeof *v->vs);
+	if (!v->n || !v->idx || !v->pos || !v->ks || !v->vs) {
+		weft_kvview_free(v, H);
+		return -1;
+	}
+	L->mv = v;
 	return 0;
 }

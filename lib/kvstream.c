@@ -2,6 +2,7 @@
 #include "kvstream.h"
 
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -73,6 +74,10 @@ static void type_tag(const weft_kv_layer *L, char *buf, size_t n)
 		snprintf(buf, n, "%s", L->q->rank > 0 || L->q->ko_n ? "GEAR" : "KIVI");
 		return;
 	}
+	if (L->mv) {
+		snprintf(buf, n, "MERGED");
+		return;
+	}
 	const char *s = weft_kv_type_name(L->type);
 	size_t i = 0;
 	for (; s[i] && i + 1 < n; i++)
@@ -130,7 +135,7 @@ weft_frame *weft_kv_layer_frame(const weft_model *m, const weft_kv *kv, int laye
 	    !weft_frame_add(f, "len", WEFT_DT_I32, 1, s1, len) || !weft_frame_add(f, "pos", WEFT_DT_I32, nd - 1, s2, NULL) ||
 	    (mass && !Ly->q && !weft_frame_add(f, "mass", WEFT_DT_F32, nd - 1, s2, NULL)) ||
 	    (Ly->k_chan && !weft_frame_add(f, "k_chan", WEFT_DT_I32, 2, sc, Ly->k_chan)) ||
-	    (Ly->q && weft_kvq_frame_add(f, kv, layer) != 0)) {
+	    (Ly->q && weft_kvq_frame_add(f, kv, layer) != 0) || (Ly->mv && weft_kvview_frame_add(f, kv, layer) != 0)) {
 		weft_frame_free(f);
 		return NULL;
 	}
@@ -156,6 +161,8 @@ weft_frame *weft_kv_layer_frame(const weft_model *m, const weft_kv *kv, int laye
 	}
 	if (Ly->q)
 		weft_kvq_frame_fill(f, kv, layer);
+	if (Ly->mv)
+		weft_kvview_frame_fill(f, kv, layer);
 	return f;
 }
 
@@ -205,7 +212,8 @@ static int add_stats(weft_frame *lf, const weft_model *m, int l, const weft_kv_w
 int weft_kv_write(FILE *out, const weft_model *m, const weft_kv *kv, const weft_kv_write_args *w)
 {
 	weft_frame *hf = weft_kvcache_frame(m, kv, w->hist, w->n_hist);
-	if (hf && w->llamacpp && weft_frame_set(hf, WEFT_KEY_NUMERICS, "llama.cpp") != 0) {
+	if (hf && ((w->llamacpp && weft_frame_set(hf, WEFT_KEY_NUMERICS, "llama.cpp") != 0) ||
+		   (w->methods && *w->methods && weft_frame_set(hf, WEFT_KEY_KV_METHODS, w->methods) != 0))) {
 		weft_frame_free(hf);
 		return -1;
 	}
@@ -232,6 +240,7 @@ int weft_kv_write(FILE *out, const weft_model *m, const weft_kv *kv, const weft_
  * rows). */
 #define KV_TAG_KIVI 1000
 #define KV_TAG_GEAR 1001
+#define KV_TAG_MERGED 1002
 static int frame_type(const weft_frame *f, int dflt)
 {
 	const char *ty = weft_frame_get(f, WEFT_KEY_KV_TYPE);
@@ -241,9 +250,11 @@ static int frame_type(const weft_frame *f, int dflt)
 		return KV_TAG_KIVI;
 	if (strcmp(ty, "GEAR") == 0)
 		return KV_TAG_GEAR;
+	if (strcmp(ty, "MERGED") == 0)
+		return KV_TAG_MERGED;
 	int t = weft_kv_type_parse(ty);
 	if (t < 0 || strcmp(ty, weft_kv_type_name((weft_kv_type)t)) == 0) { /* written upper case */
-		weft_error("frame %" PRIu64 ": unknown weft.kv_type '%.16s' (F16, F32, Q8_0, KIVI or GEAR): a cache "
+		weft_error("frame %" PRIu64 ": unknown weft.kv_type '%.16s' (F16, F32, Q8_0, KIVI, GEAR or MERGED): a cache "
 			   "from a newer weft?",
 			   f->index, ty);
 		return -1;
@@ -253,7 +264,7 @@ static int frame_type(const weft_frame *f, int dflt)
 
 static weft_kv_type plain_type(int tag)
 {
-	return tag == KV_TAG_KIVI || tag == KV_TAG_GEAR ? WEFT_KV_F16 : (weft_kv_type)tag;
+	return tag >= KV_TAG_KIVI ? WEFT_KV_F16 : (weft_kv_type)tag;
 }
 
 /* Layer l's plain rows become of type t (no rows held yet). */
@@ -358,6 +369,8 @@ static int read_head(weft_kv_in *in, const weft_model *m, const weft_frame *f)
 	}
 	if (weft_frame_check_fp(f, WEFT_KEY_MODEL, m->fingerprint) != 0)
 		return -1;
+	const char *meth = weft_frame_get(f, WEFT_KEY_KV_METHODS);
+	snprintf(in->methods, sizeof in->methods, "%s", meth ? meth : "");
 	const char *num = weft_frame_get(f, WEFT_KEY_NUMERICS);
 	in->llamacpp = num && strcmp(num, "llama.cpp") == 0;
 	if (in->want_llamacpp && !in->llamacpp) {
@@ -489,6 +502,8 @@ static int read_layer(weft_kv_in *in, const weft_model *m, const weft_frame *f)
 		src += rows;
 	}
 	if ((ty == KV_TAG_KIVI || ty == KV_TAG_GEAR) && weft_kvq_frame_read(kv, (int)layer, f, ty == KV_TAG_GEAR) != 0)
+		return -1;
+	if (ty == KV_TAG_MERGED && weft_kvview_frame_read(kv, (int)layer, f) != 0)
 		return -1;
 	if (read_stats(in, m, (int)layer, f) != 0)
 		return -1;

@@ -44,6 +44,7 @@ typedef struct weft_kv_write_args {
 	const float *q_mean;     /* [n_layer][n_head][head_dim] mean pre-RoPE query, or NULL */
 	const float *q_cov;      /* [n_layer][n_head][head_dim][head_dim] their covariance */
 	int64_t q_count;         /* queries averaged (weft.q_count) */
+	const char *methods;     /* KV methods applied (weft.kv_methods), or NULL */
 } weft_kv_write_args;
 
 /* The kvcache frame, kv frames of every layer and the logits frame.
@@ -84,6 +85,7 @@ typedef struct weft_kv_in {
 	int n_window;
 	float *q_mean, *q_cov;   /* [n_layer][n_head][head_dim](*[head_dim]) */
 	int64_t q_count;
+	char methods[256];       /* weft.kv_methods of the kvcache frame ("" none) */
 	int head_tag;            /* private: the kvcache frame's layout */
 } weft_kv_in;
 

@@ -14,6 +14,10 @@ int weft_kvq_frame_add(weft_frame *f, const weft_kv *kv, int l);
 void weft_kvq_frame_fill(weft_frame *f, const weft_kv *kv, int l);
 /* Read them into layer l (plain rows already read): 0, or -1 + error. */
 int weft_kvq_frame_read(weft_kv *kv, int l, const weft_frame *f, int gear);
+/* The same for a MiniCache layer's shared rows (weft.kv_type MERGED). */
+int weft_kvview_frame_add(weft_frame *f, const weft_kv *kv, int l);
+void weft_kvview_frame_fill(weft_frame *f, const weft_kv *kv, int l);
+int weft_kvview_frame_read(weft_kv *kv, int l, const weft_frame *f);
 
 #pragma GCC visibility pop
 

@@ -10,8 +10,13 @@
  *   kbasis F32 [n_head_kv, R, k_dim]; vbasis F32 [n_head_kv, R, head_dim];
  *   ko_n, vo_n I32 [n_head_kv]; ko, vo I32 [NO, 2]: row, and
  *   channel | (value as a half) << 16.
- * Heads are concatenated, in order, without padding: NQ, NLR, NO are the
- * sums of the per-head counts. */
+ * A MiniCache layer (weft.kv_type MERGED, weft.kv_merged = the layer whose
+ * rows it shares):
+ *   m_n   I32 [n_head_kv]; m_idx, m_pos I32 [NM]; m_ks, m_vs F32 [NM]:
+ *   per entry the shared layer's row, its position, the key and value
+ *   scales.
+ * Heads are concatenated, in order, without padding: NQ, NLR, NO, NM are
+ * the sums of the per-head counts. */
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -260,5 +265,80 @@ int weft_kvq_frame_read(weft_kv *kv, int l, const weft_frame *f, int gear)
 	if (gear && read_gear(kv, l, f) != 0)
 		return -1;
 	weft_kvq_sync(q);
+	return 0;
+}
+
+/* ---- MiniCache views ---- */
+
+#define KEY_MERGED "weft.kv_merged"
+
+int weft_kvview_frame_add(weft_frame *f, const weft_kv *kv, int l)
+{
+	const weft_kvview *v = kv->layer[l].mv;
+	const int H = kv->n_head_kv;
+	const int64_t N = sum_of(v->n, H), s1[1] = {H}, sn[1] = {N};
+	return weft_frame_setf(f, KEY_MERGED, "%d", v->src) || !weft_frame_add(f, "m_n", WEFT_DT_I32, 1, s1, v->n) ||
+			       !weft_frame_add(f, "m_idx", WEFT_DT_I32, 1, sn, NULL) ||
+			       !weft_frame_add(f, "m_pos", WEFT_DT_I32, 1, sn, NULL) ||
+			       !weft_frame_add(f, "m_ks", WEFT_DT_F32, 1, sn, NULL) ||
+			       !weft_frame_add(f, "m_vs", WEFT_DT_F32, 1, sn, NULL)
+		       ? -1
+		       : 0;
+}
+
+void weft_kvview_frame_fill(weft_frame *f, const weft_kv *kv, int l)
+{
+	const weft_kvview *v = kv->layer[l].mv;
+	int32_t *idx = weft_frame_tensor(f, "m_idx")->data, *pos = weft_frame_tensor(f, "m_pos")->data;
+	float *ks = weft_frame_tensor(f, "m_ks")->data, *vs = weft_frame_tensor(f, "m_vs")->data;
+	for (int h = 0; h < kv->n_head_kv; h++) {
+		const size_t n = (size_t)v->n[h];
+		memcpy(idx, v->idx[h], n * 4), memcpy(pos, v->pos[h], n * 4);
+		memcpy(ks, v->ks[h], n * 4), memcpy(vs, v->vs[h], n * 4);
+		idx += n, pos += n, ks += n, vs += n;
+	}
+}
+
+int weft_kvview_frame_read(weft_kv *kv, int l, const weft_frame *f)
+{
+	const int H = kv->n_head_kv;
+	const char *ss = weft_frame_get(f, KEY_MERGED);
+	char *end;
+	const long src = ss ? strtol(ss, &end, 10) : -1;
+	if (!ss || *end || src < 0 || src >= l) {
+		weft_error("frame %" PRIu64 ": MERGED kv frame without a valid weft.kv_merged (an earlier layer)", f->index);
+		return -1;
+	}
+	if (weft_kvview_init(kv, l, (int)src) != 0) {
+		weft_error_prefix("frame %" PRIu64, f->index);
+		return -1;
+	}
+	weft_kvview *v = kv->layer[l].mv;
+	const int64_t s1[1] = {H}, sn[1] = {-1};
+	const weft_tensor *tn = want(f, "m_n", WEFT_DT_I32, 1, s1), *ti = tn ? want(f, "m_idx", WEFT_DT_I32, 1, sn) : NULL;
+	const int64_t sm[1] = {ti ? ti->shape[0] : 0};
+	const weft_tensor *tp = ti ? want(f, "m_pos", WEFT_DT_I32, 1, sm) : NULL, *tk = tp ? want(f, "m_ks", WEFT_DT_F32, 1, sm) : NULL,
+			  *tv = tk ? want(f, "m_vs", WEFT_DT_F32, 1, sm) : NULL;
+	if (!tv || counts_ok(f, "m_n", tn->data, NULL, H, sm[0]) != 0)
+		return -1;
+	const int32_t *pi = ti->data, *pp = tp->data;
+	const float *pk = tk->data, *pv = tv->data;
+	for (int h = 0; h < H; h++) {
+		const int32_t n = ((const int32_t *)tn->data)[h], rows = kv->len[(size_t)src * H + h];
+		v->idx[h] = weft_malloc((size_t)(n + 1) * 4), v->pos[h] = weft_malloc((size_t)(n + 1) * 4);
+		v->ks[h] = weft_malloc((size_t)(n + 1) * 4), v->vs[h] = weft_malloc((size_t)(n + 1) * 4);
+		if (!v->idx[h] || !v->pos[h] || !v->ks[h] || !v->vs[h])
+			return -1;
+		for (int32_t e = 0; e < n; e++)
+			if (pi[e] < 0 || pi[e] >= rows) {
+				weft_error("frame %" PRIu64 ": m_idx %d of head %d outside layer %ld's %d rows", f->index, pi[e], h,
+					   src, rows);
+				return -1;
+			}
+		memcpy(v->idx[h], pi, (size_t)n * 4), memcpy(v->pos[h], pp, (size_t)n * 4);
+		memcpy(v->ks[h], pk, (size_t)n * 4), memcpy(v->vs[h], pv, (size_t)n * 4);
+		v->n[h] = n;
+		pi += n, pp += n, pk += n, pv += n;
+	}
 	return 0;
 }

@@ -8,6 +8,7 @@
 #include "common.h"
 #include "gguf.h"
 #include "keys.h"
+#include "kvm.h"
 #include "kvstream.h"
 #include "model.h"
 #include "prompt.h"
@@ -209,20 +210,13 @@ int main(int argc, char **argv)
 				.mass = extra.mass, .mass_queries = pr.n, .window_q = extra.window_q,
 				.n_window = extra.n_window};
 	float *q_mean = NULL, *q_cov = NULL;
-	if (o.q_stats) { /* mean and (population) covariance, as kvpress computes them */
-		const int64_t n = pr.n > QSTAT_SKIP ? pr.n - QSTAT_SKIP : 0, hd = hp->head_dim;
+	if (o.q_stats) { /* mean and covariance (kvcompress's expected-attention, duo) */
+		const int64_t n = pr.n > QSTAT_SKIP ? pr.n - QSTAT_SKIP : 0;
 		q_mean = malloc(nqs * sizeof *q_mean);
-		q_cov = malloc(nqs * hd * sizeof *q_cov);
+		q_cov = malloc(nqs * hp->head_dim * sizeof *q_cov);
 		if (!q_mean || !q_cov)
 			die("out of memory");
-		for (size_t i = 0; i < nqs; i++)
-			q_mean[i] = n ? (float)(extra.q_sum[i] / (double)n) : 0.0f;
-		for (size_t i = 0; i < nqs; i++)
-			for (int64_t j = 0; j < hd; j++) {
-				const size_t row = i / (size_t)hd * (size_t)hd; /* this head's mean */
-				const double mi = n ? extra.q_sum[i] / (double)n : 0, mj = n ? extra.q_sum[row + (size_t)j] / (double)n : 0;
-				q_cov[i * (size_t)hd + (size_t)j] = n ? (float)(extra.q_sq[i * (size_t)hd + (size_t)j] / (double)n - mi * mj) : 0.0f;
-			}
+		weft_kvm_qstats(hp, extra.q_sum, extra.q_sq, n, q_mean, q_cov);
 		w.q_mean = q_mean, w.q_cov = q_cov, w.q_count = n;
 	}
 	if (weft_kv_write(out, m, kv, &w) != 0)

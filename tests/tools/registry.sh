@@ -19,4 +19,5 @@ check_family() { # name tool list-option man-page section-title
 }
 
 check_family chat_templates tokenize --list-templates man/tokenize.1 "Chat templates"
+check_family kv_methods kvcompress --list man/kvcompress.1 "METHODS"
 exit $status
