@@ -26,14 +26,8 @@ static int emit(textout *t, const char *s, size_t n)
 /* Append a piece: 1 when a stop string was completed, 0, -1 on error. */
 static int text_add(textout *t, const char *piece, size_t n)
 {
-	if (t->len + n + 1 > t->cap) {
-		size_t c = 2 * (t->len + n + 64);
-		char *b = weft_realloc(t->buf, c);
-		if (!b)
-			return -1;
-		t->buf = b;
-		t->cap = c;
-	}
+	if (weft_grow(&t->buf, &t->cap, t->len + n + 1, 1) != 0)
+		return -1;
 	memcpy(t->buf + t->len, piece, n);
 	t->len += n;
 	t->buf[t->len] = 0;

@@ -29,7 +29,8 @@ struct weft_imgenc {
 	float *pixels, *embd, *sal; /* [cap][...] */
 	int *owner, *tile;          /* per slot: image index and tile */
 	img *imgs;
-	int n_imgs, cap_imgs;
+	int n_imgs;
+	size_t cap_imgs;
 	int calls;
 	double seconds;
 	char pre[96], suf[96];      /* the last tile's wrapper text */
@@ -120,14 +121,8 @@ int weft_imgenc_flush(weft_imgenc *e)
 
 int weft_imgenc_add(weft_imgenc *e, const char *path)
 {
-	if (e->n_imgs == e->cap_imgs) {
-		const int c = e->cap_imgs ? 2 * e->cap_imgs : 8;
-		img *ni = weft_realloc(e->imgs, (size_t)c * sizeof *ni);
-		if (!ni)
-			return -1;
-		e->imgs = ni;
-		e->cap_imgs = c;
-	}
+	if (weft_grow(&e->imgs, &e->cap_imgs, (size_t)e->n_imgs + 1, sizeof *e->imgs) != 0)
+		return -1;
 	weft_image *pic = weft_image_load(path, &e->io);
 	if (!pic)
 		return -1;

@@ -28,14 +28,8 @@ void weft_prompt_free(weft_prompt *p)
 
 static int push_id(weft_prompt *p, int32_t id)
 {
-	if (p->n == p->cap) {
-		int64_t c = p->cap ? 2 * p->cap : 1024;
-		int32_t *ids = weft_realloc(p->ids, (size_t)c * sizeof *ids);
-		if (!ids)
-			return -1;
-		p->ids = ids;
-		p->cap = c;
-	}
+	if (weft_grow(&p->ids, &p->cap, (size_t)p->n + 1, sizeof *p->ids) != 0)
+		return -1;
 	p->ids[p->n++] = id;
 	return 0;
 }
@@ -43,14 +37,8 @@ static int push_id(weft_prompt *p, int32_t id)
 static int add_wrap(weft_prompt *p, const char *s)
 {
 	const size_t k = strlen(s);
-	if (p->wrap_len + k + 1 > p->wrap_cap) {
-		size_t c = 2 * (p->wrap_len + k + 1);
-		char *w = weft_realloc(p->wrap, c);
-		if (!w)
-			return -1;
-		p->wrap = w;
-		p->wrap_cap = c;
-	}
+	if (weft_grow(&p->wrap, &p->wrap_cap, p->wrap_len + k + 1, 1) != 0)
+		return -1;
 	memcpy(p->wrap + p->wrap_len, s, k + 1);
 	p->wrap_len += k;
 	return 0;
@@ -108,12 +96,8 @@ static int flush_wrap(weft_prompt *p)
 			weft_error("the model's vocabulary lacks '%.*s' (wrong model for this stream?)", (int)k, q);
 			goto out;
 		}
-		if (n == cap) {
-			int32_t *t = weft_realloc(tmp, (cap = cap ? 2 * cap : 64) * sizeof *tmp);
-			if (!t)
-				goto out;
-			tmp = t;
-		}
+		if (weft_grow(&tmp, &cap, n + 1, sizeof *tmp) != 0)
+			goto out;
 		tmp[n++] = id;
 		q += k - 1;
 		seg = q + 1;
@@ -167,22 +151,9 @@ int weft_prompt_add_tile(weft_prompt *p, const weft_embd_tile *t, const weft_fra
 		return -1;
 	if (add_wrap(p, t->prefix) != 0 || flush_wrap(p) != 0)
 		return -1;
-	if (p->n_rows + t->n_tokens > p->cap_rows) {
-		const int64_t c = 2 * (p->n_rows + t->n_tokens);
-		float *r = weft_realloc(p->rows, (size_t)c * (size_t)d * sizeof *r);
-		if (!r)
-			return -1;
-		p->rows = r;
-		p->cap_rows = c;
-	}
-	if (p->n_spans == p->cap_spans) {
-		const int c = p->cap_spans ? 2 * p->cap_spans : 8;
-		weft_prompt_span *s = weft_realloc(p->spans, (size_t)c * sizeof *s);
-		if (!s)
-			return -1;
-		p->spans = s;
-		p->cap_spans = c;
-	}
+	if (weft_grow(&p->rows, &p->cap_rows, (size_t)(p->n_rows + t->n_tokens), (size_t)d * sizeof *p->rows) != 0 ||
+	    weft_grow(&p->spans, &p->cap_spans, (size_t)p->n_spans + 1, sizeof *p->spans) != 0)
+		return -1;
 	p->spans[p->n_spans++] = (weft_prompt_span){.pos = p->n, .n = t->n_tokens, .image = t->image, .tile = t->tile};
 	memcpy(p->rows + (size_t)p->n_rows * (size_t)d, t->embd, (size_t)(t->n_tokens * d) * sizeof(float));
 	p->n_rows += t->n_tokens;

@@ -40,8 +40,7 @@ typedef struct weft_prompt {
 	const weft_model *m;
 	const weft_vocab *voc;
 	uint64_t vocab_fp;
-	int64_t cap, cap_rows;
-	int cap_spans;
+	size_t cap, cap_rows, cap_spans; /* elements (rows for cap_rows) */
 	char *wrap;             /* wrapper text not tokenized yet */
 	size_t wrap_len, wrap_cap;
 } weft_prompt;

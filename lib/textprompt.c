@@ -32,23 +32,17 @@ static size_t image_marker(const char *p, const char *end, int *number)
 	return (size_t)(q + 1 - p);
 }
 
-static int add_part(weft_text_prompt *p, weft_text_part part, int *cap)
+static int add_part(weft_text_prompt *p, weft_text_part part, size_t *cap)
 {
-	if (p->n_parts == *cap) {
-		int c = *cap ? 2 * *cap : 8;
-		weft_text_part *np = weft_realloc(p->parts, (size_t)c * sizeof *np);
-		if (!np)
-			return -1;
-		p->parts = np;
-		*cap = c;
-	}
+	if (weft_grow(&p->parts, cap, (size_t)p->n_parts + 1, sizeof *p->parts) != 0)
+		return -1;
 	p->parts[p->n_parts++] = part;
 	return 0;
 }
 
 /* Tokenize text[len] onto the ids; a part for the tokens added since start. */
 static int add_run(weft_text_prompt *p, const weft_vocab *v, const char *text, size_t len, int special,
-		   int64_t start, size_t *cap_ids, int *cap_parts)
+		   int64_t start, size_t *cap_ids, size_t *cap_parts)
 {
 	size_t n = (size_t)p->n_ids;
 	if (len && weft_tokenize(v, text, len, special, &p->ids, &n, cap_ids) != 0)
@@ -62,8 +56,8 @@ static int add_run(weft_text_prompt *p, const weft_vocab *v, const char *text, s
 int weft_text_prompt_build(weft_text_prompt *p, const weft_vocab *v, const char *text, size_t len, unsigned flags)
 {
 	memset(p, 0, sizeof *p);
-	size_t cap_ids = 0;
-	int cap_parts = 0, next = 1;
+	size_t cap_ids = 0, cap_parts = 0;
+	int next = 1;
 	const int special = (flags & WEFT_TEXT_SPECIAL) != 0;
 	int64_t start = 0;
 	if (flags & WEFT_TEXT_BOS) {
