@@ -206,6 +206,14 @@ static void rows_task(void *ctx, int task, int n_tasks)
 		}
 }
 
+static void grp_task(void *ctx, int task, int n_tasks)
+{
+	const attn_job *jb = ctx;
+	const int g = (int)(task / jb->n_tblk);
+	const int64_t r0 = jb->t0 + (task % jb->n_tblk) * ATTN_ROWS;
+	jb->vt->attn_rows_grp(jb->a, g, r0, r0 + ATTN_ROWS < jb->t1 ? r0 + ATTN_ROWS : jb->t1);
+}
+
 static void mass_task(void *ctx, int task, int n_tasks)
 {
 	const attn_job *jb = ctx;
@@ -254,6 +262,13 @@ void weft_attention_vt(weft_pool *p, const weft_attn_args *a, const weft_ops_vt 
 	const unsigned ext = weft_attn_ext_needed(a);
 	const int own = a->kv_type < 64 && (vt->attn_kv_types >> a->kv_type & 1) && (vt->attn_ext & ext) == ext;
 	attn_job jb = {.a = a, .vt = own ? vt : &weft_ops_scalar_vt};
+	if (!a->mass && a->kivi && jb.vt->attn_rows_grp) { /* a quantized prefix: read once per KV head */
+		jb.t0 = 0;
+		jb.t1 = a->T;
+		jb.n_tblk = (a->T + ATTN_ROWS - 1) / ATTN_ROWS;
+		weft_pool_run(p, (int)(jb.n_tblk * a->n_head_kv), grp_task, &jb);
+		return;
+	}
 	if (!a->mass) {
 		jb.t0 = 0;
 		jb.t1 = a->T;

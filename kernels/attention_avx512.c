@@ -258,56 +258,211 @@ static void kivi_prefix(const weft_attn_args *a, int g, const float *qk, float *
 	}
 }
 
+/* The KIVI prefix for the R query heads of KV head g at once (head size 64,
+ * value groups of 32: SmolLM2, Llama): each block's codes are unpacked once
+ * for all R heads, the value accumulators stay in registers, and each value
+ * group's minimum term is summed as a scalar and added once per block. */
+static inline __attribute__((always_inline)) void kivi_grp64(const int R, const weft_attn_args *a, int g,
+							     const float *const *qk, float *m, float *l, float *const *acc)
+{
+	const weft_attn_kivi *kq = a->kivi;
+	const int kd = weft_attn_kd(a), kb = kq->kbits, vb = kq->vbits;
+	const size_t kbb = weft_kivi_kblock_bytes(kd, kb), vrb = weft_kivi_vrow_bytes(64, 32, vb);
+	const size_t kper = (size_t)WEFT_KIVI_BLOCK * (size_t)kb / 8, vper = 4 + (size_t)32 * (size_t)vb / 8;
+	float qs[4][WEFT_ATTN_MAX_HD], p[4][WEFT_KIVI_BLOCK];
+	__m512 av[4][4];
+	_Pragma("GCC unroll 4") for (int r = 0; r < R; r++)
+		_Pragma("GCC unroll 4") for (int i = 0; i < 4; i++)
+			av[r][i] = _mm512_loadu_ps(acc[r] + 16 * i);
+	const __m512 vs = _mm512_set1_ps(a->scale);
+	for (int b = 0; b < kq->n[g] / WEFT_KIVI_BLOCK; b++) {
+		const uint8_t *blk = kq->kb[g] + (size_t)b * kbb, *codes = blk + (size_t)kd * 4;
+		const uint16_t *sc = (const uint16_t *)blk, *mn = sc + kd;
+		__m512 s0[4], s1[4];
+		_Pragma("GCC unroll 4") for (int r = 0; r < R; r++) {
+			__m512 c0 = _mm512_setzero_ps();
+			for (int c = 0; c < kd; c += 16) {
+				const __mmask16 mk = tail16(kd - c);
+				const __m512 qv = _mm512_maskz_loadu_ps(mk, qk[r] + c);
+				_mm512_mask_storeu_ps(qs[r] + c, mk, _mm512_mul_ps(qv, ld_h(mk, sc + c)));
+				c0 = _mm512_fmadd_ps(qv, ld_h(mk, mn + c), c0);
+			}
+			s0[r] = s1[r] = _mm512_set1_ps(_mm512_reduce_add_ps(c0));
+		}
+		for (int c = 0; c < kd; c++) {
+			__m512 lo, hi;
+			unpack32(codes + (size_t)c * kper, kb, &lo, &hi);
+			_Pragma("GCC unroll 4") for (int r = 0; r < R; r++) {
+				const __m512 w = _mm512_set1_ps(qs[r][c]);
+				s0[r] = _mm512_fmadd_ps(w, lo, s0[r]);
+				s1[r] = _mm512_fmadd_ps(w, hi, s1[r]);
+			}
+		}
+		_Pragma("GCC unroll 4") for (int r = 0; r < R; r++) {
+			s0[r] = _mm512_mul_ps(s0[r], vs);
+			s1[r] = _mm512_mul_ps(s1[r], vs);
+			const float bm = _mm512_reduce_max_ps(_mm512_max_ps(s0[r], s1[r]));
+			if (bm > m[r]) {
+				if (l[r] > 0.0f) {
+					const float f = expf(m[r] - bm);
+					const __m512 vr = _mm512_set1_ps(f);
+					_Pragma("GCC unroll 4") for (int i = 0; i < 4; i++)
+						av[r][i] = _mm512_mul_ps(av[r][i], vr);
+					l[r] *= f;
+				}
+				m[r] = bm;
+			}
+			const __m512 vm = _mm512_set1_ps(m[r]);
+			const __m512 e0 = weft_exp16(_mm512_sub_ps(s0[r], vm)), e1 = weft_exp16(_mm512_sub_ps(s1[r], vm));
+			_mm512_storeu_ps(p[r], e0);
+			_mm512_storeu_ps(p[r] + 16, e1);
+			l[r] += _mm512_reduce_add_ps(_mm512_add_ps(e0, e1));
+		}
+		/* each row's value scale times its weight, per head, and the
+		 * minimum terms summed: the group headers of 16 rows at a time */
+		const uint8_t *vrow = kq->vb[g] + (size_t)b * WEFT_KIVI_BLOCK * vrb;
+		float wv[4][2][WEFT_KIVI_BLOCK];
+		const __m512i rows16 = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+							  _mm512_set1_epi32((int)vrb));
+		_Pragma("GCC unroll 2") for (int gi = 0; gi < 2; gi++)
+			_Pragma("GCC unroll 2") for (int half = 0; half < 2; half++) {
+				const __m512i hdr = _mm512_i32gather_epi32(rows16, vrow + (size_t)half * 16 * vrb + (size_t)gi * vper, 1);
+				const __m512 fs = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(hdr)),
+					     fm = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(hdr, 16)));
+				_Pragma("GCC unroll 4") for (int r = 0; r < R; r++) {
+					const __m512 pv = _mm512_loadu_ps(p[r] + 16 * half);
+					_mm512_storeu_ps(wv[r][gi] + 16 * half, _mm512_mul_ps(pv, fs));
+					const __m512 ms = _mm512_set1_ps(_mm512_reduce_add_ps(_mm512_mul_ps(pv, fm)));
+					av[r][2 * gi] = _mm512_add_ps(av[r][2 * gi], ms);
+					av[r][2 * gi + 1] = _mm512_add_ps(av[r][2 * gi + 1], ms);
+				}
+			}
+		for (int j = 0; j < WEFT_KIVI_BLOCK; j++, vrow += vrb)
+			_Pragma("GCC unroll 2") for (int gi = 0; gi < 2; gi++) {
+				__m512 lo, hi;
+				unpack32(vrow + (size_t)gi * vper + 4, vb, &lo, &hi);
+				_Pragma("GCC unroll 4") for (int r = 0; r < R; r++) {
+					const __m512 ws = _mm512_set1_ps(wv[r][gi][j]);
+					av[r][2 * gi] = _mm512_fmadd_ps(ws, lo, av[r][2 * gi]);
+					av[r][2 * gi + 1] = _mm512_fmadd_ps(ws, hi, av[r][2 * gi + 1]);
+				}
+			}
+	}
+	_Pragma("GCC unroll 4") for (int r = 0; r < R; r++)
+		_Pragma("GCC unroll 4") for (int i = 0; i < 4; i++)
+			_mm512_storeu_ps(acc[r] + 16 * i, av[r][i]);
+}
+
+/* The KIVI prefix for R query heads of KV head g. */
+static void kivi_group(const weft_attn_args *a, int g, int R, const float *const *qk, float *m, float *l,
+		       float *const *acc)
+{
+	if (a->hd == 64 && a->kivi->vgroup == 32 && R <= 4) {
+		switch (R) { /* R known at compile time: the accumulators live in registers */
+		case 1: kivi_grp64(1, a, g, qk, m, l, acc); return;
+		case 2: kivi_grp64(2, a, g, qk, m, l, acc); return;
+		case 3: kivi_grp64(3, a, g, qk, m, l, acc); return;
+		default: kivi_grp64(4, a, g, qk, m, l, acc); return;
+		}
+	}
+	for (int r = 0; r < R; r++)
+		kivi_prefix(a, g, qk[r], &m[r], &l[r], acc[r]);
+}
+
+/* The plain rows of KV head g seen by query q (n of them) into the online
+ * softmax (m, l, acc). */
+static inline __attribute__((always_inline)) void plain_rows(const int F, const weft_attn_args *a, int g, const float *q,
+							     int64_t n, float *pm, float *pl, float *acc)
+{
+	const int hd = a->hd, kd = weft_attn_kd(a);
+	const int64_t kbase = weft_attn_head0(a, g) * kd, vbase = weft_attn_head0(a, g) * hd;
+	float s[KB], m = *pm, l = *pl;
+	for (int64_t jb = 0; jb < n; jb += KB) {
+		const int nb = n - jb < KB ? (int)(n - jb) : KB;
+		float bm;
+		scores(F, s, q, a->K, kbase + jb * kd, nb, kd, a->scale, &bm);
+		if (bm > m) { /* new running max: rescale */
+			if (l > 0.0f) {
+				const float r = expf(m - bm);
+				const __m512 vr = _mm512_set1_ps(r);
+				for (int d = 0; d < hd; d += 16)
+					_mm512_storeu_ps(acc + d, _mm512_mul_ps(_mm512_loadu_ps(acc + d), vr));
+				l *= r;
+			}
+			m = bm;
+		}
+		const __m512 vm = _mm512_set1_ps(m);
+		__m512 vl = _mm512_setzero_ps();
+		for (int j = 0; j < nb; j += 16) {
+			const __mmask16 mk = tail16(nb - j);
+			const __m512 e = _mm512_maskz_mov_ps(mk, weft_exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(mk, s + j), vm)));
+			_mm512_mask_storeu_ps(s + j, mk, e);
+			vl = _mm512_add_ps(vl, e);
+		}
+		l += _mm512_reduce_add_ps(vl);
+		acc_pv(F, acc, s, a->V, vbase + jb * hd, nb, hd);
+	}
+	*pm = m, *pl = l;
+}
+
+/* out = acc / l; the row statistics. */
+static inline void finish_row(const weft_attn_args *a, float *o, const float *acc, float m, float l, float *st2)
+{
+	const int hd = a->hd;
+	const __m512 inv = _mm512_set1_ps(l > 0.0f ? 1.0f / l : 0.0f);
+	for (int d = 0; d < hd; d += 16) {
+		const __mmask16 mk = tail16(hd - d);
+		_mm512_mask_storeu_ps(o + d, mk, _mm512_mul_ps(_mm512_loadu_ps(acc + d), inv));
+	}
+	if (st2) {
+		st2[0] = l > 0.0f ? m : 0.0f;
+		st2[1] = l;
+	}
+}
+
 static inline __attribute__((always_inline)) void rows_impl(const int F, const weft_attn_args *a, int h, int64_t t0,
 							    int64_t t1, float *st)
 {
-	const int hd = a->hd, kd = weft_attn_kd(a);
+	const int hd = a->hd;
 	const int g = h / (a->n_head / a->n_head_kv);
-	const void *K = a->K, *V = a->V;
-	const int64_t kbase = weft_attn_head0(a, g) * kd, vbase = weft_attn_head0(a, g) * hd;
 	float acc[WEFT_ATTN_MAX_HD + 64]; /* padded to whole groups of 64 */
-	float s[KB], qb[WEFT_ATTN_MAX_HD];
+	float qb[WEFT_ATTN_MAX_HD];
 	for (int64_t t = t0; t < t1; t++) {
 		const float *q = weft_attn_qk(a, g, a->Q + (t * a->n_head + h) * hd, qb);
-		float *o = a->out + (t * a->n_head + h) * hd;
-		const int64_t n = weft_attn_visible(a, g, t);
 		float m = -INFINITY, l = 0.0f;
 		memset(acc, 0, sizeof(float) * (size_t)(hd + 64));
 		if (a->kivi)
 			kivi_prefix(a, g, q, &m, &l, acc);
-		for (int64_t jb = 0; jb < n; jb += KB) {
-			const int nb = n - jb < KB ? (int)(n - jb) : KB;
-			float bm;
-			scores(F, s, q, K, kbase + jb * kd, nb, kd, a->scale, &bm);
-			if (bm > m) { /* new running max: rescale */
-				if (l > 0.0f) {
-					const float r = expf(m - bm);
-					const __m512 vr = _mm512_set1_ps(r);
-					for (int d = 0; d < hd; d += 16)
-						_mm512_storeu_ps(acc + d, _mm512_mul_ps(_mm512_loadu_ps(acc + d), vr));
-					l *= r;
-				}
-				m = bm;
-			}
-			const __m512 vm = _mm512_set1_ps(m);
-			__m512 vl = _mm512_setzero_ps();
-			for (int j = 0; j < nb; j += 16) {
-				const __mmask16 mk = tail16(nb - j);
-				const __m512 e = _mm512_maskz_mov_ps(mk, weft_exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(mk, s + j), vm)));
-				_mm512_mask_storeu_ps(s + j, mk, e);
-				vl = _mm512_add_ps(vl, e);
-			}
-			l += _mm512_reduce_add_ps(vl);
-			acc_pv(F, acc, s, V, vbase + jb * hd, nb, hd);
+		plain_rows(F, a, g, q, weft_attn_visible(a, g, t), &m, &l, acc);
+		finish_row(a, a->out + (t * a->n_head + h) * hd, acc, m, l, st ? st + 2 * (t - t0) : NULL);
+	}
+}
+
+/* All the query heads of KV head g for rows t0 .. t1 - 1 (no statistics):
+ * the KIVI prefix read once for the group. */
+void weft_attn_rows_grp_avx512(const weft_attn_args *a, int g, int64_t t0, int64_t t1)
+{
+	const int hd = a->hd, R = a->n_head / a->n_head_kv;
+	if (R > 8 || a->kv_type != WEFT_TYPE_F16) {
+		for (int h = g * R; h < (g + 1) * R; h++)
+			weft_attn_rows_avx512(a, h, t0, t1, NULL);
+		return;
+	}
+	float accb[8][WEFT_ATTN_MAX_HD + 64], qb[8][WEFT_ATTN_MAX_HD];
+	for (int64_t t = t0; t < t1; t++) {
+		const float *q[8];
+		float *acc[8], m[8], l[8];
+		for (int r = 0; r < R; r++) {
+			q[r] = weft_attn_qk(a, g, a->Q + (t * a->n_head + g * R + r) * hd, qb[r]);
+			acc[r] = accb[r];
+			m[r] = -INFINITY, l[r] = 0.0f;
+			memset(acc[r], 0, sizeof(float) * (size_t)(hd + 64));
 		}
-		const __m512 inv = _mm512_set1_ps(l > 0.0f ? 1.0f / l : 0.0f);
-		for (int d = 0; d < hd; d += 16) {
-			const __mmask16 mk = tail16(hd - d);
-			_mm512_mask_storeu_ps(o + d, mk, _mm512_mul_ps(_mm512_loadu_ps(acc + d), inv));
-		}
-		if (st) {
-			st[2 * (t - t0)] = l > 0.0f ? m : 0.0f;
-			st[2 * (t - t0) + 1] = l;
+		for (int r0 = 0; a->kivi && r0 < R; r0 += 4)
+			kivi_group(a, g, R - r0 < 4 ? R - r0 : 4, q + r0, m + r0, l + r0, acc + r0);
+		for (int r = 0; r < R; r++) {
+			plain_rows(0, a, g, q[r], weft_attn_visible(a, g, t), &m[r], &l[r], acc[r]);
+			finish_row(a, a->out + (t * a->n_head + g * R + r) * hd, acc[r], m[r], l[r], NULL);
 		}
 	}
 }

@@ -572,4 +572,5 @@ void weft_ops_llamacpp_init(weft_ops_vt *vt)
 	vt->attn_mass = weft_attn_mass_ref;
 	vt->attn_kv_types = 1u << WEFT_TYPE_F16;
 	vt->attn_ext = 0; /* its kernels read plain rows only */
+	vt->attn_rows_grp = NULL;
 }

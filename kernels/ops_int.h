@@ -47,6 +47,10 @@ typedef struct weft_ops_vt {
 	 * st[((t - t0) * n_head + h) * 2 + {0,1}].  Sums over h, then t. */
 	void (*attn_mass)(const weft_attn_args *a, int g, int64_t j0, int64_t j1, int64_t t0, int64_t t1,
 			  const float *st);
+	/* optional: rows t0 <= t < t1 of every query head of KV head g at once,
+	 * no statistics (KIVI caches: the quantized prefix is read once for the
+	 * group); NULL: attn_rows per head */
+	void (*attn_rows_grp)(const weft_attn_args *a, int g, int64_t t0, int64_t t1);
 	/* the K/V row types attn_rows / attn_mass read: bit t for ggml type t
 	 * (weft_attn_args.kv_type); other types go to the scalar references */
 	uint64_t attn_kv_types;
@@ -96,6 +100,7 @@ extern const weft_ops_vt weft_ops_scalar_vt, weft_ops_avx2_vt, weft_ops_avx512_v
 WEFT_ATTN_DECL(ref)
 WEFT_ATTN_DECL(avx2)
 WEFT_ATTN_DECL(avx512)
+void weft_attn_rows_grp_avx512(const weft_attn_args *a, int g, int64_t t0, int64_t t1);
 
 /* Overrides of llama.cpp's level (llamacpp_avx512.c) on a copy of the
  * AVX-512 table. */
