@@ -490,6 +490,53 @@ void kvm_attn_row(const kvm_run *r, int l, int g, const float *q, int64_t qpos, 
 		out[j] = out[j] == -INFINITY || !(sum > 0) ? 0 : exp(out[j] - mx) / sum;
 }
 
+float *kvm_keys(const kvm_run *r, int l, int g)
+{
+	const int64_t T = r->kv->len[(size_t)l * r->kv->n_head_kv + g];
+	const int kd = r->kv->layer[l].k_dim;
+	float *K = weft_malloc(sizeof(float) * (size_t)(T > 0 ? T : 1) * (size_t)kd);
+	for (int64_t j = 0; K && j < T; j++)
+		kvm_key(r, l, g, j, K + (size_t)j * kd);
+	return K;
+}
+
+int kvm_attn_rows(const kvm_run *r, int l, int g, const float *q, int64_t ldq, int W, int64_t qpos0, float *P)
+{
+	const weft_kv *kv = r->kv;
+	const weft_kv_layer *L = &kv->layer[l];
+	const int64_t T = kv->len[(size_t)l * kv->n_head_kv + g];
+	const int kd = L->k_dim;
+	const int32_t *pos = weft_kv_pos(kv, l, g), *chan = L->k_chan ? L->k_chan + (size_t)g * kd : NULL;
+	float *K = kvm_keys(r, l, g), *Kt = weft_malloc(sizeof(float) * (size_t)(T > 0 ? T : 1) * (size_t)kd),
+	      *Q = weft_malloc(sizeof(float) * (size_t)W * (size_t)kd);
+	if (!K || !Kt || !Q) {
+		free(K), free(Kt), free(Q);
+		return -1;
+	}
+	for (int64_t j = 0; j < T; j++) /* K^T, the GEMM's [kd][T] */
+		for (int c = 0; c < kd; c++)
+			Kt[(size_t)c * T + j] = K[(size_t)j * kd + c];
+	for (int i = 0; i < W; i++) /* the queries at the key's channels */
+		for (int c = 0; c < kd; c++)
+			Q[(size_t)i * kd + c] = q[(size_t)i * ldq + (chan ? chan[c] : c)];
+	weft_sgemm(W, T, kd, Q, kd, Kt, T, P, T);
+	const float scale = 1.0f / sqrtf((float)kv->head_dim);
+	for (int i = 0; i < W; i++) {
+		float *row = P + (size_t)i * T, mx = -INFINITY;
+		double sum = 0;
+		for (int64_t j = 0; j < T; j++) {
+			row[j] = pos[j] <= qpos0 + i ? row[j] * scale : -INFINITY;
+			mx = row[j] > mx ? row[j] : mx;
+		}
+		for (int64_t j = 0; j < T; j++)
+			sum += row[j] == -INFINITY ? 0.0 : (double)(row[j] = expf(row[j] - mx));
+		for (int64_t j = 0; j < T; j++)
+			row[j] = row[j] == -INFINITY || !(sum > 0) ? 0.0f : (float)(row[j] / sum);
+	}
+	free(K), free(Kt), free(Q);
+	return 0;
+}
+
 double kvm_rope_freq(const weft_hparams *hp, int i)
 {
 	return (double)hp->rope_freq_scale * pow((double)hp->rope_base, -2.0 * i / (double)hp->rope_dim);

@@ -81,30 +81,36 @@ int kvm_score_expected_attention(kvm_run *r, int l, float *sc, int64_t stride)
 	}
 	double *R = weft_malloc(sizeof(double) * (size_t)d * d * 3), *mu = weft_malloc(sizeof(double) * (size_t)d),
 	       *s = weft_malloc(sizeof(double) * (size_t)(stride + 1)), *acc = weft_malloc(sizeof(double) * (size_t)(stride + 1));
-	float *k = weft_malloc(sizeof(float) * (size_t)d);
-	int rc = !R || !mu || !s || !acc || !k ? -1 : 0;
+	float *k = weft_malloc(sizeof(float) * (size_t)d), *C = weft_malloc(sizeof(float) * (size_t)d * d),
+	      *Y = weft_malloc(sizeof(float) * (size_t)(stride + 1) * d), *K = NULL;
+	int rc = !R || !mu || !s || !acc || !k || !C || !Y ? -1 : 0;
 	if (rc == 0)
 		avg_rotation(r->hp, kv->n_past, (int)fut, R);
 	double *cov = R + (size_t)d * d, *tmp = cov + (size_t)d * d;
 	float mx = -INFINITY;
 	for (int g = 0; rc == 0 && g < H; g++) {
-		const int64_t T = kv->len[(size_t)l * H + g];
+		const int64_t T = kv->len[(size_t)l * H + g], n = T > ns ? T - ns : 0;
+		free(K);
+		if (!(K = kvm_keys(r, l, g))) {
+			rc = -1;
+			break;
+		}
+		const float *Ks = K + (size_t)ns * d; /* the rows after the sinks */
 		for (int64_t j = ns; j < T; j++)
 			acc[j] = 0;
 		for (int h = g * rep; h < (g + 1) * rep; h++) {
 			rotated_stats(r, l, h, R, mu, cov, tmp);
+			for (int i = 0; i < d * d; i++)
+				C[i] = (float)cov[i];
+			if (use_cov != 0 && n > 0) /* Y = K Sigma': the quadratic forms k Sigma' k as row dots */
+				weft_sgemm(n, d, d, Ks, d, C, d, Y, d);
 			double m = -INFINITY, sum = 0;
 			for (int64_t j = ns; j < T; j++) {
-				kvm_key(r, l, g, j, k);
+				const float *kj = K + (size_t)j * d, *yj = Y + (size_t)(j - ns) * d;
 				double a = 0, b = 0;
 				for (int i = 0; i < d; i++) {
-					a += k[i] * mu[i];
-					if (use_cov != 0) {
-						double ci = 0;
-						for (int jj = 0; jj < d; jj++)
-							ci += cov[i * d + jj] * k[jj];
-						b += k[i] * ci;
-					}
+					a += kj[i] * mu[i];
+					b += use_cov != 0 ? (double)kj[i] * yj[i] : 0.0;
 				}
 				s[j] = a / sqrt((double)d) + b / d / 2;
 				m = s[j] > m ? s[j] : m;
@@ -118,10 +124,10 @@ int kvm_score_expected_attention(kvm_run *r, int l, float *sc, int64_t stride)
 			double v = acc[j] / rep;
 			if (vnorm != 0) {
 				kvm_value(r, l, g, j, k);
-				double n = 0;
+				double nn = 0;
 				for (int i = 0; i < d; i++)
-					n += (double)k[i] * k[i];
-				v *= sqrt(n);
+					nn += (double)k[i] * k[i];
+				v *= sqrt(nn);
 			}
 			sc[(size_t)g * (size_t)stride + (size_t)j] = (float)v;
 			mx = (float)v > mx ? (float)v : mx;
@@ -130,7 +136,7 @@ int kvm_score_expected_attention(kvm_run *r, int l, float *sc, int64_t stride)
 	for (int g = 0; rc == 0 && g < H; g++)
 		for (int64_t j = 0; j < ns && j < kv->len[(size_t)l * H + g]; j++)
 			sc[(size_t)g * (size_t)stride + (size_t)j] = (mx > -INFINITY ? mx : 0.0f) + 1.0f;
-	free(R), free(mu), free(s), free(acc), free(k);
+	free(R), free(mu), free(s), free(acc), free(k), free(C), free(Y), free(K);
 	return rc;
 }
 

@@ -89,10 +89,18 @@ static int low_rank(const float *R, int64_t n, int d, int rank, float *B, uint16
 		free(G), free(V), free(W);
 		return -1;
 	}
-	for (int64_t r = 0; r < n; r++)
+	float *Rt = weft_malloc(sizeof(float) * (size_t)n * d), *Gf = weft_malloc(sizeof(float) * (size_t)d * d);
+	if (!Rt || !Gf) {
+		free(G), free(V), free(W), free(Rt), free(Gf);
+		return -1;
+	}
+	for (int64_t r = 0; r < n; r++) /* G = R^T R, one GEMM */
 		for (int i = 0; i < d; i++)
-			for (int j = 0; j < d; j++)
-				G[i * d + j] += (double)R[r * d + i] * R[r * d + j];
+			Rt[(size_t)i * n + r] = R[r * d + i];
+	weft_sgemm(d, d, n, Rt, n, R, d, Gf, d);
+	for (int i = 0; i < d * d; i++)
+		G[i] = Gf[i];
+	free(Rt), free(Gf);
 	for (int k = 0; k < rank; k++)
 		for (int i = 0; i < d; i++)
 			V[k * d + i] = (i == k % d ? 1.0 : 0.0) + 0.01 * (double)((i * 7 + k * 13) % 11);

@@ -117,6 +117,12 @@ const float *kvm_window(const kvm_run *r, int l, int w, int64_t *pos0);
  * plain rows of head g of layer l it can see (position <= qpos): out[j]
  * (0 for rows it cannot see), softmax over the visible rows. */
 void kvm_attn_row(const kvm_run *r, int l, int g, const float *q, int64_t qpos, double *out);
+/* The same for W queries at once (query i: q + i * ldq, at position
+ * qpos0 + i) into P [W][T] (T: the head's rows), with one float32 GEMM:
+ * what scoring a window costs.  0 / -1 (out of memory). */
+int kvm_attn_rows(const kvm_run *r, int l, int g, const float *q, int64_t ldq, int W, int64_t qpos0, float *P);
+/* Head g's plain keys as float32 [T][k_dim] (malloc'ed), NULL on error. */
+float *kvm_keys(const kvm_run *r, int l, int g);
 /* RoPE angle frequency of pair i (theta = pos * freq), and the channels
  * (c0, c1) the pair rotates in the model's layout (adjacent for llama,
  * halves for qwen2). */

@@ -24,10 +24,10 @@ int kvm_score_snapkv(kvm_run *r, int l, float *sc, int64_t stride)
 	const float *wq = kvm_window(r, l, W, &p0);
 	if (!wq)
 		return -1;
-	double *att = weft_malloc(sizeof(double) * (size_t)(stride + 1)), *avg = weft_malloc(sizeof(double) * (size_t)(stride + 1)),
-	       *grp = weft_malloc(sizeof(double) * (size_t)(stride + 1));
-	if (!att || !avg || !grp) {
-		free(att), free(avg), free(grp);
+	float *P = weft_malloc(sizeof(float) * (size_t)W * (size_t)(stride + 1));
+	double *avg = weft_malloc(sizeof(double) * (size_t)(stride + 1)), *grp = weft_malloc(sizeof(double) * (size_t)(stride + 1));
+	if (!P || !avg || !grp) {
+		free(P), free(avg), free(grp);
 		return -1;
 	}
 	float mx = -INFINITY;
@@ -36,13 +36,15 @@ int kvm_score_snapkv(kvm_run *r, int l, float *sc, int64_t stride)
 		for (int64_t j = 0; j < n; j++)
 			grp[j] = 0;
 		for (int h = g * rep; h < (g + 1) * rep; h++) {
+			if (kvm_attn_rows(r, l, g, wq + (size_t)h * hd, (int64_t)NH * hd, W, p0, P) != 0) {
+				free(P), free(avg), free(grp);
+				return -1;
+			}
 			for (int64_t j = 0; j < n; j++)
 				avg[j] = 0;
-			for (int i = 0; i < W; i++) {
-				kvm_attn_row(r, l, g, wq + ((size_t)i * NH + h) * hd, p0 + i, att);
+			for (int i = 0; i < W; i++)
 				for (int64_t j = 0; j < n; j++)
-					avg[j] += att[j];
-			}
+					avg[j] += P[(size_t)i * T + j];
 			for (int64_t j = 0; j < n; j++) {
 				double s = 0; /* avg_pool1d(kernel K, padding K/2, stride 1), zeros counted */
 				for (int64_t t = j - K / 2; t <= j - K / 2 + K - 1; t++)
@@ -59,7 +61,7 @@ int kvm_score_snapkv(kvm_run *r, int l, float *sc, int64_t stride)
 		for (int64_t j = kv->len[(size_t)l * H + g] - W; j < kv->len[(size_t)l * H + g]; j++)
 			if (j >= 0)
 				sc[(size_t)g * (size_t)stride + (size_t)j] = (mx > -INFINITY ? mx : 0.0f) + 1.0f;
-	free(att), free(avg), free(grp);
+	free(P), free(avg), free(grp);
 	return 0;
 }
 

@@ -31,7 +31,7 @@ for n in $CTX; do
 	"$B/prefill" -m "$M" -t "$THREADS" --window-q 64 "$tmp/t.wst" >"$tmp/c.wst" || { echo "prefill failed"; exit 1; }
 	t1=$(date +%s.%N)
 	pre=$(echo "$t1 - $t0" | bc)
-	np=$("$B/inspect" -n 1 "$tmp/c.wst" | sed -n 's/^  weft.n_past = //p')
+	np=$("$B/inspect" -n 1 "$tmp/c.wst" | sed -n "s/^  weft.n_past = //p" | head -n 1)
 	echo "context $np tokens: prefill $pre s"
 	printf '  %-26s %12s %7s %12s %8s %9s %9s %9s\n' form "cache bytes" "of F16" "stream" "comp s" "of pref." "tok/s" "RSS MB"
 	f16=0 base=0
