@@ -224,6 +224,10 @@ void weft_kivi_dequant_keys(const uint8_t *blk, int kd, int bits, float *out);
 /* One value row of hd channels (groups of vgroup, which divides hd). */
 int weft_kivi_quant_vrow(const float *v, int hd, int vgroup, int bits, uint8_t *row);
 void weft_kivi_dequant_vrow(const uint8_t *row, int hd, int vgroup, int bits, float *out);
+/* One group: n values x[i * stride] -> min *mh and step *sh (halves: every
+ * value within half a step of sh * code + mh) and n codes of b bits (one
+ * per byte); -1 for a value that is not finite or beyond the half range. */
+int weft_kivi_quant_group(const float *x, int64_t stride, int n, int bits, uint16_t *mh, uint16_t *sh, uint8_t *codes);
 /* Pack / unpack n codes of b bits (n*b a multiple of 8). */
 void weft_kivi_pack(const uint8_t *codes, int n, int bits, uint8_t *dst);
 void weft_kivi_unpack(const uint8_t *src, int n, int bits, uint8_t *codes);

@@ -49,10 +49,7 @@ void weft_kivi_unpack(const uint8_t *src, int n, int bits, uint8_t *codes)
 			codes[i + j * nb] = (uint8_t)(src[i] >> (j * bits) & mask);
 }
 
-/* Min and step of n values x[i * stride] into *mh, *sh (halves), their
- * codes into codes; -1 for a value that is not finite or beyond the half
- * range. */
-static int quant_group(const float *x, int64_t stride, int n, int bits, uint16_t *mh, uint16_t *sh, uint8_t *codes)
+int weft_kivi_quant_group(const float *x, int64_t stride, int n, int bits, uint16_t *mh, uint16_t *sh, uint8_t *codes)
 {
 	float mn = INFINITY, mx = -INFINITY;
 	for (int i = 0; i < n; i++) {
@@ -90,7 +87,7 @@ int weft_kivi_quant_keys(const float *k, int64_t ld, int kd, int bits, uint8_t *
 	const size_t per = (size_t)WEFT_KIVI_BLOCK * (size_t)bits / 8;
 	uint16_t s, m;
 	for (int c = 0; c < kd; c++) {
-		if (quant_group(k + c, ld, WEFT_KIVI_BLOCK, bits, &m, &s, codes) != 0)
+		if (weft_kivi_quant_group(k + c, ld, WEFT_KIVI_BLOCK, bits, &m, &s, codes) != 0)
 			return -1;
 		/* halves may be unaligned in a caller's buffer: copy bytes */
 		memcpy(sc + c, &s, 2);
@@ -123,7 +120,7 @@ int weft_kivi_quant_vrow(const float *v, int hd, int vgroup, int bits, uint8_t *
 	for (int g = 0; g < hd / vgroup; g++) {
 		uint8_t *p = row + (size_t)g * per;
 		uint16_t s, m;
-		if (vgroup > 1024 || quant_group(v + g * vgroup, 1, vgroup, bits, &m, &s, codes) != 0)
+		if (vgroup > 1024 || weft_kivi_quant_group(v + g * vgroup, 1, vgroup, bits, &m, &s, codes) != 0)
 			return -1;
 		memcpy(p, &s, 2);
 		memcpy(p + 2, &m, 2);

@@ -19,6 +19,8 @@
 #define WEFT_KIND_KVCACHE "kvcache"
 #define WEFT_KIND_KV "kv"                 /* one layer of a KV cache */
 #define WEFT_KIND_LOGITS "logits"
+#define WEFT_KIND_KVPACK "kvpack"         /* a packed KV cache (kvcompress --pack) */
+#define WEFT_KIND_KVPACKL "kvpackl"       /* one of its layers */
 
 /* ---- tokens and image placeholders (tokenize) ---- */
 #define WEFT_KEY_IMAGE "weft.image"             /* image number N, 1-based */

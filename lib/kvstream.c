@@ -364,7 +364,7 @@ static int read_stats(weft_kv_in *in, const weft_model *m, int l, const weft_fra
 static int read_head(weft_kv_in *in, const weft_model *m, const weft_frame *f)
 {
 	if (in->kv) {
-		weft_error("frame %" PRIu64 ": a second kvcache frame", f->index);
+		weft_error("frame %" PRIu64 ": a second KV cache", f->index);
 		return -1;
 	}
 	if (weft_frame_check_fp(f, WEFT_KEY_MODEL, m->fingerprint) != 0)
@@ -531,8 +531,17 @@ int weft_kv_read(weft_kv_in *in, const weft_model *m, const weft_frame *f)
 	const char *kind = weft_frame_kind(f);
 	if (strcmp(kind, WEFT_KIND_KVCACHE) == 0)
 		return read_head(in, m, f);
-	if (strcmp(kind, WEFT_KIND_KV) == 0)
+	if (strcmp(kind, WEFT_KIND_KVPACK) == 0) /* packed: the same header (kvpack.c) */
+		return read_head(in, m, f) < 0 || weft_kvpack_read_head(in, f) != 0 ? -1 : 1;
+	if (strcmp(kind, WEFT_KIND_KVPACKL) == 0)
+		return weft_kvpack_read_layer(in, m, f);
+	if (strcmp(kind, WEFT_KIND_KV) == 0) {
+		if (in->packed) {
+			weft_error("frame %" PRIu64 ": a kv frame in a packed cache", f->index);
+			return -1;
+		}
 		return read_layer(in, m, f);
+	}
 	if (strcmp(kind, WEFT_KIND_LOGITS) == 0)
 		return read_logits(in, m, f);
 	return 0;

@@ -51,6 +51,14 @@ typedef struct weft_kv_write_args {
  * 0, or -1 with an error (write errors included). */
 int weft_kv_write(FILE *out, const weft_model *m, const weft_kv *kv, const weft_kv_write_args *w);
 
+/* The cache coded for disk or the network (kvcompress --pack; lib/kvpack.c):
+ * each head's keys and values quantized per channel over blocks of 32 rows
+ * with `bits` bits (2..8), delta coded along the rows, zlib-deflated, with
+ * a CRC-32 of each layer's payload; readers take it like a plain cache
+ * (rows back as F16).  Plain layouts only (channel-pruned keys included):
+ * -1 + error for a KIVI, GEAR or merged layer. */
+int weft_kv_write_packed(FILE *out, const weft_model *m, const weft_kv *kv, const weft_kv_write_args *w, int bits);
+
 /* The single frames weft_kv_write is made of (NULL + error). */
 weft_frame *weft_kvcache_frame(const weft_model *m, const weft_kv *kv, const int32_t *hist, int64_t n_hist);
 /* mass: optional [n_head_kv][mass_stride] scores of this layer. */
@@ -86,6 +94,7 @@ typedef struct weft_kv_in {
 	float *q_mean, *q_cov;   /* [n_layer][n_head][head_dim](*[head_dim]) */
 	int64_t q_count;
 	char methods[256];       /* weft.kv_methods of the kvcache frame ("" none) */
+	int packed;              /* the cache came packed (its bits), else 0 */
 	int head_tag;            /* private: the kvcache frame's layout */
 } weft_kv_in;
 

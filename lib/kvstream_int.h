@@ -4,6 +4,7 @@
 #define WEFT_KVSTREAM_INT_H
 
 #include "kv.h"
+#include "kvstream.h"
 #include "stream.h"
 
 #pragma GCC visibility push(hidden)
@@ -18,6 +19,11 @@ int weft_kvq_frame_read(weft_kv *kv, int l, const weft_frame *f, int gear);
 int weft_kvview_frame_add(weft_frame *f, const weft_kv *kv, int l);
 void weft_kvview_frame_fill(weft_frame *f, const weft_kv *kv, int l);
 int weft_kvview_frame_read(weft_kv *kv, int l, const weft_frame *f);
+
+/* kvpack.c: a kvpack frame's own keys (after read_head took the rest), a
+ * kvpackl frame (1, or -1 + error). */
+int weft_kvpack_read_head(weft_kv_in *in, const weft_frame *f);
+int weft_kvpack_read_layer(weft_kv_in *in, const weft_model *m, const weft_frame *f);
 
 #pragma GCC visibility pop
 

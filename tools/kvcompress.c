@@ -12,7 +12,7 @@
 
 static struct {
 	const char *model, *output, *method;
-	int threads, force, verbose, list, drop_stats;
+	int threads, force, verbose, list, drop_stats, pack_bits, unpack;
 	weft_kvm_opts kvm;
 } o = {.kvm = {.image_ratio = -1}};
 
@@ -32,6 +32,11 @@ static void usage(FILE *f)
 		"      --image-ratio R   fraction of image rows removed (text rows: --ratio)\n"
 		"      --seed S          seed of the random method (default 0)\n"
 		"      --list            list the methods, their parameters and needs\n"
+		"      --pack            code the cache for disk or the network: quantized per\n"
+		"                        channel, delta and zlib coded, CRC-checked (decode,\n"
+		"                        prefill and kvcompress read it back)\n"
+		"      --pack-bits N     bits per value when packing, 2..8 (default 8)\n"
+		"      --unpack          write a packed input back as a plain cache\n"
 		"      --drop-stats      do not pass the statistics on (mass, window queries,\n"
 		"                        query statistics): a smaller stream; later KV methods\n"
 		"                        that need them then cannot run\n"
@@ -46,13 +51,15 @@ static void usage(FILE *f)
 
 static void parse_options(int argc, char **argv)
 {
-	enum { O_METHOD = 256, O_RATIO, O_BUDGET, O_IMAGE_RATIO, O_SEED, O_LIST, O_FORCE, O_DROP };
+	enum { O_METHOD = 256, O_RATIO, O_BUDGET, O_IMAGE_RATIO, O_SEED, O_LIST, O_FORCE, O_DROP, O_PACK, O_PACKBITS,
+	       O_UNPACK };
 	static const struct option opts[] = {
 		{"model", required_argument, 0, 'm'},          {"method", required_argument, 0, O_METHOD},
 		{"ratio", required_argument, 0, O_RATIO},      {"budget", required_argument, 0, O_BUDGET},
 		{"image-ratio", required_argument, 0, O_IMAGE_RATIO}, {"seed", required_argument, 0, O_SEED},
 		{"list", no_argument, 0, O_LIST},              {"threads", required_argument, 0, 't'},
-		{"drop-stats", no_argument, 0, O_DROP},
+		{"drop-stats", no_argument, 0, O_DROP},         {"pack", no_argument, 0, O_PACK},
+		{"pack-bits", required_argument, 0, O_PACKBITS}, {"unpack", no_argument, 0, O_UNPACK},
 		{"output", required_argument, 0, 'o'},         {"force", no_argument, 0, O_FORCE},
 		{"verbose", no_argument, 0, 'v'},              {"help", no_argument, 0, 'h'},
 		{"version", no_argument, 0, 'V'},              {0, 0, 0, 0}};
@@ -78,6 +85,9 @@ static void parse_options(int argc, char **argv)
 		case O_SEED: o.kvm.seed = (uint64_t)opt_int("--seed", optarg, 0, INT64_MAX); break;
 		case O_LIST: o.list = 1; break;
 		case O_DROP: o.drop_stats = 1; break;
+		case O_PACK: o.pack_bits = o.pack_bits ? o.pack_bits : 8; break;
+		case O_PACKBITS: o.pack_bits = (int)opt_int("--pack-bits", optarg, 2, 8); break;
+		case O_UNPACK: o.unpack = 1; break;
 		case 't': o.threads = (int)opt_int("--threads", optarg, 1, 1024); break;
 		case 'o': o.output = optarg; break;
 		case O_FORCE: o.force = 1; break;
@@ -91,7 +101,9 @@ static void parse_options(int argc, char **argv)
 		weft_family_list(weft_kvm_family(), stdout);
 		exit(0);
 	}
-	if (!o.method)
+	if (o.pack_bits && o.unpack)
+		die("--pack and --unpack are exclusive");
+	if (!o.method && !o.pack_bits && !o.unpack)
 		die("no method given (--method SPEC); see --list");
 	if (have_ratio && o.kvm.budget)
 		die("--ratio and --budget are exclusive");
@@ -99,7 +111,7 @@ static void parse_options(int argc, char **argv)
 		die("no model given (-m MODEL.gguf); see --help");
 	if (optind + 1 < argc)
 		die("at most one input FILE");
-	if (weft_kvm_check(o.method, &o.kvm, NULL) != 0) /* the spec; statistics with the input */
+	if (o.method && weft_kvm_check(o.method, &o.kvm, NULL) != 0) /* the spec; statistics with the input */
 		die("--method %s: %s", o.method, weft_errmsg());
 }
 
@@ -146,20 +158,21 @@ int main(int argc, char **argv)
 	const uint64_t b0 = weft_kv_bytes(kv);
 	char notes[2048];
 	const double t0 = now_seconds();
-	if (weft_kvm_apply(o.method, &o.kvm, &m->hp, kv, &st, kin.hist, kin.n_hist, notes, sizeof notes) != 0)
+	notes[0] = 0;
+	if (o.method && weft_kvm_apply(o.method, &o.kvm, &m->hp, kv, &st, kin.hist, kin.n_hist, notes, sizeof notes) != 0)
 		die("%s: %s", inname, weft_errmsg());
 	const double t1 = now_seconds();
 
 	char methods[512];
-	snprintf(methods, sizeof methods, "%s%s%s", kin.methods, *kin.methods ? "," : "", o.method);
+	snprintf(methods, sizeof methods, "%s%s%s", kin.methods, *kin.methods && o.method ? "," : "", o.method ? o.method : "");
 	weft_kv_write_args w = {.hist = kin.hist, .n_hist = kin.n_hist, .logits = kin.have_logits ? kin.logits : NULL,
 				.llamacpp = kin.llamacpp, .mass = st.mass, .mass_stride = st.mass_stride,
 				.mass_queries = st.mass_queries, .window_q = st.window_q, .n_window = st.n_window,
 				.q_mean = st.q_mean, .q_cov = st.q_cov, .q_count = st.q_count, .methods = methods};
 	if (o.drop_stats)
 		w.mass = NULL, w.window_q = NULL, w.q_mean = w.q_cov = NULL;
-	if (weft_kv_write(out, m, kv, &w) != 0)
-		die_lib(out_name);
+	if (o.pack_bits ? weft_kv_write_packed(out, m, kv, &w, o.pack_bits) != 0 : weft_kv_write(out, m, kv, &w) != 0)
+		die("%s: %s", o.pack_bits && !ferror(out) ? inname : out_name, weft_errmsg());
 	out_close(out);
 	for (char *nl, *p = notes; *p; p = nl + 1) { /* one line per note */
 		nl = strchr(p, '\n');
@@ -168,7 +181,7 @@ int main(int argc, char **argv)
 	if (o.verbose) {
 		const uint64_t b1 = weft_kv_bytes(kv), f16 = weft_kv_bytes_f16(kv);
 		fprintf(stderr, "%s: %s: %" PRIu64 " -> %" PRIu64 " bytes (%.4f of the input, %.4f of F16) in %.3f s\n",
-			prog, o.method, b0, b1, b0 ? (double)b1 / (double)b0 : 0, f16 ? (double)b1 / (double)f16 : 0,
+			prog, o.method ? o.method : o.pack_bits ? "pack" : "unpack", b0, b1, b0 ? (double)b1 / (double)b0 : 0, f16 ? (double)b1 / (double)f16 : 0,
 			t1 - t0);
 	}
 	weft_kv_in_free(&kin);

@@ -94,6 +94,28 @@ else
 	skip image_ratio "tiny LLaVA fixtures or $APPLE absent"
 fi
 
+# transport: --pack codes the cache (quantized, delta + zlib, CRC-checked);
+# decode and kvcompress read it back; the ssh demo's pipe, locally
+"$K" -m "$TM" --pack --drop-stats "$TMP/c.wst" >"$TMP/pk.wst"
+awk -v a="$(size "$TMP/pk.wst")" -v b="$(size "$TMP/full.wst")" 'BEGIN { exit !(a < 0.7 * b) }' &&
+	pass pack_smaller || fail pack_smaller "$(size "$TMP/pk.wst") of $(size "$TMP/full.wst") bytes"
+[ "$(gen "$TMP/pk.wst")" = "$base" ] && pass pack8_greedy || fail pack8_greedy "8-bit packing changed the greedy text"
+out=$("$K" -m "$TM" --method snapkv --ratio 0.5 --pack "$TMP/c.wst" | "$K" -m "$TM" --unpack | gen)
+[ "$out" = "$("$K" -m "$TM" --method snapkv --ratio 0.5 "$TMP/c.wst" | "$K" -m "$TM" --pack | gen)" ] && [ -n "$out" ] &&
+	pass pack_pipe || fail pack_pipe "kvcompress --pack | kvcompress --unpack | decode differs from decoding the packed stream"
+"$K" -m "$TM" --pack --pack-bits 4 "$TMP/c.wst" >"$TMP/pk4.wst"
+[ "$(size "$TMP/pk4.wst")" -lt "$(size "$TMP/pk.wst")" ] && pass pack_bits || fail pack_bits "4 bits not smaller than 8"
+cp "$TMP/pk.wst" "$TMP/bad.wst"
+printf '\125' | dd of="$TMP/bad.wst" bs=1 seek=$(($(size "$TMP/pk.wst") / 2)) conv=notrunc 2>/dev/null
+expect_error pack_corrupt "decode: $TMP/bad.wst: frame 2: bad CRC32" "$D" -m "$TM" -n 2 "$TMP/bad.wst"
+head -c $(($(size "$TMP/pk.wst") * 2 / 3)) "$TMP/pk.wst" >"$TMP/cut.wst"
+expect_error pack_truncated "kvcompress: $TMP/cut.wst: frame " "$K" -m "$TM" --unpack -o "$TMP/never.wst" "$TMP/cut.wst"
+[ ! -e "$TMP/never.wst" ] && pass pack_truncated_no_output || fail pack_truncated_no_output "output left behind"
+expect_error pack_quantized "kvcompress: $TMP/c.wst: --pack: layer 0 is quantized: pack a cache of plain rows" \
+	"$K" -m "$TM" --method kivi4:residual=32 --pack "$TMP/c.wst"
+expect_error pack_other_model "kvcompress: $TMP/pk.wst: frame 0: stream is for another model" \
+	"$K" -m "$TQ" --unpack "$TMP/pk.wst"
+
 # bad input: one line, non-zero status, no output file
 expect_error ratio_one "kvcompress: --ratio: 1 is not below 1 (the fraction of rows removed, 0 <= R < 1)" \
 	"$K" -m "$TM" --method knorm --ratio 1 "$TMP/c.wst"
