@@ -91,13 +91,16 @@ __attribute__((noreturn)) static inline void die_lib(const char *what)
 /* Die unless path can become an output file (checked before any work, so
  * a tool never runs a model to fail at the end).  Returns the mode the new
  * file gets: an existing file's own, else what '>' would give (0666 less
- * the umask). */
+ * the umask); or 0 when path exists and is not a regular file (a device
+ * such as /dev/null, a FIFO): that is written in place, never replaced. */
 static inline mode_t out_check(const char *path)
 {
 	struct stat st;
 	if (stat(path, &st) == 0) {
 		if (S_ISDIR(st.st_mode))
 			die("%s: is a directory", path);
+		if (!S_ISREG(st.st_mode))
+			return 0;
 		return st.st_mode & 07777;
 	}
 	const mode_t u = umask(0);
@@ -118,6 +121,12 @@ static inline FILE *out_open(const char *path, int binary, int force)
 	}
 	out_name = path;
 	const mode_t mode = out_check(path);
+	if (mode == 0) { /* a device or FIFO: written as '>' would */
+		FILE *f = fopen(path, "wb");
+		if (!f)
+			die("%s: cannot open: %s", path, strerror(errno));
+		return f;
+	}
 	size_t n = strlen(path) + 16;
 	out_tmp = malloc(n);
 	out_final = strdup(path);
@@ -153,9 +162,12 @@ static inline void flush_or_die(FILE *f, const char *name)
  * temporary file into place. */
 static inline void out_close(FILE *f)
 {
-	const char *name = f == stdout || !out_final ? "<stdout>" : out_final;
+	const char *name = f == stdout ? "<stdout>" : out_name;
 	flush_or_die(f, name);
-	if (f != stdout) {
+	if (f != stdout && !out_tmp) { /* a device or FIFO, written in place */
+		if (fclose(f) != 0)
+			die("%s: write error: %s", name, strerror(errno));
+	} else if (f != stdout) {
 		if (fclose(f) != 0)
 			die("%s: write error: %s", name, strerror(errno));
 		if (rename(out_tmp, out_final) != 0)

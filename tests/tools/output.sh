@@ -19,6 +19,17 @@ m=$( (umask 077 && "$T" -m "$TM" -o "$TMP/new2.wst" hi && stat -c %a "$TMP/new2.
 m=$( (umask 022 && "$P" -m "$TM" -o "$TMP/old.wst" "$TMP/p.wst" && stat -c %a "$TMP/old.wst") )
 [ "$m" = 640 ] && [ -s "$TMP/old.wst" ] && pass mode_kept || fail mode_kept "mode $m, expected 640"
 
+# an existing output that is not a regular file (a device, a FIFO) is
+# written in place, never replaced by a renamed regular file
+"$P" -m "$TM" -o /dev/null "$TMP/p.wst" && [ -c /dev/null ] && pass dev_null_kept ||
+	fail dev_null_kept "/dev/null is no longer a character device"
+mkfifo "$TMP/outfifo"
+cat "$TMP/outfifo" >"$TMP/fromfifo" &
+"$P" -m "$TM" -o "$TMP/outfifo" "$TMP/p.wst"
+wait $!
+[ -p "$TMP/outfifo" ] && cmp -s "$TMP/fromfifo" "$TMP/c.wst" && pass fifo_output ||
+	fail fifo_output "the FIFO was replaced or carried another stream"
+
 # SIGINT / SIGTERM / SIGHUP while the output is open: the temporary file
 # goes, and the tool dies of the signal (status 128 + N)
 for sn in TERM:15 INT:2 HUP:1; do

@@ -568,6 +568,127 @@ static void bad_inputs(void)
 	CHECK_STR(weft_errmsg(), "cannot open: No such file or directory");
 }
 
+/* ---- corrupt data: errors unless WEFT_IMAGE_LENIENT ---- */
+
+static int same_pixels(const weft_image *a, const weft_image *b)
+{
+	return a && b && a->w == b->w && a->h == b->h && !memcmp(a->rgb, b->rgb, (size_t)a->w * a->h * 3);
+}
+
+/* 40 seeded one-bit flips in the entropy-coded data of a committed JPEG:
+ * every flip libjpeg warns about (it decodes those as grey or shifted
+ * blocks) must fail by default with a one-line "corrupt JPEG: " message;
+ * a flip it does not notice (a coefficient's extra bits) decodes as in
+ * lenient mode. */
+static void jpeg_bitflips(void)
+{
+	size_t n;
+	uint8_t *orig = slurp("tests/data/image/flip.jpg", &n), *buf = malloc(n ? n : 1);
+	if (!orig || n < 16) {
+		FAILF("cannot read tests/data/image/flip.jpg");
+		goto out;
+	}
+	size_t sos = 2;
+	while (sos + 4 < n && !(orig[sos] == 0xff && orig[sos + 1] == 0xda))
+		sos += 2 + (size_t)(orig[sos + 2] << 8 | orig[sos + 3]);
+	size_t start = sos + 2 + (size_t)(orig[sos + 2] << 8 | orig[sos + 3]), end = n - 2;
+	weft_image_opts strict = {0}, lenient = {.flags = WEFT_IMAGE_LENIENT};
+	unsigned r = 14;
+	int warned = 0, rejected = 0;
+	for (int k = 0; k < 40; k++) {
+		memcpy(buf, orig, n);
+		r = r * 1103515245u + 12345u;
+		size_t pos = start + (r >> 8) % (end - start);
+		buf[pos] ^= (uint8_t)(1u << ((r >> 4) & 7));
+		weft_image *l = weft_image_decode(buf, n, &lenient);
+		char lmsg[512];
+		snprintf(lmsg, sizeof lmsg, "%s", l ? "" : weft_errmsg());
+		weft_image *st = weft_image_decode(buf, n, &strict);
+		const char *e = st ? "" : weft_errmsg();
+		rejected += !st;
+		if (l && l->warnings) {
+			warned++;
+			if (st)
+				FAILF("flip %d (byte %zu): decoded although libjpeg warned %u times", k, pos, l->warnings);
+			else if (strncmp(e, "corrupt JPEG: ", 14) || strchr(e, '\n'))
+				FAILF("flip %d: message \"%s\"", k, e);
+		} else if (l) {
+			if (!same_pixels(st, l))
+				FAILF("flip %d (byte %zu): strict and lenient decodes differ", k, pos);
+		} else if (st || strcmp(e, lmsg)) {
+			FAILF("flip %d: lenient \"%s\", strict \"%s\"", k, lmsg, e);
+		}
+		weft_image_free(l);
+		weft_image_free(st);
+	}
+	CHECK(warned > 0);
+	printf("INFO image.jpeg_bitflips: %d of 40 flipped JPEGs rejected, %d of them only warned about by libjpeg\n",
+	       rejected, warned);
+out:
+	free(orig);
+	free(buf);
+}
+
+/* A header patched to 8000x8000 (under the pixel limit) on a 3920-byte file:
+ * refused before decoding, in both modes.  4:2:0 gives 1000x1000 luma and
+ * 2 x 500x500 chroma blocks, each at least one bit of Huffman code:
+ * 1500000 bits = 187500 bytes.  A PNG header the same: 8000 rows of 24000
+ * bytes, at most 1032 of them per deflated byte. */
+static void huge_headers(void)
+{
+	size_t n;
+	uint8_t *j = slurp("tests/data/image/flip.jpg", &n);
+	if (!j) {
+		FAILF("cannot read tests/data/image/flip.jpg");
+		return;
+	}
+	size_t sof = 2;
+	while (sof + 4 < n && !(j[sof] == 0xff && j[sof + 1] == 0xc0))
+		sof += 2 + (size_t)(j[sof + 2] << 8 | j[sof + 3]);
+	CHECK(sof + 9 < n && n == 3920);
+	j[sof + 5] = j[sof + 7] = 0x1f, j[sof + 6] = j[sof + 8] = 0x40;
+	const char *msg = "corrupt JPEG: 8000x8000 needs at least 187500 bytes of coded data, the file has 3920";
+	expect_fail(j, n, NULL, msg);
+	expect_fail(j, n, &(weft_image_opts){.flags = WEFT_IMAGE_LENIENT}, msg);
+	free(j);
+	uint8_t b[64];
+	n = png_header(b, 8000, 8000);
+	expect_fail(b, n, NULL, "corrupt PNG: 8000x8000 needs at least 186046 bytes of compressed data, the file has 45");
+}
+
+/* A bad CRC in an ancillary chunk (tEXt after IHDR): libpng only warns and
+ * drops the chunk; an error by default, tolerated and counted in lenient
+ * mode with the pixels unchanged. */
+static void png_ancillary_crc(void)
+{
+	uint16_t smp[16 * 3];
+	for (int i = 0; i < 48; i++)
+		smp[i] = (uint16_t)(i * 7);
+	png_spec ps = {PNG_COLOR_TYPE_RGB, 8, 0, NULL, 0, NULL, 0, NULL};
+	write_png(tpath("anc.png"), 4, 4, &ps, smp);
+	size_t n;
+	uint8_t *p = slurp(tpath("anc.png"), &n), *q = malloc(n + 32);
+	weft_image *ref = weft_image_decode(p, n, NULL);
+	static const uint8_t text[11] = {0, 0, 0, 3, 't', 'E', 'X', 't', 'k', 0, 'v'};
+	memcpy(q, p, 33); /* signature, IHDR */
+	memcpy(q + 33, text, 11);
+	uint32_t crc = (uint32_t)crc32(0, text + 4, 7);
+	for (int i = 0; i < 4; i++)
+		q[44 + i] = (uint8_t)(crc >> (24 - 8 * i));
+	memcpy(q + 48, p + 33, n - 33);
+	weft_image *ok = weft_image_decode(q, n + 15, NULL);
+	CHECK(ok && same_pixels(ok, ref) && ok->warnings == 0);
+	q[43] ^= 1; /* 'v' -> 'w': the CRC no longer matches */
+	expect_fail(q, n + 15, NULL, "corrupt PNG: tEXt: CRC error");
+	weft_image *l = weft_image_decode(q, n + 15, &(weft_image_opts){.flags = WEFT_IMAGE_LENIENT});
+	CHECK(l && same_pixels(l, ref) && l->warnings == 1);
+	weft_image_free(ref);
+	weft_image_free(ok);
+	weft_image_free(l);
+	free(p);
+	free(q);
+}
+
 /* Every proper prefix of small files fails with "truncated ...". */
 static void truncated_prefixes(void)
 {
@@ -794,6 +915,9 @@ int main(void)
 	RUN(content_not_extension);
 	RUN(load_stdin);
 	RUN(bad_inputs);
+	RUN(jpeg_bitflips);
+	RUN(huge_headers);
+	RUN(png_ancillary_crc);
 	RUN(truncated_prefixes);
 	RUN(resize_matches_pil);
 	RUN(preprocess_shapes);
