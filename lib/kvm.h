@@ -79,6 +79,17 @@ int weft_kvm_apply(const char *spec, const weft_kvm_opts *o, const weft_hparams 
 void weft_kvm_qstats(const weft_hparams *hp, const double *q_sum, const double *q_sq, int64_t n, float *q_mean,
 		     float *q_cov);
 
+/* Prefill in bounded KV memory (prefill --kv-budget; kvm_stream.c): run T
+ * tokens (ids, or embedding rows embd when ids is NULL) through m into kv in
+ * chunks of `chunk`, and after each chunk cut every head back to `budget`
+ * rows with spec, whose methods must all stream (random, streamingllm,
+ * knorm, observed, h2o, snapkv, tova, keydiff; statistics from the chunk).
+ * The cache never holds more than budget + chunk rows per head (*peak_rows:
+ * the most any head held).  logits: the last token's.  0, or -1 + error. */
+int weft_kvm_prefill_bounded(const weft_model *m, weft_pool *pool, weft_kv *kv, const int32_t *ids, const float *embd,
+			     int64_t T, int64_t chunk, float *logits, const char *spec, int64_t budget,
+			     const int32_t *hist, int64_t n_hist, int64_t *peak_rows);
+
 /* Rows kept of T by kvpress's rule: max(1, int(T * (1 - ratio))). */
 int64_t weft_kvm_n_kept(int64_t T, double ratio);
 

@@ -16,6 +16,8 @@
 
 static struct {
 	const char *model, *output;
+	const char *kv_method; /* --kv-budget's method (kvcompress's streaming methods) */
+	int64_t kv_budget;
 	int threads, force, verbose, mass, llamacpp, q_stats;
 	int kv_type; /* -1: F16, or what an input cache holds; else a weft_kv_type */
 	int64_t chunk, ctx, window_q;
@@ -36,6 +38,10 @@ static void usage(FILE *f)
 		"  -c, --ctx N          context limit (default: the model's training context)\n"
 		"      --mass           write per-layer attention mass received per token\n"
 		"      --window-q N     write the last N tokens' queries per layer\n"
+		"      --kv-budget N    bounded KV memory: after each chunk keep N rows per head\n"
+		"                       (at most N + --chunk held), with --kv-method\n"
+		"      --kv-method SPEC the method doing it (default streamingllm; also\n"
+		"                       random, knorm, observed, h2o, snapkv, tova, keydiff)\n"
 		"      --q-stats        write per-layer mean and covariance of the queries\n"
 		"                       (before RoPE, tokens 4 on: kvcompress's expected-attention)\n"
 		"      --kv-type TYPE   KV cache values: f16 (default, as llama.cpp), f32 or q8_0\n"
@@ -51,13 +57,14 @@ static void usage(FILE *f)
 
 static void parse_options(int argc, char **argv)
 {
-	enum { O_CHUNK = 256, O_MASS, O_WINQ, O_FORCE, O_KVTYPE, O_NUMERICS, O_QSTATS };
+	enum { O_CHUNK = 256, O_MASS, O_WINQ, O_FORCE, O_KVTYPE, O_NUMERICS, O_QSTATS, O_KVBUDGET, O_KVMETHOD };
 	static const struct option opts[] = {
 		{"model", required_argument, 0, 'm'},  {"threads", required_argument, 0, 't'},
 		{"chunk", required_argument, 0, O_CHUNK}, {"ctx", required_argument, 0, 'c'},
 		{"kv-type", required_argument, 0, O_KVTYPE}, {"numerics", required_argument, 0, O_NUMERICS},
 		{"mass", no_argument, 0, O_MASS},      {"window-q", required_argument, 0, O_WINQ},
 		{"q-stats", no_argument, 0, O_QSTATS},
+		{"kv-budget", required_argument, 0, O_KVBUDGET}, {"kv-method", required_argument, 0, O_KVMETHOD},
 		{"output", required_argument, 0, 'o'}, {"force", no_argument, 0, O_FORCE},
 		{"verbose", no_argument, 0, 'v'},      {"help", no_argument, 0, 'h'},
 		{"version", no_argument, 0, 'V'},      {0, 0, 0, 0}};
@@ -71,6 +78,8 @@ static void parse_options(int argc, char **argv)
 		case 'c': o.ctx = opt_int("--ctx", optarg, 1, (int64_t)1 << 30); break;
 		case O_MASS: o.mass = 1; break;
 		case O_QSTATS: o.q_stats = 1; break;
+		case O_KVBUDGET: o.kv_budget = opt_int("--kv-budget", optarg, 1, INT32_MAX); break;
+		case O_KVMETHOD: o.kv_method = optarg; break;
 		case O_WINQ: o.window_q = opt_int("--window-q", optarg, 1, 1 << 16); break;
 		case O_KVTYPE:
 			if ((o.kv_type = weft_kv_type_parse(optarg)) < 0)
@@ -91,6 +100,12 @@ static void parse_options(int argc, char **argv)
 	if (optind + 1 < argc)
 		die("at most one input FILE");
 
+	if (o.kv_method && !o.kv_budget)
+		die("--kv-method goes with --kv-budget N");
+	if (o.kv_budget && (o.mass || o.window_q || o.q_stats))
+		die("--kv-budget: the statistics of a bounded prefill cover its last chunk only: not with --mass, --window-q, --q-stats");
+	if (o.kv_budget && !o.kv_method)
+		o.kv_method = "streamingllm";
 	if (o.llamacpp && o.kv_type >= 0 && o.kv_type != WEFT_KV_F16)
 		die("--numerics llama.cpp: llama.cpp's attention is reproduced for the f16 KV cache only");
 }
@@ -137,9 +152,11 @@ static weft_kv *prepare_cache(const weft_model *m, weft_kv_in *kin, const weft_p
 	if (kv && o.kv_type >= 0 && (int)kv->layer[0].type != o.kv_type)
 		die("%s: the input KV cache holds %s values, but --kv-type %s was asked for", inname,
 		    weft_kv_type_name(kv->layer[0].type), weft_kv_type_name((weft_kv_type)o.kv_type));
-	if (!kv && !(kv = kin->kv = weft_kv_new_type(m, pr->n, o.kv_type >= 0 ? (weft_kv_type)o.kv_type : WEFT_KV_F16)))
+	/* --kv-budget: room for the budget and a chunk, not the prompt */
+	const int64_t room = o.kv_budget ? o.kv_budget + o.chunk : pr->n;
+	if (!kv && !(kv = kin->kv = weft_kv_new_type(m, room, o.kv_type >= 0 ? (weft_kv_type)o.kv_type : WEFT_KV_F16)))
 		die("%s: %s", o.model, weft_errmsg());
-	if (weft_kv_reserve_extra(kv, pr->n) != 0) /* per head: a compressed cache stays small */
+	if (weft_kv_reserve_extra(kv, room) != 0) /* per head: a compressed cache stays small */
 		die_lib(NULL);
 	int32_t *h = realloc(kin->hist, (size_t)(kin->n_hist + pr->n) * 4);
 	if (!h)
@@ -200,8 +217,11 @@ int main(int argc, char **argv)
 	float *x = pr.n_rows ? weft_prompt_input_rows(&pr) : NULL;
 	if (pr.n_rows && !x)
 		die_lib(NULL);
-	if (weft_model_forward(m, pool, kv, x ? NULL : pr.ids, x, pr.n, o.chunk, logits, 0,
-			       o.mass || o.window_q || o.q_stats ? &extra : NULL) != 0)
+	int64_t peak = 0;
+	if (o.kv_budget ? weft_kvm_prefill_bounded(m, pool, kv, x ? NULL : pr.ids, x, pr.n, o.chunk, logits, o.kv_method,
+						   o.kv_budget, kin.hist, kin.n_hist, &peak) != 0
+			: weft_model_forward(m, pool, kv, x ? NULL : pr.ids, x, pr.n, o.chunk, logits, 0,
+					     o.mass || o.window_q || o.q_stats ? &extra : NULL) != 0)
 		die("%s: %s", o.model, weft_errmsg());
 	double t2 = now_seconds();
 
@@ -222,6 +242,9 @@ int main(int argc, char **argv)
 	if (weft_kv_write(out, m, kv, &w) != 0)
 		die_lib(out_name);
 	out_close(out);
+	if (o.verbose && o.kv_budget)
+		fprintf(stderr, "%s: --kv-budget %" PRId64 " (%s): at most %" PRId64 " rows per head held, %" PRIu64 " bytes kept\n",
+			prog, o.kv_budget, o.kv_method, peak, weft_kv_bytes(kv));
 	if (o.verbose)
 		fprintf(stderr, "%s: load %.3f s; prefill %" PRId64 " tokens%s in %.3f s (%.1f tokens/s), %d threads, kernels %s\n",
 			prog, t1 - t0, pr.n, pr.n_rows ? " (image embeddings included)" : "", t2 - t1, pr.n / (t2 - t1),

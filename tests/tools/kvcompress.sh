@@ -116,6 +116,24 @@ expect_error pack_quantized "kvcompress: $TMP/c.wst: --pack: layer 0 is quantize
 expect_error pack_other_model "kvcompress: $TMP/pk.wst: frame 0: stream is for another model" \
 	"$K" -m "$TQ" --unpack "$TMP/pk.wst"
 
+# prefill --kv-budget: a prompt far longer than the budget read in bounded
+# KV memory (at most budget + chunk rows per head), by every streaming method
+for m in streamingllm h2o snapkv:window=8 tova knorm keydiff random observed; do
+	"$P" -m "$TM" --chunk 16 --kv-budget 24 --kv-method $m -v "$TMP/p.wst" 2>"$TMP/v" >"$TMP/b.wst"
+	peak=$(sed -n 's/.*at most \([0-9]*\) rows per head held.*/\1/p' "$TMP/v")
+	if [ -n "$peak" ] && [ "$peak" -le 40 ] && "$WEFT_BIN/inspect" "$TMP/b.wst" | grep -q 'len I32 \[2\] = 24 24' &&
+		[ -n "$(gen "$TMP/b.wst")" ]; then pass "bounded_$m"; else fail "bounded_$m" "peak '$peak': $(tail -n 1 "$TMP/v")"; fi
+done
+# a budget the prompt fits in changes nothing
+[ "$("$P" -m "$TM" --kv-budget 1000 "$TMP/p.wst" | gen)" = "$base" ] && pass bounded_roomy || fail bounded_roomy "greedy text changed"
+expect_error bounded_method "prefill: $TM: adakv cannot run between prefill chunks (streaming methods: random," \
+	"$P" -m "$TM" --kv-budget 24 --kv-method adakv "$TMP/p.wst"
+expect_error bounded_window "prefill: $TM: snapkv needs the last 64 queries of each chunk: use --chunk 64 or more" \
+	"$P" -m "$TM" --chunk 16 --kv-budget 24 --kv-method snapkv "$TMP/p.wst"
+expect_error bounded_method_alone "prefill: --kv-method goes with --kv-budget N" "$P" -m "$TM" --kv-method h2o "$TMP/p.wst"
+expect_error bounded_stats "prefill: --kv-budget: the statistics of a bounded prefill cover its last chunk only" \
+	"$P" -m "$TM" --kv-budget 24 --mass "$TMP/p.wst"
+
 # bad input: one line, non-zero status, no output file
 expect_error ratio_one "kvcompress: --ratio: 1 is not below 1 (the fraction of rows removed, 0 <= R < 1)" \
 	"$K" -m "$TM" --method knorm --ratio 1 "$TMP/c.wst"
