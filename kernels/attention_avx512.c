@@ -369,6 +369,45 @@ static void kivi_group(const weft_attn_args *a, int g, int R, const float *const
 		kivi_prefix(a, g, qk[r], &m[r], &l[r], acc[r]);
 }
 
+/* The rows KV head g shares with another layer (MiniCache views), F16: per
+ * block of KB entries the scaled scores, the softmax update, then each
+ * entry's value row times its weight and scale into the accumulator. */
+static void view_prefix(const weft_attn_args *a, int g, const float *q, float *m, float *l, float *acc)
+{
+	const weft_attn_view *v = a->view;
+	const int hd = a->hd;
+	float s[KB];
+	for (int32_t e0 = 0; e0 < v->n[g]; e0 += KB) {
+		const int nb = v->n[g] - e0 < KB ? v->n[g] - e0 : KB;
+		float bm = -INFINITY;
+		for (int j = 0; j < nb; j++) {
+			const int64_t r = v->head_off[g] + v->idx[g][e0 + j];
+			s[j] = v->ks[g][e0 + j] * dot_kv(0, q, v->K, r * hd, hd) * a->scale;
+			bm = s[j] > bm ? s[j] : bm;
+		}
+		if (bm > *m) {
+			if (*l > 0.0f) {
+				const float f = expf(*m - bm);
+				const __m512 vr = _mm512_set1_ps(f);
+				for (int d = 0; d < hd; d += 16)
+					_mm512_storeu_ps(acc + d, _mm512_mul_ps(_mm512_loadu_ps(acc + d), vr));
+				*l *= f;
+			}
+			*m = bm;
+		}
+		for (int j = 0; j < nb; j++) {
+			const float p = expf(s[j] - *m);
+			const int64_t r = v->head_off[g] + v->idx[g][e0 + j];
+			const __m512 w = _mm512_set1_ps(p * v->vs[g][e0 + j]);
+			*l += p;
+			for (int d = 0; d < hd; d += 16) {
+				const __mmask16 mk = tail16(hd - d);
+				_mm512_mask_storeu_ps(acc + d, mk, _mm512_fmadd_ps(w, ldkv(0, mk, v->V, r * hd + d), _mm512_loadu_ps(acc + d)));
+			}
+		}
+	}
+}
+
 /* The plain rows of KV head g seen by query q (n of them) into the online
  * softmax (m, l, acc). */
 static inline __attribute__((always_inline)) void plain_rows(const int F, const weft_attn_args *a, int g, const float *q,
@@ -433,6 +472,8 @@ static inline __attribute__((always_inline)) void rows_impl(const int F, const w
 		memset(acc, 0, sizeof(float) * (size_t)(hd + 64));
 		if (a->kivi)
 			kivi_prefix(a, g, q, &m, &l, acc);
+		if (a->view)
+			view_prefix(a, g, q, &m, &l, acc);
 		plain_rows(F, a, g, q, weft_attn_visible(a, g, t), &m, &l, acc);
 		finish_row(a, a->out + (t * a->n_head + h) * hd, acc, m, l, st ? st + 2 * (t - t0) : NULL);
 	}

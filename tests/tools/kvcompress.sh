@@ -43,6 +43,23 @@ done
 "$K" -m "$TM" --method kivi8:residual=32 "$TMP/c.wst" >"$TMP/k8.wst"
 [ "$(gen "$TMP/k8.wst")" = "$base" ] && pass kivi8_greedy || fail kivi8_greedy "8-bit KIVI changed the greedy text"
 
+# on the real SmolLM2: ratio 0 and 8-bit KIVI keep the greedy tokens
+SM=$(smollm2)
+if [ -n "$SM" ]; then
+	words=""
+	for i in $(seq 1 60); do words="$words fact $i is that the river $i runs north;"; done
+	"$T" -m "$SM" --chat "Read this: $words Which way does river 7 run?" >"$TMP/sp.wst"
+	"$P" -m "$SM" --window-q 64 "$TMP/sp.wst" >"$TMP/sc.wst"
+	sgen() { "$D" -m "$SM" --greedy -n 16 --ignore-eos --tokens "$1" | od -An -tx1; }
+	sbase=$(sgen "$TMP/sc.wst")
+	for spec in snapkv knorm kivi8 adakv; do
+		"$K" -m "$SM" --method $spec --ratio 0 "$TMP/sc.wst" >"$TMP/s0.wst"
+		[ "$(sgen "$TMP/s0.wst")" = "$sbase" ] && pass "smollm2_same_$spec" || fail "smollm2_same_$spec" "greedy tokens changed"
+	done
+else
+	skip smollm2_same "SmolLM2 absent (scripts/fetch-models)"
+fi
+
 # memory: ratio 0.5 halves the cache in the stream, ragged heads (adakv)
 # too: stored without padding (statistics dropped: they are the tiny
 # model's bulk)

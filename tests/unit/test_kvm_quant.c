@@ -310,6 +310,93 @@ static void attn_layouts(void)
 	}
 }
 
+/* MiniCache views: layer 1 shares some of layer 0's rows (scaled) and keeps
+ * its own others; every level equals naive attention over those rows. */
+static void attn_view(void)
+{
+	const int H = 2, D = 64, NH = 6, N = 90, T = 2;
+	weft_kv *kv = weft_kv_alloc(2, H, D, N, WEFT_KV_F16);
+	float k[2 * 64], v[2 * 64];
+	for (int t = 0; t < N; t++)
+		for (int l = 0; l < 2; l++) {
+			for (int i = 0; i < H * D; i++)
+				k[i] = frand(1.0f), v[i] = frand(1.0f);
+			weft_kv_append(kv, l, 1, k, v, t);
+		}
+	CHECK(weft_kvview_init(kv, 1, 0) == 0);
+	weft_kvview *vw = kv->layer[1].mv;
+	float *Kr = malloc(sizeof(float) * H * N * D), *Vr = malloc(sizeof(float) * H * N * D);
+	int rows[2] = {0, 0};
+	for (int g = 0; g < H; g++) {
+		int32_t keep[90];
+		int nk = 0;
+		vw->idx[g] = malloc(sizeof(int32_t) * N), vw->pos[g] = malloc(sizeof(int32_t) * N);
+		vw->ks[g] = malloc(sizeof(float) * N), vw->vs[g] = malloc(sizeof(float) * N);
+		for (int j = 0; j < N - T; j++) /* every third row kept apart, the others shared */
+			if (j % 3 == g) {
+				keep[nk++] = j;
+			} else {
+				const int e = vw->n[g]++;
+				vw->idx[g][e] = j, vw->pos[g][e] = j, vw->ks[g][e] = 0.5f + frand(0.4f), vw->vs[g][e] = 1.5f + frand(0.4f);
+				float kk[64], vv[64];
+				weft_f16_to_f32(kk, weft_kv_krow(kv, 0, g, j), D);
+				weft_f16_to_f32(vv, weft_kv_vrow(kv, 0, g, j), D);
+				for (int i = 0; i < D; i++)
+					Kr[(g * N + rows[g]) * D + i] = kk[i] * vw->ks[g][e], Vr[(g * N + rows[g]) * D + i] = vv[i] * vw->vs[g][e];
+				rows[g]++;
+			}
+		for (int j = N - T; j < N; j++) /* the queries' own rows, last */
+			keep[nk++] = j;
+		weft_kv_compact(kv, 1, g, keep, nk);
+		for (int i = 0; i < nk; i++, rows[g]++) {
+			weft_f16_to_f32(Kr + (g * N + rows[g]) * D, weft_kv_krow(kv, 1, g, i), D);
+			weft_f16_to_f32(Vr + (g * N + rows[g]) * D, weft_kv_vrow(kv, 1, g, i), D);
+		}
+	}
+	float Q[2 * 6 * 64], out[2 * 6 * 64];
+	double want[2 * 6 * 64];
+	for (int i = 0; i < T * NH * D; i++)
+		Q[i] = frand(2.0f);
+	for (int h = 0; h < NH; h++) { /* naive: every row visible but the later query's */
+		const int g = h / 3;
+		for (int t = 0; t < T; t++) {
+			double sc[90], mx = -INFINITY, sum = 0;
+			const int vis = rows[g] - T + t + 1;
+			for (int j = 0; j < vis; j++) {
+				double d = 0;
+				for (int i = 0; i < D; i++)
+					d += (double)Q[(t * NH + h) * D + i] * Kr[(g * N + j) * D + i];
+				sc[j] = d / 8.0;
+				mx = sc[j] > mx ? sc[j] : mx;
+			}
+			for (int j = 0; j < vis; j++)
+				sum += exp(sc[j] - mx);
+			for (int i = 0; i < D; i++) {
+				double o = 0;
+				for (int j = 0; j < vis; j++)
+					o += exp(sc[j] - mx) / sum * Vr[(g * N + j) * D + i];
+				want[(t * NH + h) * D + i] = o;
+			}
+		}
+	}
+	weft_attn_args a = {.Q = Q, .T = T, .n_head = NH, .n_head_kv = H, .hd = D, .scale = 0.125f, .out = out};
+	weft_kv_attn_args(kv, 1, &a);
+	CHECK(a.view != NULL);
+	for (int lvl = 0; lvl < WEFT_LEVEL_LLAMACPP; lvl++) {
+		const weft_backend *b = weft_backend_at((weft_level)lvl);
+		if (!b)
+			continue;
+		weft_attention_vt(NULL, &a, &b->ops);
+		double worst = 0;
+		for (int i = 0; i < T * NH * D; i++)
+			worst = fabs(out[i] - want[i]) > worst ? fabs(out[i] - want[i]) : worst;
+		if (!(worst <= 2e-5))
+			FAILF("level %s: max abs error %g", b->name, worst);
+	}
+	free(Kr), free(Vr);
+	weft_kv_free(kv);
+}
+
 /* The AVX-512 level reads KIVI prefixes and pruned keys itself (no fallback). */
 static void simd_levels_declare(void)
 {
@@ -408,6 +495,7 @@ int main(void)
 	RUN(quant_bounds);
 	RUN(nonfinite_refused);
 	RUN(attn_layouts);
+	RUN(attn_view);
 	RUN(simd_levels_declare);
 	RUN(stream_kivi);
 	RUN(stream_gear);
