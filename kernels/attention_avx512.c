@@ -193,11 +193,23 @@ static void kivi_prefix(const weft_attn_args *a, int g, const float *qk, float *
 	const int hd = a->hd, kd = weft_attn_kd(a), vg = kq->vgroup, kb = kq->kbits, vb = kq->vbits;
 	const size_t kbb = weft_kivi_kblock_bytes(kd, kb), vrb = weft_kivi_vrow_bytes(hd, vg, vb);
 	const size_t kper = (size_t)WEFT_KIVI_BLOCK * (size_t)kb / 8, vper = 4 + (size_t)vg * (size_t)vb / 8;
-	float p[WEFT_KIVI_BLOCK], qs[WEFT_ATTN_MAX_HD];
+	float p[WEFT_KIVI_BLOCK], qs[WEFT_ATTN_MAX_HD], sb[WEFT_KIVI_BLOCK];
 	if (vg != 16 && vg != 32) {
 		weft_attn_kivi_ref(a, g, qk, m, l, acc);
 		return;
 	}
+	/* GEAR: the keys' low-rank term of row r is A_k[r] . (B_k q); the
+	 * values' sum over rows of p_r A_v[r] (w, rescaled with acc), times B_v
+	 * at the end; outliers added where they fall */
+	const int R = kq->rank > 0 ? kq->rank : 0, nlr = R ? kq->lr_n[g] : 0;
+	float bq[64], w[64] = {0};
+	for (int i = 0; i < R && i < 64; i++) {
+		float t = 0;
+		for (int c = 0; c < kd; c++)
+			t += kq->kbasis[g][i * kd + c] * qk[c];
+		bq[i] = t;
+	}
+	int64_t ko = 0, vo = 0;
 	for (int b = 0; b < kq->n[g] / WEFT_KIVI_BLOCK; b++) {
 		const uint8_t *blk = kq->kb[g] + (size_t)b * kbb, *codes = blk + (size_t)kd * 4;
 		const uint16_t *sc = (const uint16_t *)blk, *mn = sc + kd;
@@ -212,9 +224,20 @@ static void kivi_prefix(const weft_attn_args *a, int g, const float *qk, float *
 		for (int c = 0; c < kd; c++) {
 			__m512 lo, hi;
 			unpack32(codes + (size_t)c * kper, kb, &lo, &hi);
-			const __m512 w = _mm512_set1_ps(qs[c]);
-			s0 = _mm512_fmadd_ps(w, lo, s0);
-			s1 = _mm512_fmadd_ps(w, hi, s1);
+			const __m512 wc = _mm512_set1_ps(qs[c]);
+			s0 = _mm512_fmadd_ps(wc, lo, s0);
+			s1 = _mm512_fmadd_ps(wc, hi, s1);
+		}
+		if (R || kq->ko) { /* GEAR's key terms, row by row */
+			_mm512_storeu_ps(sb, s0);
+			_mm512_storeu_ps(sb + 16, s1);
+			for (int r = 0; r < WEFT_KIVI_BLOCK && b * WEFT_KIVI_BLOCK + r < nlr; r++)
+				for (int i = 0; i < R; i++)
+					sb[r] += _cvtsh_ss(kq->ka[g][(int64_t)(b * WEFT_KIVI_BLOCK + r) * R + i]) * bq[i];
+			for (; kq->ko && ko < kq->ko_n[g] && kq->ko[g][ko].row < (b + 1) * WEFT_KIVI_BLOCK; ko++)
+				sb[kq->ko[g][ko].row - b * WEFT_KIVI_BLOCK] += qk[kq->ko[g][ko].chan] * _cvtsh_ss(kq->ko[g][ko].val);
+			s0 = _mm512_loadu_ps(sb);
+			s1 = _mm512_loadu_ps(sb + 16);
 		}
 		const __m512 vs = _mm512_set1_ps(a->scale);
 		s0 = _mm512_mul_ps(s0, vs);
@@ -222,10 +245,13 @@ static void kivi_prefix(const weft_attn_args *a, int g, const float *qk, float *
 		const float bm = _mm512_reduce_max_ps(_mm512_max_ps(s0, s1));
 		if (bm > *m) {
 			if (*l > 0.0f) {
-				const __m512 vr = _mm512_set1_ps(expf(*m - bm));
+				const float f = expf(*m - bm);
+				const __m512 vr = _mm512_set1_ps(f);
 				for (int d = 0; d < hd; d += 16)
 					_mm512_storeu_ps(acc + d, _mm512_mul_ps(_mm512_loadu_ps(acc + d), vr));
-				*l *= expf(*m - bm);
+				for (int i = 0; i < R; i++)
+					w[i] *= f;
+				*l *= f;
 			}
 			*m = bm;
 		}
@@ -255,7 +281,15 @@ static void kivi_prefix(const weft_attn_args *a, int g, const float *qk, float *
 											  _mm512_loadu_ps(ac)), wm));
 				}
 			}
+		for (int r = 0; r < WEFT_KIVI_BLOCK && b * WEFT_KIVI_BLOCK + r < nlr; r++)
+			for (int i = 0; i < R; i++)
+				w[i] += p[r] * _cvtsh_ss(kq->va[g][(int64_t)(b * WEFT_KIVI_BLOCK + r) * R + i]);
+		for (; kq->vo && vo < kq->vo_n[g] && kq->vo[g][vo].row < (b + 1) * WEFT_KIVI_BLOCK; vo++)
+			acc[kq->vo[g][vo].chan] += p[kq->vo[g][vo].row - b * WEFT_KIVI_BLOCK] * _cvtsh_ss(kq->vo[g][vo].val);
 	}
+	for (int i = 0; i < R; i++) /* the values' low-rank term, folded in */
+		for (int d = 0; d < hd; d++)
+			acc[d] += w[i] * kq->vbasis[g][i * hd + d];
 }
 
 /* The KIVI prefix for the R query heads of KV head g at once (head size 64,
@@ -357,7 +391,7 @@ static inline __attribute__((always_inline)) void kivi_grp64(const int R, const 
 static void kivi_group(const weft_attn_args *a, int g, int R, const float *const *qk, float *m, float *l,
 		       float *const *acc)
 {
-	if (a->hd == 64 && a->kivi->vgroup == 32 && R <= 4) {
+	if (a->hd == 64 && a->kivi->vgroup == 32 && R <= 4 && a->kivi->rank == 0 && !a->kivi->ko && !a->kivi->vo) {
 		switch (R) { /* R known at compile time: the accumulators live in registers */
 		case 1: kivi_grp64(1, a, g, qk, m, l, acc); return;
 		case 2: kivi_grp64(2, a, g, qk, m, l, acc); return;
