@@ -2,7 +2,8 @@
 # for prompts of about 4k and 8k tokens, each compressed form of the cache
 # against the F16 cache prefill writes: the cache's bytes (weft_kv_bytes, as
 # kvcompress -v reports them, and as a fraction of F16), the stream's bytes,
-# the compression time against the prefill's, decode tokens/s (best of REPS
+# the compression time against the prefill's (pack: the stream is what
+# shrinks; decode unpacks to F16), decode tokens/s (best of REPS
 # runs of -n 64, greedy) and decode's peak RSS.  CTX (default "4000 8000"),
 # THREADS (default 1: decode's attention at one thread is what the cache
 # size moves most), REPS (default 3), FORMS (default below).
@@ -10,7 +11,7 @@ set -u
 THREADS=${THREADS:-1}
 REPS=${REPS:-3}
 CTX=${CTX:-4000 8000}
-FORMS=${FORMS:-"none snapkv:ratio=0.75 adakv:ratio=0.75 kivi4 kivi2 snapkv:ratio=0.5,kivi4 think:ratio=0.5 gear minicache"}
+FORMS=${FORMS:-"none snapkv:ratio=0.75 adakv:ratio=0.75 duo:ratio=0.75 kivi8 kivi4 kivi2 snapkv:ratio=0.5,kivi4 think:ratio=0.5 gear minicache pack8 pack4"}
 B=${WEFT_BIN:-bin}
 cache=$(scripts/cache-dir)
 M=$cache/models/SmolLM2-135M-Instruct.Q4_1.gguf
@@ -28,7 +29,7 @@ for n in $CTX; do
 		s = 1; for (i = 0; i < n - 12; i++) { s = (s * 1103515245 + 12345) % 2147483648; printf "%s ", w[1 + int(s / 65536) % 26] } print "" }' >"$tmp/text"
 	"$B/tokenize" -m "$M" -f "$tmp/text" >"$tmp/t.wst"
 	t0=$(date +%s.%N)
-	"$B/prefill" -m "$M" -t "$THREADS" --window-q 64 "$tmp/t.wst" >"$tmp/c.wst" || { echo "prefill failed"; exit 1; }
+	"$B/prefill" -m "$M" -t "$THREADS" --window-q 64 --q-stats "$tmp/t.wst" >"$tmp/c.wst" || { echo "prefill failed"; exit 1; }
 	t1=$(date +%s.%N)
 	pre=$(echo "$t1 - $t0" | bc)
 	np=$("$B/inspect" -n 1 "$tmp/c.wst" | sed -n "s/^  weft.n_past = //p" | head -n 1)
@@ -40,6 +41,11 @@ for n in $CTX; do
 			cp "$tmp/c.wst" "$tmp/k.wst"
 			"$B/kvcompress" -m "$M" --method knorm --ratio 0 -v "$tmp/c.wst" 2>"$tmp/v" >/dev/null
 			comp=0
+		elif [ "${form#pack}" != "$form" ]; then # transport: the stream's bytes are the point
+			t0=$(date +%s.%N)
+			"$B/kvcompress" -m "$M" --pack --pack-bits "${form#pack}" --drop-stats -v "$tmp/c.wst" 2>"$tmp/v" >"$tmp/k.wst"
+			t1=$(date +%s.%N)
+			comp=$(echo "$t1 - $t0" | bc)
 		else
 			t0=$(date +%s.%N)
 			"$B/kvcompress" -m "$M" -t "$THREADS" --method "$form" -v "$tmp/c.wst" 2>"$tmp/v" >"$tmp/k.wst" ||

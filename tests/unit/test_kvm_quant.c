@@ -572,6 +572,70 @@ static void newer_layout_refused(void)
 	weft_gguf_close(g);
 }
 
+/* Damaged compressed frames (built, then edited in memory: no CRC in the
+ * way) are refused, one message each, never read out of bounds. */
+static void damaged_frames(void)
+{
+	weft_gguf *g = weft_gguf_open("tests/data/llm/tiny-llama-f16.gguf");
+	weft_model *m = g ? weft_model_load(g) : NULL;
+	if (!m) {
+		FAILF("model");
+		weft_gguf_close(g);
+		return;
+	}
+	const int T = 150;
+	int32_t ids[150];
+	for (int i = 0; i < T; i++)
+		ids[i] = 3 + (i * 41) % 300;
+	static const struct {
+		const char *spec, *tensor, *want;
+		int index, value;
+	} cases[] = {
+		{"kivi4:residual=16", "qn", "qn[0] = -1 out of range", 0, -1},
+		{"kivi4:residual=16", "qn", "qn sums to", 0, 64},
+		{"gear:residual=16", "ko_n", "ko_n sums to", 1, 1000},
+		{"gear:residual=16", "ko", "GEAR outlier 0 of head 0 out of range", 0, 100000},
+		{"minicache:from=0", "m_idx", "outside layer 0's", 0, 100000},
+		{"adakv:window=16", "len", "kv len sums to", 0, 3},
+		{"think", "k_chan", "kept key channel 0 out of order or range", 1, 0},
+	};
+	for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+		weft_kv *kv = weft_kv_new(m, T);
+		float *wq = calloc((size_t)2 * 64 * m->hp.n_head * m->hp.head_dim, sizeof(float));
+		weft_fwd_extra x = {.window_q = wq, .n_window = 64};
+		CHECK(weft_model_forward(m, NULL, kv, ids, NULL, T, 0, NULL, 0, &x) == 0);
+		weft_kvm_stats st = {.window_q = wq, .n_window = 64};
+		weft_kvm_opts o = {.ratio = 0.5, .image_ratio = -1};
+		CHECK(weft_kvm_apply(cases[c].spec, &o, &m->hp, kv, &st, NULL, 0, NULL, 0) == 0);
+		weft_frame *hf = weft_kvcache_frame(m, kv, ids, T);
+		const int layer = strcmp(cases[c].tensor, "m_idx") == 0 ? 1 : 0;
+		weft_frame *lf0 = weft_kv_layer_frame(m, kv, 0, NULL, 0), *lf = layer ? weft_kv_layer_frame(m, kv, 1, NULL, 0) : lf0;
+		const weft_tensor *t = lf ? weft_frame_tensor(lf, cases[c].tensor) : NULL;
+		if (!hf || !t) {
+			FAILF("case %zu: no tensor %s", c, cases[c].tensor);
+		} else {
+			((int32_t *)t->data)[cases[c].index] = cases[c].value;
+			weft_kv_in in = {.extra_cap = 1};
+			int rc = weft_kv_read(&in, m, hf);
+			if (rc == 1 && layer)
+				rc = weft_kv_read(&in, m, lf0);
+			if (rc == 1)
+				rc = weft_kv_read(&in, m, lf);
+			if (rc != -1 || !strstr(weft_errmsg(), cases[c].want))
+				FAILF("case %zu (%s %s): rc %d, '%s'", c, cases[c].spec, cases[c].tensor, rc, weft_errmsg());
+			weft_kv_in_free(&in);
+		}
+		weft_frame_free(hf);
+		weft_frame_free(lf0);
+		if (layer)
+			weft_frame_free(lf);
+		weft_kv_free(kv);
+		free(wq);
+	}
+	weft_model_free(m);
+	weft_gguf_close(g);
+}
+
 int main(void)
 {
 	t_suite = t_suite_name;
@@ -589,5 +653,6 @@ int main(void)
 	RUN(stream_minicache);
 	RUN(stream_all);
 	RUN(newer_layout_refused);
+	RUN(damaged_frames);
 	TEST_MAIN_END();
 }
