@@ -19,6 +19,8 @@
 #define WEFT_KIND_KVCACHE "kvcache"
 #define WEFT_KIND_KV "kv"                 /* one layer of a KV cache */
 #define WEFT_KIND_LOGITS "logits"
+#define WEFT_KIND_KVPACK "kvpack"         /* a packed KV cache (kvcompress --pack) */
+#define WEFT_KIND_KVPACKL "kvpackl"       /* one of its layers */
 
 /* ---- tokens and image placeholders (tokenize) ---- */
 #define WEFT_KEY_IMAGE "weft.image"             /* image number N, 1-based */
@@ -56,5 +58,11 @@
 #define WEFT_KEY_KV_TYPE "weft.kv_type"         /* F32, Q8_0; absent: F16 */
 #define WEFT_KEY_NUMERICS "weft.numerics"       /* "llama.cpp" when computed so */
 #define WEFT_KEY_LAYER "weft.layer"
+/* KV compression (kvcompress, issue 13): statistics and compressed layouts */
+#define WEFT_KEY_MASS_QUERIES "weft.mass_queries" /* queries summed into mass */
+#define WEFT_KEY_Q_COUNT "weft.q_count"         /* queries in q_mean / q_cov */
+#define WEFT_KEY_KIVI "weft.kivi"               /* "kbits,vbits,residual" */
+#define WEFT_KEY_GEAR_RANK "weft.gear_rank"     /* low-rank terms per row */
+#define WEFT_KEY_KV_METHODS "weft.kv_methods"   /* what kvcompress applied */
 
 #endif

@@ -97,6 +97,12 @@ typedef struct weft_fwd_extra {
 	 * returns the last row's logits only (NULL: no drops). */
 	weft_fwd_drop_fn drop;
 	void *drop_ctx;
+	/* pre-RoPE query statistics (expected attention, kvcompress): sums of
+	 * the queries [n_layer][n_head][head_dim] and of their outer products
+	 * [n_layer][n_head][head_dim][head_dim] over the call's tokens from
+	 * index q_skip on (NULL to skip; accumulated, so zero them first) */
+	double *q_sum, *q_sq;
+	int64_t q_skip;
 } weft_fwd_extra;
 
 /* Run T tokens (ids) or T embedding rows (embd [T][n_embd], when ids is

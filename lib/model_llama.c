@@ -133,6 +133,32 @@ static void rows(weft_pool *p, fwd *f, enum step s)
 	weft_pool_run(p, n_tasks, rows_task, &j);
 }
 
+/* Pre-RoPE query statistics (weft_fwd_extra.q_sum, q_sq; kvcompress's
+ * expected attention): one task per query head sums its rows of the chunk
+ * (bias added, as the row step will), so no two tasks share an element. */
+static void qstats_task(void *ctx, int task, int n_tasks)
+{
+	fwd *f = ctx;
+	const weft_hparams *hp = &f->m->hp;
+	const int64_t hd = hp->head_dim, dq = hp->n_head * hd;
+	weft_fwd_extra *e = f->extra;
+	double *sum = e->q_sum + ((int64_t)f->layer * hp->n_head + task) * hd;
+	double *sq = e->q_sq + (((int64_t)f->layer * hp->n_head + task) * hd) * hd;
+	const float *b = f->L->bq ? (const float *)f->L->bq->data + task * hd : NULL;
+	float q[1024];
+	for (int64_t t = 0; t < f->n && hd <= 1024; t++) {
+		if (f->c0 + t < e->q_skip)
+			continue;
+		for (int64_t i = 0; i < hd; i++)
+			q[i] = f->q[t * dq + task * hd + i] + (b ? b[i] : 0.0f);
+		for (int64_t i = 0; i < hd; i++) {
+			sum[i] += q[i];
+			for (int64_t j = 0; j < hd; j++)
+				sq[i * hd + j] += (double)q[i] * q[j];
+		}
+	}
+}
+
 static int matmul(weft_pool *p, const weft_gguf_tensor *w, const float *X, int64_t T, float *Y)
 {
 	return weft_matmul(p, w->type, w->data, w->ne[0], w->ne[1], X, T, Y, w->ne[1]);
@@ -162,8 +188,8 @@ static int check_call(const weft_model *m, const weft_kv *kv, const int32_t *ids
 				   (long long)t, hp->n_vocab);
 			return -1;
 		}
-	for (int l = 0; l < hp->n_layer; l++)
-		if (kv->layer[l].k_dim != hp->head_dim || kv->layer[l].v_dim != hp->head_dim) {
+	for (int l = 0; l < hp->n_layer; l++) /* channel-pruned keys (k_chan) are extended by weft_kv_append */
+		if ((kv->layer[l].k_dim != hp->head_dim && !kv->layer[l].k_chan) || kv->layer[l].v_dim != hp->head_dim) {
 			weft_error("forward: KV cache layer %d holds channel-pruned rows (%d key, %d value channels), "
 				   "which the forward pass cannot extend", l, kv->layer[l].k_dim, kv->layer[l].v_dim);
 			return -1;
@@ -290,6 +316,8 @@ int weft_model_forward(const weft_model *m, weft_pool *pool, weft_kv *kv, const 
 			if (matmul(pool, L->wq, f.h, f.n, f.q) || matmul(pool, L->wk, f.h, f.n, f.k) ||
 			    matmul(pool, L->wv, f.h, f.n, f.v))
 				goto out;
+			if (extra && extra->q_sum && extra->q_sq) /* kvcompress statistics, before RoPE */
+				weft_pool_run(pool, hp->n_head, qstats_task, &f);
 			rows(pool, &f, QKV_ROPE);
 			if (weft_kv_append_at(kv, f.layer, f.n, f.k, f.v, f.base, f.rpos) != 0)
 				goto out;

@@ -23,4 +23,5 @@ check_family bench_readers eval-interleaved --list-formats man/eval-interleaved.
 check_family metrics eval-interleaved --list-metrics man/eval-interleaved.1 "METRICS"
 check_family mc_extractors eval-interleaved --list-extractors man/eval-interleaved.1 "Answer extraction"
 check_family prune_methods prune-tokens --list man/prune-tokens.1 "METHODS"
+check_family kv_methods kvcompress --list man/kvcompress.1 "METHODS"
 exit $status
