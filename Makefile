@@ -154,3 +154,13 @@ clean:
 -include $(LIB_OBJ:.o=.d) $(TESTS:=.d) $(BENCHES:=.d) $(patsubst $(BIN)/%,$(BUILD)/dep/%.d,$(TOOLS))
 
 .PHONY: all test stage check-asan fuzz-smoke fuzz-long fuzz fuzz-lib fuzz-build bench install clean
+
+# make plot SUMMARIES='run-*.summary.json' PLOT=budget.png: accuracy and
+# time to first token against the visual tokens kept, one point per
+# eval-interleaved summary (man 1 eval-interleaved; needs gnuplot).
+SUMMARIES ?= $(wildcard tests/data/eval/summaries/*.json)
+PLOT ?= $(BUILD)/plot.png
+plot: $(BIN)/eval-interleaved
+	$(BIN)/eval-interleaved plot $(SUMMARIES) -o $(PLOT)
+
+.PHONY: plot

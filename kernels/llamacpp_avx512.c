@@ -403,8 +403,8 @@ static void attn_rows_llamacpp(const weft_attn_args *a, int h, int64_t t0, int64
 {
 	const int hd = a->hd;
 	const int g = h / (a->n_head / a->n_head_kv);
-	const uint16_t *K = (const uint16_t *)a->K + g * a->kv_head_rows * hd;
-	const uint16_t *V = (const uint16_t *)a->V + g * a->kv_head_rows * hd;
+	const uint16_t *K = (const uint16_t *)a->K + weft_attn_head0(a, g) * hd;
+	const uint16_t *V = (const uint16_t *)a->V + weft_attn_head0(a, g) * hd;
 	uint16_t q16[WEFT_ATTN_MAX_HD];
 	float acc[WEFT_ATTN_MAX_HD];
 	for (int64_t t = t0; t < t1; t++) {
@@ -469,8 +469,8 @@ static void attn_rows_tiled(const weft_attn_args *a, int h, int64_t t0, int64_t 
 {
 	const int hd = a->hd;
 	const int g = h / (a->n_head / a->n_head_kv);
-	const uint16_t *K = (const uint16_t *)a->K + g * a->kv_head_rows * hd;
-	const uint16_t *V = (const uint16_t *)a->V + g * a->kv_head_rows * hd;
+	const uint16_t *K = (const uint16_t *)a->K + weft_attn_head0(a, g) * hd;
+	const uint16_t *V = (const uint16_t *)a->V + weft_attn_head0(a, g) * hd;
 	float kt[8 * TILE], sc[GROUP][TILE], acc[GROUP][WEFT_ATTN_MAX_HD];
 	for (int64_t r0 = t0; r0 < t1; r0 += GROUP) {
 		const int nr = t1 - r0 < GROUP ? (int)(t1 - r0) : GROUP;
@@ -571,4 +571,6 @@ void weft_ops_llamacpp_init(weft_ops_vt *vt)
 	vt->attn_rows = attn_rows_dispatch;
 	vt->attn_mass = weft_attn_mass_ref;
 	vt->attn_kv_types = 1u << WEFT_TYPE_F16;
+	vt->attn_ext = 0; /* its kernels read plain rows only */
+	vt->attn_rows_grp = NULL;
 }

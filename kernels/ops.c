@@ -215,6 +215,7 @@ const weft_ops_vt weft_ops_scalar_vt = {
 	.attn_rows = weft_attn_rows_ref,
 	.attn_mass = weft_attn_mass_ref,
 	.attn_kv_types = ~(uint64_t)0, /* any type weft_dequantize_row reads */
+	.attn_ext = WEFT_ATTN_EXT_KCHAN | WEFT_ATTN_EXT_KIVI | WEFT_ATTN_EXT_GEAR | WEFT_ATTN_EXT_VIEW,
 	.sgemm = weft_sgemm_ref,
 };
 

@@ -6,6 +6,17 @@
  * Tensors: embd F32 [n_tokens, n_embd] (the projector's output, one row
  * per LLM position) and optionally saliency F32 [n_layers, n_patches]
  * (vision.h: the attention each patch gets, per encoder layer run).
+ * Statistics encode-image exports only when asked (--stats), for the
+ * pruning methods that need them: keys F32 [n_patches, key_dim] (the last
+ * block run's keys) and attn_recv F32 [n_layers, n_patches] (attention
+ * received, mean over heads and queries, for encoders with a class token).
+ * A tile pruned by prune-tokens (prune.h) holds only its kept rows and
+ * records how they were made: kept I32 [n_tokens] (each row's token index
+ * in the unpruned tile, ascending), and where rows were merged merge_row,
+ * merge_src I32 [n_merge] and merge_w F32 [n_merge]: row merge_row[i] is
+ * the sum over its entries of merge_w[i] x unpruned row merge_src[i];
+ * keys weft.n_orig (tokens before pruning), weft.pruned (method and
+ * budget), weft.positions (keep or repack).
  * Wrapper text: the text the model's processor puts around the tile's
  * rows (weft.prefix / weft.suffix, "<...>" pieces are special tokens):
  * nothing for LLaVA (mlp); Idefics3Processor's
@@ -35,13 +46,26 @@ typedef struct weft_embd_tile {
 	const float *embd;         /* [n_tokens][n_embd] */
 	int64_t n_sal_layers, n_patches;
 	const float *saliency;     /* [n_sal_layers][n_patches] or NULL */
+	/* statistics exported on request (NULL: absent) */
+	int64_t key_dim;
+	const float *keys;         /* [n_patches][key_dim] */
+	const float *attn_recv;    /* [n_sal_layers][n_patches] */
+	/* the pruning record (n_orig == 0: not pruned) */
+	int64_t n_orig;            /* tokens before pruning (n_tokens may be 0) */
+	const int32_t *kept;       /* [n_tokens] ascending indices into the unpruned tile */
+	int64_t n_merge;
+	const int32_t *merge_row, *merge_src; /* [n_merge] */
+	const float *merge_w;      /* [n_merge] */
+	const char *pruned;        /* "METHOD keep=N ...", or NULL */
+	int repack;                /* positions re-packed (1) or kept (0) */
 } weft_embd_tile;
 
 /* An embd frame holding t (copied).  NULL + error. */
 weft_frame *weft_embd_frame(const weft_embd_tile *t);
-/* Read an embd frame: checks its tensors (shapes, every value finite) and
- * points t's strings and arrays into f (valid while f lives).  0, or -1
- * with "frame N: ..." errors. */
+/* Read an embd frame: checks its tensors (shapes, every value finite, a
+ * pruning record's indices in range and ascending) and points t's strings
+ * and arrays into f (valid while f lives).  0, or -1 with "frame N: ..."
+ * errors. */
 int weft_embd_read(const weft_frame *f, weft_embd_tile *t);
 
 /* The wrapper text around tile t of an image cut into a rows x cols grid

@@ -15,6 +15,8 @@ typedef struct img {
 	int tiles, rows, cols; /* from preprocessing */
 	float *embd;           /* [tiles][n_tokens][n_embd_out] */
 	float *sal;            /* [tiles][n_layer_run][n_patches] */
+	float *keys, *recv;    /* [tiles][n_patches][n_embd], like sal; or NULL */
+	int32_t *kept;         /* [tiles][flowcut] or NULL */
 } img;
 
 struct weft_imgenc {
@@ -25,8 +27,12 @@ struct weft_imgenc {
 	char fp[17];
 	/* tiles waiting for the encoder */
 	int cap, n;
-	size_t tile_floats, embd_floats, sal_floats;
-	float *pixels, *embd, *sal; /* [cap][...] */
+	size_t tile_floats, embd_floats, sal_floats, key_floats;
+	unsigned stats;
+	int flowcut, n_out;         /* FlowCut's patches kept; tokens out per tile */
+	int32_t *kept;              /* [cap][flowcut] */
+	char pruned[48];
+	float *pixels, *embd, *sal, *keys, *recv; /* [cap][...] */
 	int *owner, *tile;          /* per slot: image index and tile */
 	img *imgs;
 	int n_imgs;
@@ -61,14 +67,32 @@ weft_imgenc *weft_imgenc_new(const weft_vision *v, weft_pool *pool, const weft_i
 	weft_fingerprint_hex(v->fingerprint, e->fp);
 	e->cap = o->batch > 0 ? o->batch : 16;
 	e->tile_floats = (size_t)3 * hp->image_size * hp->image_size;
-	e->embd_floats = (size_t)hp->n_tokens * hp->n_embd_out;
+	if (o->flowcut && (!hp->has_cls || hp->proj != WEFT_PROJ_MLP)) {
+		weft_error("flowcut needs an encoder with a class token and an mlp projector (LLaVA's CLIP)");
+		free(e);
+		return NULL;
+	}
+	/* a budget of every patch or more passes through */
+	e->flowcut = o->flowcut < hp->n_patches ? o->flowcut : 0;
+	e->n_out = o->flowcut ? o->flowcut : hp->n_tokens;
+	snprintf(e->pruned, sizeof e->pruned, "flowcut keep=%d", o->flowcut);
+	e->embd_floats = (size_t)e->n_out * hp->n_embd_out;
 	e->sal_floats = (size_t)hp->n_layer_run * hp->n_patches;
+	e->key_floats = (size_t)hp->n_patches * hp->n_embd;
+	e->stats = o->stats;
+	if (e->stats & WEFT_IMGENC_KEYS)
+		e->keys = weft_malloc((size_t)e->cap * e->key_floats * sizeof(float));
+	if (e->stats & WEFT_IMGENC_ATTN)
+		e->recv = weft_malloc((size_t)e->cap * e->sal_floats * sizeof(float));
+	if (e->flowcut)
+		e->kept = weft_malloc((size_t)e->cap * (size_t)e->flowcut * sizeof(int32_t));
 	e->pixels = weft_malloc((size_t)e->cap * e->tile_floats * sizeof(float));
 	e->embd = weft_malloc((size_t)e->cap * e->embd_floats * sizeof(float));
 	e->sal = weft_malloc((size_t)e->cap * e->sal_floats * sizeof(float));
 	e->owner = weft_malloc((size_t)e->cap * sizeof *e->owner);
 	e->tile = weft_malloc((size_t)e->cap * sizeof *e->tile);
-	if (!e->pixels || !e->embd || !e->sal || !e->owner || !e->tile) {
+	if (!e->pixels || !e->embd || !e->sal || !e->owner || !e->tile || ((e->stats & WEFT_IMGENC_KEYS) && !e->keys) ||
+	    ((e->stats & WEFT_IMGENC_ATTN) && !e->recv) || (e->flowcut && !e->kept)) {
 		weft_imgenc_free(e);
 		return NULL;
 	}
@@ -81,6 +105,9 @@ void weft_imgenc_reset(weft_imgenc *e)
 		free(e->imgs[i].path);
 		free(e->imgs[i].embd);
 		free(e->imgs[i].sal);
+		free(e->imgs[i].keys);
+		free(e->imgs[i].recv);
+		free(e->imgs[i].kept);
 	}
 	e->n_imgs = 0;
 	e->n = 0;
@@ -95,6 +122,9 @@ void weft_imgenc_free(weft_imgenc *e)
 	free(e->pixels);
 	free(e->embd);
 	free(e->sal);
+	free(e->keys);
+	free(e->recv);
+	free(e->kept);
 	free(e->owner);
 	free(e->tile);
 	free(e);
@@ -104,7 +134,8 @@ int weft_imgenc_flush(weft_imgenc *e)
 {
 	if (!e->n)
 		return 0;
-	weft_vision_out out = {.embd = e->embd, .saliency = e->sal};
+	weft_vision_out out = {.embd = e->embd, .saliency = e->sal, .keys = e->keys, .attn_recv = e->recv,
+			       .flowcut = e->flowcut, .kept = e->kept};
 	const double t0 = now();
 	if (weft_vision_encode(e->v, e->pool, e->pixels, e->n, &out) != 0)
 		return -1;
@@ -115,6 +146,12 @@ int weft_imgenc_flush(weft_imgenc *e)
 		const size_t t = (size_t)e->tile[i];
 		memcpy(im->embd + t * e->embd_floats, e->embd + (size_t)i * e->embd_floats, e->embd_floats * 4);
 		memcpy(im->sal + t * e->sal_floats, e->sal + (size_t)i * e->sal_floats, e->sal_floats * 4);
+		if (e->keys)
+			memcpy(im->keys + t * e->key_floats, e->keys + (size_t)i * e->key_floats, e->key_floats * 4);
+		if (e->recv)
+			memcpy(im->recv + t * e->sal_floats, e->recv + (size_t)i * e->sal_floats, e->sal_floats * 4);
+		if (e->kept)
+			memcpy(im->kept + t * (size_t)e->flowcut, e->kept + (size_t)i * e->flowcut, (size_t)e->flowcut * 4);
 	}
 	e->n = 0;
 	return 0;
@@ -147,8 +184,15 @@ int weft_imgenc_add(weft_imgenc *e, const char *path)
 	im->path = weft_strndup(path, strlen(path));
 	im->embd = weft_malloc((size_t)px.n * e->embd_floats * sizeof(float));
 	im->sal = weft_malloc((size_t)px.n * (e->sal_floats ? e->sal_floats : 1) * sizeof(float));
+	if (e->keys)
+		im->keys = weft_malloc((size_t)px.n * e->key_floats * sizeof(float));
+	if (e->recv)
+		im->recv = weft_malloc((size_t)px.n * (e->sal_floats ? e->sal_floats : 1) * sizeof(float));
+	if (e->kept)
+		im->kept = weft_malloc((size_t)px.n * (size_t)e->flowcut * sizeof(int32_t));
 	e->n_imgs++; /* owned now: reset frees it */
-	if (!im->path || !im->embd || !im->sal) {
+	if (!im->path || !im->embd || !im->sal || (e->keys && !im->keys) || (e->recv && !im->recv) ||
+	    (e->kept && !im->kept)) {
 		weft_pixels_free(&px);
 		return -1;
 	}
@@ -183,9 +227,14 @@ void weft_imgenc_tile(weft_imgenc *e, int i, int t, int number, weft_embd_tile *
 		.saliency_kind = hp->has_cls ? "cls_attn" : "attn_recv", .patch_side = hp->n_side,
 		.merge = hp->scale_factor > 0 ? hp->scale_factor : 1, .mmproj = e->fp,
 		.source = strcmp(im->path, "-") == 0 ? "<stdin>" : im->path, .prefix = e->pre, .suffix = e->suf,
-		.n_tokens = hp->n_tokens, .n_embd = hp->n_embd_out, .embd = im->embd + (size_t)t * e->embd_floats,
+		.n_tokens = e->n_out, .n_embd = hp->n_embd_out, .embd = im->embd + (size_t)t * e->embd_floats,
 		.n_sal_layers = hp->n_layer_run, .n_patches = hp->n_patches,
 		.saliency = im->sal + (size_t)t * e->sal_floats,
+		.key_dim = im->keys ? hp->n_embd : 0, .keys = im->keys ? im->keys + (size_t)t * e->key_floats : NULL,
+		.attn_recv = im->recv ? im->recv + (size_t)t * e->sal_floats : NULL,
+		/* FlowCut's record: the patches (= tokens for mlp) kept */
+		.n_orig = e->flowcut ? hp->n_tokens : 0, .kept = im->kept ? im->kept + (size_t)t * e->flowcut : NULL,
+		.pruned = e->flowcut ? e->pruned : NULL,
 	};
 }
 

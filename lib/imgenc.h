@@ -17,7 +17,15 @@ typedef struct weft_imgenc_opts {
 	weft_image_opts image;   /* pixel limit, EXIF, alpha flags */
 	int alpha;               /* -1: the family's loader (mlp drops alpha,
 				  * idefics3 composites onto white); 0 white; 1 drop */
+	unsigned stats;          /* statistics for pruning methods (prune.h):
+				  * WEFT_IMGENC_KEYS, WEFT_IMGENC_ATTN */
+	int flowcut;             /* FlowCut inside the encoder: patches kept
+				  * per tile (0: none); tiles then carry the
+				  * pruning record (embd.h) */
 } weft_imgenc_opts;
+
+#define WEFT_IMGENC_KEYS 1u      /* the last block's keys (vision.h) */
+#define WEFT_IMGENC_ATTN 2u      /* attention received per layer */
 
 typedef struct weft_imgenc weft_imgenc;
 

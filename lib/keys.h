@@ -19,6 +19,8 @@
 #define WEFT_KIND_KVCACHE "kvcache"
 #define WEFT_KIND_KV "kv"                 /* one layer of a KV cache */
 #define WEFT_KIND_LOGITS "logits"
+#define WEFT_KIND_KVPACK "kvpack"         /* a packed KV cache (kvcompress --pack) */
+#define WEFT_KIND_KVPACKL "kvpackl"       /* one of its layers */
 
 /* ---- tokens and image placeholders (tokenize) ---- */
 #define WEFT_KEY_IMAGE "weft.image"             /* image number N, 1-based */
@@ -37,6 +39,17 @@
 #define WEFT_KEY_PREFIX "weft.prefix"           /* wrapper text before the rows */
 #define WEFT_KEY_SUFFIX "weft.suffix"           /* and after */
 
+/* ---- visual-token pruning (prune-tokens, prune.h) ---- */
+#define WEFT_KIND_PRUNE "prune"                 /* an in-LLM drop for prefill */
+#define WEFT_KEY_N_ORIG "weft.n_orig"           /* embd: tokens before pruning */
+#define WEFT_KEY_PRUNED "weft.pruned"           /* embd: "METHOD keep=N ..." */
+#define WEFT_KEY_POSITIONS "weft.positions"     /* embd: keep or repack */
+#define WEFT_KEY_METHOD "weft.method"           /* prune: method name */
+#define WEFT_KEY_KEEP "weft.keep"               /* prune: visual tokens kept */
+#define WEFT_KEY_RATIO "weft.ratio"             /* prune: or the fraction kept */
+#define WEFT_KEY_PARAMS "weft.params"           /* prune: "name=value,..." */
+#define WEFT_KEY_SCOPE "weft.scope"             /* prune: image, tile or global */
+
 /* ---- kvcache, kv, logits (prefill, decode) ---- */
 #define WEFT_KEY_N_LAYER "weft.n_layer"
 #define WEFT_KEY_N_HEAD_KV "weft.n_head_kv"
@@ -45,5 +58,11 @@
 #define WEFT_KEY_KV_TYPE "weft.kv_type"         /* F32, Q8_0; absent: F16 */
 #define WEFT_KEY_NUMERICS "weft.numerics"       /* "llama.cpp" when computed so */
 #define WEFT_KEY_LAYER "weft.layer"
+/* KV compression (kvcompress, issue 13): statistics and compressed layouts */
+#define WEFT_KEY_MASS_QUERIES "weft.mass_queries" /* queries summed into mass */
+#define WEFT_KEY_Q_COUNT "weft.q_count"         /* queries in q_mean / q_cov */
+#define WEFT_KEY_KIVI "weft.kivi"               /* "kbits,vbits,residual" */
+#define WEFT_KEY_GEAR_RANK "weft.gear_rank"     /* low-rank terms per row */
+#define WEFT_KEY_KV_METHODS "weft.kv_methods"   /* what kvcompress applied */
 
 #endif

@@ -20,18 +20,32 @@ void weft_prompt_init(weft_prompt *p, const weft_model *m, const weft_vocab *voc
 void weft_prompt_free(weft_prompt *p)
 {
 	free(p->ids);
+	free(p->pos);
 	free(p->rows);
 	free(p->spans);
 	free(p->wrap);
 	memset(p, 0, sizeof *p);
 }
 
+/* Append id at position pos (the prompt then spans up to pos + 1). */
+static int push_at(weft_prompt *p, int32_t id, int64_t pos)
+{
+	if (pos > INT32_MAX - 1) {
+		weft_error("prompt: position %" PRId64 " out of range", pos);
+		return -1;
+	}
+	if (weft_grow(&p->ids, &p->cap, (size_t)p->n + 1, sizeof *p->ids) != 0 ||
+	    weft_grow(&p->pos, &p->cap_pos, (size_t)p->n + 1, sizeof *p->pos) != 0)
+		return -1;
+	p->ids[p->n] = id;
+	p->pos[p->n++] = (int32_t)pos;
+	p->n_pos = pos + 1;
+	return 0;
+}
+
 static int push_id(weft_prompt *p, int32_t id)
 {
-	if (weft_grow(&p->ids, &p->cap, (size_t)p->n + 1, sizeof *p->ids) != 0)
-		return -1;
-	p->ids[p->n++] = id;
-	return 0;
+	return push_at(p, id, p->n_pos);
 }
 
 static int add_wrap(weft_prompt *p, const char *s)
@@ -66,8 +80,9 @@ static int check_pieces(const weft_prompt *p, const char *s, const weft_frame *f
 	for (const char *q = s; q < end; q++) {
 		const size_t k = special_piece(q, end);
 		if (k && weft_vocab_find(p->voc, q, k) < 0) {
-			weft_error("frame %" PRIu64 ": the model's vocabulary lacks '%.*s' (wrong model for this stream?)",
-				   f->index, (int)k, q);
+			weft_error("the model's vocabulary lacks '%.*s' (wrong model for this stream?)", (int)k, q);
+			if (f)
+				weft_error_prefix("frame %" PRIu64, f->index);
 			return -1;
 		}
 	}
@@ -140,12 +155,13 @@ int weft_prompt_add_tile(weft_prompt *p, const weft_embd_tile *t, const weft_fra
 {
 	const int64_t d = p->m->hp.n_embd;
 	if (t->n_embd != d) {
-		weft_error("frame %" PRIu64 ": embedding width %" PRId64
-			   " does not match the model's n_embd %" PRId64 " (mmproj for another LLM?)",
-			   f->index, t->n_embd, d);
+		weft_error("embedding width %" PRId64 " does not match the model's n_embd %" PRId64
+			   " (mmproj for another LLM?)", t->n_embd, d);
+		if (f)
+			weft_error_prefix("frame %" PRIu64, f->index);
 		return -1;
 	}
-	if (t->vocab && weft_frame_check_fp(f, WEFT_KEY_VOCAB, p->vocab_fp) != 0)
+	if (t->vocab && f && weft_frame_check_fp(f, WEFT_KEY_VOCAB, p->vocab_fp) != 0)
 		return -1;
 	if (check_pieces(p, t->prefix, f) != 0 || check_pieces(p, t->suffix, f) != 0)
 		return -1;
@@ -154,12 +170,19 @@ int weft_prompt_add_tile(weft_prompt *p, const weft_embd_tile *t, const weft_fra
 	if (weft_grow(&p->rows, &p->cap_rows, (size_t)(p->n_rows + t->n_tokens), (size_t)d * sizeof *p->rows) != 0 ||
 	    weft_grow(&p->spans, &p->cap_spans, (size_t)p->n_spans + 1, sizeof *p->spans) != 0)
 		return -1;
-	p->spans[p->n_spans++] = (weft_prompt_span){.pos = p->n, .n = t->n_tokens, .image = t->image, .tile = t->tile};
+	/* a tile pruned with its positions kept spans its unpruned positions */
+	const int keep_pos = t->n_orig && t->kept && !t->repack;
+	const int64_t base = p->n_pos;
+	p->spans[p->n_spans++] = (weft_prompt_span){.pos = p->n, .n = t->n_tokens, .pos0 = base,
+						    .n_pos = keep_pos ? t->n_orig : t->n_tokens,
+						    .image = t->image, .tile = t->tile};
 	memcpy(p->rows + (size_t)p->n_rows * (size_t)d, t->embd, (size_t)(t->n_tokens * d) * sizeof(float));
 	p->n_rows += t->n_tokens;
 	for (int64_t i = 0; i < t->n_tokens; i++)
-		if (push_id(p, -1) != 0)
+		if (push_at(p, -1, keep_pos ? base + t->kept[i] : base + i) != 0)
 			return -1;
+	if (keep_pos)
+		p->n_pos = base + t->n_orig;
 	return add_wrap(p, t->suffix);
 }
 
@@ -196,6 +219,18 @@ int weft_prompt_add_frame(weft_prompt *p, const weft_frame *f)
 int weft_prompt_finish(weft_prompt *p)
 {
 	return flush_wrap(p);
+}
+
+int32_t *weft_prompt_history(const weft_prompt *p)
+{
+	int32_t *h = weft_malloc((size_t)(p->n_pos ? p->n_pos : 1) * sizeof *h);
+	if (!h)
+		return NULL;
+	for (int64_t i = 0; i < p->n_pos; i++)
+		h[i] = -1;
+	for (int64_t i = 0; i < p->n; i++)
+		h[p->pos[i]] = p->ids[i];
+	return h;
 }
 
 float *weft_prompt_input_rows(const weft_prompt *p)

@@ -16,6 +16,7 @@
 #include "keys.h"
 #include "image.h"
 #include "imgenc.h"
+#include "prune.h"
 #include "vision.h"
 
 static struct {
@@ -24,6 +25,10 @@ static struct {
 	int64_t batch, max_pixels;
 	unsigned img_flags;
 	int alpha;          /* -1: by family (mlp drop, idefics3 white), 0 white, 1 drop */
+	unsigned stats;     /* --stats: statistics for prune-tokens (imgenc.h) */
+	const char *prune;  /* --prune: a pruning method acting inside the encoder */
+	int64_t keep;       /* its budget: --keep N or --ratio R */
+	double ratio;
 } o = {.batch = 16, .alpha = -1};
 
 static void usage(FILE *f)
@@ -46,6 +51,11 @@ static void usage(FILE *f)
 		"      --no-exif         ignore JPEG EXIF orientation\n"
 		"      --lenient         accept image damage that libjpeg/libpng only warn about,\n"
 		"                        as PIL does (default: an error)\n"
+		"      --stats LIST      also export, for prune-tokens: keys (the last block's\n"
+		"                        keys), attn (attention received per layer); comma-separated\n"
+		"      --prune METHOD    prune visual tokens inside the encoder (flowcut), keeping\n"
+		"      --keep N          N tokens per tile, or\n"
+		"      --ratio R         the fraction R of them (see prune-tokens(1))\n"
 		"  -o, --output FILE     write to FILE (atomically) instead of stdout\n"
 		"      --force           write binary output to a terminal\n"
 		"  -v, --verbose         timing on stderr\n"
@@ -65,15 +75,54 @@ static int placeholder_number(const weft_frame *f, const char *inname)
 	return (int)n;
 }
 
+/* --stats keys,attn */
+static unsigned parse_stats(const char *s)
+{
+	unsigned m = 0;
+	while (*s) {
+		const size_t k = strcspn(s, ",");
+		if (k == 4 && strncmp(s, "keys", 4) == 0)
+			m |= WEFT_IMGENC_KEYS;
+		else if (k == 4 && strncmp(s, "attn", 4) == 0)
+			m |= WEFT_IMGENC_ATTN;
+		else
+			die("--stats: '%.*s' is not keys or attn", (int)k, s);
+		s += k + (s[k] == ',');
+	}
+	return m;
+}
+
+/* --prune METHOD with its budget: a method acting inside the encoder. */
+static void check_prune(void)
+{
+	if (!o.prune) {
+		if (o.keep || o.ratio > 0)
+			die("--keep / --ratio without --prune METHOD");
+		return;
+	}
+	const int st = weft_prune_stage_of(o.prune);
+	if (st < 0)
+		die("--prune: %s", weft_errmsg());
+	if (st != WEFT_PRUNE_AT_ENCODER)
+		die("--prune %s: that method acts %s: run prune-tokens --method %s", o.prune,
+		    st == WEFT_PRUNE_AT_LLM ? "inside the LLM" : "on embd frames", o.prune);
+	if (!o.keep && !(o.ratio > 0))
+		die("--prune %s: no budget: give --keep N or --ratio R", o.prune);
+}
+
 static void parse_options(int argc, char **argv)
 {
-	enum { O_MMPROJ = 256, O_BATCH, O_MAXPIX, O_ALPHA, O_ALPHA_WHITE, O_NOEXIF, O_LENIENT, O_FORCE };
+	enum { O_MMPROJ = 256, O_BATCH, O_MAXPIX, O_ALPHA, O_ALPHA_WHITE, O_NOEXIF, O_LENIENT, O_FORCE, O_STATS, O_PRUNE,
+	       O_KEEP, O_RATIO };
 	static const struct option opts[] = {
 		{"mmproj", required_argument, 0, O_MMPROJ}, {"input", required_argument, 0, 'i'},
 		{"threads", required_argument, 0, 't'},     {"batch", required_argument, 0, O_BATCH},
 		{"max-pixels", required_argument, 0, O_MAXPIX}, {"alpha-drop", no_argument, 0, O_ALPHA},
 		{"alpha-white", no_argument, 0, O_ALPHA_WHITE},
-		{"no-exif", no_argument, 0, O_NOEXIF},      {"lenient", no_argument, 0, O_LENIENT},      {"output", required_argument, 0, 'o'},
+		{"no-exif", no_argument, 0, O_NOEXIF},      {"lenient", no_argument, 0, O_LENIENT},
+		{"output", required_argument, 0, 'o'},      {"stats", required_argument, 0, O_STATS},
+		{"prune", required_argument, 0, O_PRUNE},   {"keep", required_argument, 0, O_KEEP},
+		{"ratio", required_argument, 0, O_RATIO},
 		{"force", no_argument, 0, O_FORCE},         {"verbose", no_argument, 0, 'v'},
 		{"help", no_argument, 0, 'h'},              {"version", no_argument, 0, 'V'},
 		{0, 0, 0, 0}};
@@ -90,6 +139,19 @@ static void parse_options(int argc, char **argv)
 		case O_ALPHA_WHITE: o.alpha = 0; break;
 		case O_NOEXIF: o.img_flags |= WEFT_IMAGE_NO_EXIF; break;
 		case O_LENIENT: o.img_flags |= WEFT_IMAGE_LENIENT; break;
+		case O_STATS: o.stats |= parse_stats(optarg); break;
+		case O_PRUNE: o.prune = optarg; break;
+		case O_KEEP:
+			if ((o.keep = opt_int("--keep", optarg, 0, 1 << 20)) == 0)
+				die("--keep 0: a budget of 0 tokens keeps nothing");
+			o.ratio = 0;
+			break;
+		case O_RATIO:
+			o.ratio = opt_real("--ratio", optarg, 0, 1);
+			if (o.ratio == 0)
+				die("--ratio 0: a budget of 0 tokens keeps nothing");
+			o.keep = 0;
+			break;
 		case 'o': o.output = optarg; break;
 		case O_FORCE: o.force = 1; break;
 		case 'v': o.verbose = 1; break;
@@ -100,6 +162,7 @@ static void parse_options(int argc, char **argv)
 	}
 	if (!o.mmproj)
 		die("no vision model given (--mmproj MMPROJ.gguf); see --help");
+	check_prune();
 }
 
 /* The whole input stream (it holds token ids and placeholders only, so it
@@ -172,11 +235,13 @@ int main(int argc, char **argv)
 	/* Decode, preprocess and encode every image once. */
 	FILE *out = out_open(o.output, 1, o.force);
 	weft_pool *pool = weft_pool_new(o.threads);
-	weft_imgenc_opts eo = {.batch = (int)o.batch, .alpha = o.alpha,
+	const int n_patches = v->hp.n_patches;
+	const int fc = !o.prune ? 0 : o.keep ? (int)o.keep : (int)(o.ratio * n_patches + 0.5) > 0 ? (int)(o.ratio * n_patches + 0.5) : 1;
+	weft_imgenc_opts eo = {.batch = (int)o.batch, .alpha = o.alpha, .stats = o.stats, .flowcut = fc,
 			       .image = {.max_pixels = (uint64_t)o.max_pixels, .flags = o.img_flags}};
 	weft_imgenc *enc = pool ? weft_imgenc_new(v, pool, &eo) : NULL;
 	if (!enc)
-		die_lib(NULL);
+		die("%s: %s", o.mmproj, weft_errmsg());
 	double t1 = now_seconds();
 	int n_tiles = 0;
 	for (int i = 0; i < n_img; i++) {

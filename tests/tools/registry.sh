@@ -19,4 +19,9 @@ check_family() { # name tool list-option man-page section-title
 }
 
 check_family chat_templates tokenize --list-templates man/tokenize.1 "Chat templates"
+check_family bench_readers eval-interleaved --list-formats man/eval-interleaved.1 "INPUT FORMATS"
+check_family metrics eval-interleaved --list-metrics man/eval-interleaved.1 "METRICS"
+check_family mc_extractors eval-interleaved --list-extractors man/eval-interleaved.1 "Answer extraction"
+check_family prune_methods prune-tokens --list man/prune-tokens.1 "METHODS"
+check_family kv_methods kvcompress --list man/kvcompress.1 "METHODS"
 exit $status

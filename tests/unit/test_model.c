@@ -453,7 +453,7 @@ static void kv_frame_layer_bounds(void)
 	const int32_t ids[3] = {5, 9, 12};
 	weft_kv *kv = weft_kv_new(l.m, 3), *kv2 = weft_kv_new(l.m, 3);
 	CHECK(kv && kv2 && weft_model_forward(l.m, tiny_pool, kv, ids, NULL, 3, 0, NULL, 0, NULL) == 0);
-	weft_frame *f = kv ? weft_kv_layer_frame(l.m, kv, 1, NULL) : NULL;
+	weft_frame *f = kv ? weft_kv_layer_frame(l.m, kv, 1, NULL, 0) : NULL;
 	CHECK(f && weft_frame_set(f, WEFT_KEY_LAYER, "2") == 0);
 	if (!t_failed) {
 		kv2->n_past = 3;
