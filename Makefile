@@ -3,6 +3,7 @@
 #   make test            unit, golden, tool and bad-input tests
 #   make check-asan      the same suite under AddressSanitizer + UBSan
 #   make fuzz            libFuzzer harnesses, FUZZ_SECONDS each (default 60)
+#   make fuzz-smoke      each harness 30 s from its seeds (CI); fuzz-long: an hour each
 #   make bench           benchmarks (tests/bench), figures printed
 #   make install PREFIX=/usr/local
 .SUFFIXES:
@@ -21,12 +22,15 @@ PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lz -lpcre2-8 -ljansson -lpng16 -ljpeg)
 
 WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
-ALL_CFLAGS = -std=c11 -D_DEFAULT_SOURCE -D_FILE_OFFSET_BITS=64 $(WARN) -fPIC \
-             -Ilib -Ikernels $(PKG_CFLAGS) $(CFLAGS) $(EXTRA_CFLAGS)
+# Layers: tools -> lib -> kernels -> base; nothing includes upwards
+# (tests/tools/install.sh checks it).  -MMD -MP: header dependencies per object.
+INCLUDES := -Ilib -Ikernels -Ibase
+ALL_CFLAGS = -std=c11 -D_DEFAULT_SOURCE -D_FILE_OFFSET_BITS=64 $(WARN) -fPIC -MMD -MP \
+             $(INCLUDES) $(PKG_CFLAGS) $(CFLAGS) $(EXTRA_CFLAGS)
 LDLIBS   = $(PKG_LIBS) -lm -lpthread
 
 SOVER    := 0
-LIB_SRC  := $(sort $(wildcard lib/*.c) $(wildcard kernels/*.c))
+LIB_SRC  := $(sort $(wildcard base/*.c) $(wildcard lib/*.c) $(wildcard kernels/*.c))
 LIB_OBJ  := $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRC))
 TOOL_SRC := $(sort $(wildcard tools/*.c))
 TOOLS    := $(patsubst tools/%.c,$(BIN)/%,$(TOOL_SRC))
@@ -35,16 +39,18 @@ TESTS    := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 BENCH_SRC := $(sort $(wildcard tests/bench/bench_*.c))
 BENCHES  := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
-HEADERS  := $(sort $(filter-out %_int.h,$(wildcard lib/*.h)))
-ALL_HEADERS := $(wildcard lib/*.h) $(wildcard kernels/*.h)
+# The installed (public) headers; every other header is internal, and its
+# declarations are hidden from libweft.so (tests/check-exports.sh).
+HEADERS  := base/util.h base/ggml_types.h kernels/kernels.h \
+            $(sort $(filter-out %_int.h,$(wildcard lib/*.h)) $(wildcard lib/*.def))
 
 all: $(BUILD)/libweft.a $(BUILD)/libweft.so.$(SOVER) $(TOOLS)
 
-$(BUILD)/%.o: %.c $(ALL_HEADERS) Makefile
+$(BUILD)/%.o: %.c Makefile
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(KFLAGS) -c -o $@ $<
 
-# SIMD kernels are compiled for their instruction set only; kernels/dispatch.c
+# SIMD kernels are compiled for their instruction set only; kernels/backend.c
 # calls them after checking CPUID.
 $(BUILD)/kernels/%_avx2.o: KFLAGS = -mavx2 -mfma -mf16c
 $(BUILD)/kernels/%_avx512.o: KFLAGS = -mavx2 -mfma -mf16c -mavx512f -mavx512bw -mavx512vl -mavx512dq \
@@ -58,16 +64,25 @@ $(BUILD)/libweft.so.$(SOVER): $(LIB_OBJ) lib/libweft.map
 	$(CC) -shared -Wl,-soname,libweft.so.$(SOVER) -Wl,--version-script=lib/libweft.map \
 	  $(CFLAGS) $(EXTRA_CFLAGS) -o $@ $(LIB_OBJ) $(LDLIBS)
 
-$(BIN)/%: tools/%.c tools/common.h $(BUILD)/libweft.a
-	@mkdir -p $(BIN)
-	$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libweft.a $(LDLIBS)
+$(BIN)/%: tools/%.c $(BUILD)/libweft.a
+	@mkdir -p $(BIN) $(BUILD)/dep
+	$(CC) $(ALL_CFLAGS) -MF $(BUILD)/dep/$*.d -o $@ $< $(BUILD)/libweft.a $(LDLIBS)
 
-$(BUILD)/tests/%: tests/unit/%.c $(wildcard tests/unit/*.h) $(BUILD)/libweft.a
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libweft.a
 	@mkdir -p $(BUILD)/tests
-	$(CC) $(ALL_CFLAGS) -Itests/unit -o $@ $< $(BUILD)/libweft.a $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) -MF $@.d -Itests/unit -o $@ $< $(BUILD)/libweft.a $(LDLIBS)
 
-test: all $(TESTS)
-	WEFT_BIN=$(BIN) WEFT_TESTBIN=$(BUILD)/tests sh tests/run
+# The installed tree the tests check (tests/tools/install.sh: each public
+# header compiles alone, a program links with pkg-config's flags,
+# libweft.so exports exactly the public headers' functions).
+STAGE := $(BUILD)/stage
+stage: all
+	@rm -rf $(STAGE)
+	@$(MAKE) --no-print-directory -s install DESTDIR=$(abspath $(STAGE)) PREFIX=/usr/local >/dev/null
+
+test: all $(TESTS) stage
+	WEFT_BIN=$(BIN) WEFT_TESTBIN=$(BUILD)/tests WEFT_STAGE=$(STAGE) \
+	  WEFT_SAN_FLAGS="$(filter -fsanitize% -fno-sanitize%,$(CFLAGS))" sh tests/run
 
 ASAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
 check-asan:
@@ -79,21 +94,44 @@ fuzz-lib:
 	@$(MAKE) --no-print-directory BUILD=build-fuzz/lib CC=$(CLANG) \
 	  CFLAGS="-O1 -g -fsanitize=fuzzer-no-link $(FUZZ_SAN)" build-fuzz/lib/libweft.a
 build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c fuzz-lib
-	$(CLANG) -std=c11 -D_DEFAULT_SOURCE -Ilib -Ikernels $(PKG_CFLAGS) -O1 -g -fsanitize=fuzzer $(FUZZ_SAN) \
+	$(CLANG) -std=c11 -D_DEFAULT_SOURCE $(INCLUDES) $(PKG_CFLAGS) -O1 -g -fsanitize=fuzzer $(FUZZ_SAN) \
 	  -o $@ $< build-fuzz/lib/libweft.a $(LDLIBS)
 fuzz-build: $(FUZZERS)
 fuzz: $(FUZZERS)
-	@for f in $(FUZZERS); do \
+	@mkdir -p build-fuzz/artifacts; for f in $(FUZZERS); do \
 	  n=$${f#build-fuzz/fuzz_}; mkdir -p build-fuzz/corpus-$$n; \
 	  echo "fuzz $$n: $(FUZZ_SECONDS) s"; \
-	  $$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 -max_len=65536 \
+	  $$f -max_total_time=$(FUZZ_SECONDS) $(FUZZ_FLAGS) -artifact_prefix=build-fuzz/artifacts/$$n- \
 	     build-fuzz/corpus-$$n tests/fuzz/seeds/$$n 2>build-fuzz/$$n.log || { tail -n 40 build-fuzz/$$n.log; exit 1; }; \
 	  grep -aE 'stat::number_of_executed_units|Done' build-fuzz/$$n.log | tail -n 2; \
 	done
 
+# CI's smoke run: each harness FUZZ_SMOKE_SECONDS from an empty corpus plus
+# the committed seeds; fuzz-long: hours, keeping its corpus (crashers go to
+# build-fuzz/artifacts; add them to tests/fuzz/seeds/<harness> as regressions).
+FUZZ_SMOKE_SECONDS ?= 30
+FUZZ_LONG_SECONDS ?= 3600
+FUZZ_FLAGS := -print_final_stats=1 -max_len=65536 -timeout=60 -rss_limit_mb=4096
+fuzz-smoke: $(FUZZERS)
+	@mkdir -p build-fuzz/artifacts; for f in $(FUZZERS); do \
+	  n=$${f#build-fuzz/fuzz_}; rm -rf build-fuzz/smoke-$$n; mkdir -p build-fuzz/smoke-$$n; \
+	  echo "fuzz-smoke $$n: $(FUZZ_SMOKE_SECONDS) s from tests/fuzz/seeds/$$n"; \
+	  $$f -max_total_time=$(FUZZ_SMOKE_SECONDS) $(FUZZ_FLAGS) -artifact_prefix=build-fuzz/artifacts/$$n- \
+	     build-fuzz/smoke-$$n tests/fuzz/seeds/$$n 2>build-fuzz/$$n.smoke.log || { tail -n 40 build-fuzz/$$n.smoke.log; exit 1; }; \
+	  grep -a 'stat::number_of_executed_units' build-fuzz/$$n.smoke.log; \
+	done
+fuzz-long: $(FUZZERS)
+	@mkdir -p build-fuzz/artifacts; for f in $(FUZZERS); do \
+	  n=$${f#build-fuzz/fuzz_}; mkdir -p build-fuzz/corpus-$$n; \
+	  echo "fuzz-long $$n: $(FUZZ_LONG_SECONDS) s"; \
+	  $$f -max_total_time=$(FUZZ_LONG_SECONDS) $(FUZZ_FLAGS) -artifact_prefix=build-fuzz/artifacts/$$n- \
+	     build-fuzz/corpus-$$n tests/fuzz/seeds/$$n 2>build-fuzz/$$n.long.log || { tail -n 40 build-fuzz/$$n.long.log; exit 1; }; \
+	  grep -a 'stat::number_of_executed_units' build-fuzz/$$n.long.log; \
+	done
+
 $(BUILD)/bench/%: tests/bench/%.c $(BUILD)/libweft.a
 	@mkdir -p $(BUILD)/bench
-	$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libweft.a $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) -MF $@.d -o $@ $< $(BUILD)/libweft.a $(LDLIBS)
 
 bench: all $(BENCHES)
 	WEFT_BIN=$(BIN) WEFT_BENCHBIN=$(BUILD)/bench sh tests/bench/run
@@ -107,10 +145,22 @@ install: all
 	cp $(HEADERS) $(DESTDIR)$(PREFIX)/include/weft/
 	cp man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
 	cp man/*.5 $(DESTDIR)$(PREFIX)/share/man/man5/
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(shell sed -n 's/^#define WEFT_VERSION "\(.*\)"/\1/p' lib/util.h)|' \
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(shell sed -n 's/^#define WEFT_VERSION "\(.*\)"/\1/p' base/util.h)|' \
 	  -e 's|@PKGS@|$(PKGS)|' lib/weft.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/weft.pc
 
 clean:
 	rm -rf build build-asan build-fuzz bin
 
-.PHONY: all test check-asan fuzz fuzz-lib fuzz-build bench install clean
+-include $(LIB_OBJ:.o=.d) $(TESTS:=.d) $(BENCHES:=.d) $(patsubst $(BIN)/%,$(BUILD)/dep/%.d,$(TOOLS))
+
+.PHONY: all test stage check-asan fuzz-smoke fuzz-long fuzz fuzz-lib fuzz-build bench install clean
+
+# make plot SUMMARIES='run-*.summary.json' PLOT=budget.png: accuracy and
+# time to first token against the visual tokens kept, one point per
+# eval-interleaved summary (man 1 eval-interleaved; needs gnuplot).
+SUMMARIES ?= $(wildcard tests/data/eval/summaries/*.json)
+PLOT ?= $(BUILD)/plot.png
+plot: $(BIN)/eval-interleaved
+	$(BIN)/eval-interleaved plot $(SUMMARIES) -o $(PLOT)
+
+.PHONY: plot

@@ -21,6 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend.h"
+#include "ggml_types.h"
 #include "ops_int.h"
 #include "util.h"
 
@@ -29,56 +31,127 @@
 
 /* ---- scalar reference kernels ---- */
 
-/* Element i of a K or V row block: IEEE half, or float32 with kv_f32. */
-static inline float kv_at(const weft_attn_args *a, const void *base, int64_t i)
+/* Row j of KV head g as float32 (n values: kd for K, hd for V): F32 rows
+ * in place, any other type dequantized into buf. */
+static const float *row_f32(const weft_attn_args *a, const void *base, int g, int64_t j, int n, float *buf)
 {
-	return a->kv_f32 ? ((const float *)base)[i] : weft_fp16_to_fp32(((const uint16_t *)base)[i]);
+	const void *r = weft_attn_row(a, base, g, j);
+	if (a->kv_type == WEFT_TYPE_F32)
+		return r;
+	if (a->kv_type == WEFT_TYPE_F16) /* the common case, without a type switch */
+		for (int d = 0; d < n; d++)
+			buf[d] = weft_fp16_to_fp32(((const uint16_t *)r)[d]);
+	else
+		weft_dequantize_row(a->kv_type, r, buf, n); /* type checked by the driver */
+	return buf;
 }
 
-static const void *kv_head(const weft_attn_args *a, const void *base, int64_t off)
-{
-	return a->kv_f32 ? (const void *)((const float *)base + off) : (const void *)((const uint16_t *)base + off);
-}
-
-static float dot_ref(const weft_attn_args *a, const float *q, const void *K, int64_t j, int hd)
+static float dot_ref(const float *q, const float *k, int hd)
 {
 	float s = 0.0f;
 	for (int d = 0; d < hd; d++)
-		s += q[d] * kv_at(a, K, j * hd + d);
+		s += q[d] * k[d];
 	return s;
+}
+
+/* One key of score s and value v into the online softmax (m, l, acc). */
+static void online_add(float s, const float *v, int hd, float *m, float *l, float *acc)
+{
+	if (s > *m) { /* new max: rescale what we have */
+		const float r = expf(*m - s);
+		for (int d = 0; d < hd; d++)
+			acc[d] *= r;
+		*l *= r;
+		*m = s;
+	}
+	const float p = expf(s - *m);
+	*l += p;
+	for (int d = 0; d < hd; d++)
+		acc[d] += p * v[d];
+}
+
+/* Row r's low-rank term sum_i A[r][i] B[i][:] (n values) added to x. */
+static void add_lowrank(const uint16_t *A, const float *B, int rank, int64_t r, int n, float *x)
+{
+	for (int i = 0; i < rank; i++) {
+		const float c = weft_fp16_to_fp32(A[r * rank + i]);
+		for (int d = 0; d < n; d++)
+			x[d] += c * B[(int64_t)i * n + d];
+	}
+}
+
+void weft_attn_kivi_ref(const weft_attn_args *a, int g, const float *qk, float *m, float *l, float *acc)
+{
+	const weft_attn_kivi *kv = a->kivi;
+	const int hd = a->hd, kd = weft_attn_kd(a), n = kv->n[g];
+	const size_t kbb = weft_kivi_kblock_bytes(kd, kv->kbits), vrb = weft_kivi_vrow_bytes(hd, kv->vgroup, kv->vbits);
+	float kb[WEFT_KIVI_BLOCK * WEFT_ATTN_MAX_HD], vb[WEFT_ATTN_MAX_HD];
+	int64_t ko = 0, vo = 0; /* next outliers */
+	for (int r = 0; r < n; r++) {
+		float *k = kb + (r % WEFT_KIVI_BLOCK) * kd;
+		if (r % WEFT_KIVI_BLOCK == 0)
+			weft_kivi_dequant_keys(kv->kb[g] + (size_t)(r / WEFT_KIVI_BLOCK) * kbb, kd, kv->kbits, kb);
+		weft_kivi_dequant_vrow(kv->vb[g] + (size_t)r * vrb, hd, kv->vgroup, kv->vbits, vb);
+		if (kv->rank > 0 && r < kv->lr_n[g]) {
+			add_lowrank(kv->ka[g], kv->kbasis[g], kv->rank, r, kd, k);
+			add_lowrank(kv->va[g], kv->vbasis[g], kv->rank, r, hd, vb);
+		}
+		for (; kv->ko && ko < kv->ko_n[g] && kv->ko[g][ko].row == r; ko++)
+			k[kv->ko[g][ko].chan] += weft_fp16_to_fp32(kv->ko[g][ko].val);
+		for (; kv->vo && vo < kv->vo_n[g] && kv->vo[g][vo].row == r; vo++)
+			vb[kv->vo[g][vo].chan] += weft_fp16_to_fp32(kv->vo[g][vo].val);
+		online_add(dot_ref(qk, k, kd) * a->scale, vb, hd, m, l, acc);
+	}
+}
+
+void weft_attn_view_ref(const weft_attn_args *a, int g, const float *q, float *m, float *l, float *acc)
+{
+	const weft_attn_view *v = a->view;
+	const int hd = a->hd;
+	const int64_t rb = weft_attn_bytes(a, hd);
+	float kb[WEFT_ATTN_MAX_HD], vb[WEFT_ATTN_MAX_HD];
+	for (int32_t e = 0; e < v->n[g]; e++) {
+		const int64_t r = v->head_off[g] + v->idx[g][e];
+		const void *kr = (const char *)v->K + r * rb, *vr = (const char *)v->V + r * rb;
+		if (a->kv_type == WEFT_TYPE_F32) {
+			memcpy(kb, kr, sizeof(float) * (size_t)hd);
+			memcpy(vb, vr, sizeof(float) * (size_t)hd);
+		} else if (a->kv_type == WEFT_TYPE_F16) {
+			for (int d = 0; d < hd; d++)
+				kb[d] = weft_fp16_to_fp32(((const uint16_t *)kr)[d]), vb[d] = weft_fp16_to_fp32(((const uint16_t *)vr)[d]);
+		} else {
+			weft_dequantize_row(a->kv_type, kr, kb, hd);
+			weft_dequantize_row(a->kv_type, vr, vb, hd);
+		}
+		for (int d = 0; d < hd; d++)
+			vb[d] *= v->vs[g][e];
+		online_add(v->ks[g][e] * dot_ref(q, kb, hd) * a->scale, vb, hd, m, l, acc);
+	}
 }
 
 void weft_attn_rows_ref(const weft_attn_args *a, int h, int64_t t0, int64_t t1, float *st)
 {
-	const int hd = a->hd;
+	const int hd = a->hd, kd = weft_attn_kd(a);
 	const int g = h / (a->n_head / a->n_head_kv);
-	const void *K = kv_head(a, a->K, g * a->kv_head_stride), *V = kv_head(a, a->V, g * a->kv_head_stride);
-	float acc[WEFT_ATTN_MAX_HD];
+	float acc[WEFT_ATTN_MAX_HD], kb[WEFT_ATTN_MAX_HD], vb[WEFT_ATTN_MAX_HD], qb[WEFT_ATTN_MAX_HD];
 	for (int64_t t = t0; t < t1; t++) {
-		const float *q = a->Q + (t * a->n_head + h) * hd;
+		const float *q = weft_attn_qk(a, g, a->Q + (t * a->n_head + h) * hd, qb);
 		float *o = a->out + (t * a->n_head + h) * hd;
 		const int64_t n = weft_attn_visible(a, g, t);
 		float m = -INFINITY, l = 0.0f;
 		memset(acc, 0, sizeof(float) * (size_t)hd);
-		for (int64_t j = 0; j < n; j++) {
-			const float s = dot_ref(a, q, K, j, hd) * a->scale;
-			if (s > m) { /* new max: rescale what we have */
-				const float r = expf(m - s);
-				for (int d = 0; d < hd; d++)
-					acc[d] *= r;
-				l *= r;
-				m = s;
-			}
-			const float p = expf(s - m);
-			l += p;
-			for (int d = 0; d < hd; d++)
-				acc[d] += p * kv_at(a, V, j * hd + d);
-		}
+		if (a->kivi)
+			weft_attn_kivi_ref(a, g, q, &m, &l, acc);
+		if (a->view)
+			weft_attn_view_ref(a, g, q, &m, &l, acc);
+		for (int64_t j = 0; j < n; j++)
+			online_add(dot_ref(q, row_f32(a, a->K, g, j, kd, kb), kd) * a->scale, row_f32(a, a->V, g, j, hd, vb),
+				   hd, &m, &l, acc);
 		const float inv = l > 0.0f ? 1.0f / l : 0.0f;
 		for (int d = 0; d < hd; d++)
 			o[d] = acc[d] * inv;
 		if (st) {
-			st[2 * (t - t0)] = n > 0 ? m : 0.0f;
+			st[2 * (t - t0)] = l > 0.0f ? m : 0.0f;
 			st[2 * (t - t0) + 1] = l;
 		}
 	}
@@ -87,9 +160,8 @@ void weft_attn_rows_ref(const weft_attn_args *a, int h, int64_t t0, int64_t t1, 
 void weft_attn_mass_ref(const weft_attn_args *a, int g, int64_t j0, int64_t j1, int64_t t0, int64_t t1,
 			const float *st)
 {
-	const int hd = a->hd, rep = a->n_head / a->n_head_kv;
-	const void *K = kv_head(a, a->K, g * a->kv_head_stride);
-	float loc[WEFT_MASS_BLOCK] = {0};
+	const int hd = a->hd, kd = weft_attn_kd(a), rep = a->n_head / a->n_head_kv;
+	float loc[WEFT_MASS_BLOCK] = {0}, kb[WEFT_ATTN_MAX_HD], qb[WEFT_ATTN_MAX_HD];
 	for (int h = g * rep; h < (g + 1) * rep; h++)
 		for (int64_t t = t0; t < t1; t++) {
 			const int64_t n = weft_attn_visible(a, g, t);
@@ -98,9 +170,9 @@ void weft_attn_mass_ref(const weft_attn_args *a, int g, int64_t j0, int64_t j1, 
 			if (je <= j0 || !(l > 0.0f))
 				continue;
 			const float inv = 1.0f / l;
-			const float *q = a->Q + (t * a->n_head + h) * hd;
+			const float *q = weft_attn_qk(a, g, a->Q + (t * a->n_head + h) * hd, qb);
 			for (int64_t j = j0; j < je; j++)
-				loc[j - j0] += expf(dot_ref(a, q, K, j, hd) * a->scale - m) * inv;
+				loc[j - j0] += expf(dot_ref(q, row_f32(a, a->K, g, j, kd, kb), kd) * a->scale - m) * inv;
 		}
 	float *mass = a->mass + g * a->mass_stride;
 	for (int64_t j = j0; j < j1; j++)
@@ -134,6 +206,14 @@ static void rows_task(void *ctx, int task, int n_tasks)
 		}
 }
 
+static void grp_task(void *ctx, int task, int n_tasks)
+{
+	const attn_job *jb = ctx;
+	const int g = (int)(task / jb->n_tblk);
+	const int64_t r0 = jb->t0 + (task % jb->n_tblk) * ATTN_ROWS;
+	jb->vt->attn_rows_grp(jb->a, g, r0, r0 + ATTN_ROWS < jb->t1 ? r0 + ATTN_ROWS : jb->t1);
+}
+
 static void mass_task(void *ctx, int task, int n_tasks)
 {
 	const attn_job *jb = ctx;
@@ -163,8 +243,32 @@ void weft_attention_vt(weft_pool *p, const weft_attn_args *a, const weft_ops_vt 
 		memset(a->out, 0, sizeof(float) * (size_t)(a->T * a->n_head * a->hd));
 		return;
 	}
-	/* float32 K/V: the kernels of a level that reads them, else the references */
-	attn_job jb = {.a = a, .vt = a->kv_f32 && !vt->attn_kv_f32 ? &weft_ops_scalar_vt : vt};
+	if (a->kv_type != WEFT_TYPE_F16 && a->kv_type != WEFT_TYPE_F32 &&
+	    (a->kv_type >= 64 || weft_type_row_bytes(a->kv_type, (uint64_t)a->hd) == 0 ||
+	     !weft_type_get(a->kv_type)->can_dequant)) {
+		weft_error("attention: cannot read K/V rows of type %u with %d values", a->kv_type, a->hd);
+		memset(a->out, 0, sizeof(float) * (size_t)(a->T * a->n_head * a->hd));
+		return;
+	}
+	if ((a->k_chan && (a->k_dim < 1 || a->k_dim > a->hd)) ||
+	    (a->kivi && (a->kivi->vgroup < 1 || a->hd % a->kivi->vgroup || a->kivi->vgroup > 1024))) {
+		weft_error("attention: bad compressed layout (key channels %d, value group %d, head_dim %d)", a->k_dim,
+			   a->kivi ? a->kivi->vgroup : 0, a->hd);
+		memset(a->out, 0, sizeof(float) * (size_t)(a->T * a->n_head * a->hd));
+		return;
+	}
+	/* K/V rows of a type, or a layout, this level has no kernels for: the
+	 * references */
+	const unsigned ext = weft_attn_ext_needed(a);
+	const int own = a->kv_type < 64 && (vt->attn_kv_types >> a->kv_type & 1) && (vt->attn_ext & ext) == ext;
+	attn_job jb = {.a = a, .vt = own ? vt : &weft_ops_scalar_vt};
+	if (!a->mass && a->kivi && jb.vt->attn_rows_grp) { /* a quantized prefix: read once per KV head */
+		jb.t0 = 0;
+		jb.t1 = a->T;
+		jb.n_tblk = (a->T + ATTN_ROWS - 1) / ATTN_ROWS;
+		weft_pool_run(p, (int)(jb.n_tblk * a->n_head_kv), grp_task, &jb);
+		return;
+	}
 	if (!a->mass) {
 		jb.t0 = 0;
 		jb.t1 = a->T;

@@ -152,8 +152,8 @@ void weft_attn_rows_avx2(const weft_attn_args *a, int h, int64_t t0, int64_t t1,
 {
 	const int hd = a->hd;
 	const int g = h / (a->n_head / a->n_head_kv);
-	const uint16_t *K = (const uint16_t *)a->K + g * a->kv_head_stride,
-		       *V = (const uint16_t *)a->V + g * a->kv_head_stride;
+	const uint16_t *K = (const uint16_t *)a->K + weft_attn_head0(a, g) * hd,
+		       *V = (const uint16_t *)a->V + weft_attn_head0(a, g) * hd;
 	float acc[WEFT_ATTN_MAX_HD];
 	float s[KB];
 	for (int64_t t = t0; t < t1; t++) {
@@ -191,7 +191,7 @@ void weft_attn_mass_avx2(const weft_attn_args *a, int g, int64_t j0, int64_t j1,
 			 const float *st)
 {
 	const int hd = a->hd, rep = a->n_head / a->n_head_kv;
-	const uint16_t *K = (const uint16_t *)a->K + g * a->kv_head_stride;
+	const uint16_t *K = (const uint16_t *)a->K + weft_attn_head0(a, g) * hd;
 	float loc[WEFT_MASS_BLOCK] = {0}, s[WEFT_MASS_BLOCK];
 	for (int h = g * rep; h < (g + 1) * rep; h++)
 		for (int64_t t = t0; t < t1; t++) {

@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "ggml_blocks.h"
+
 #define INLINE static inline __attribute__((always_inline))
 
 INLINE float h2f(const uint8_t *p)
@@ -50,17 +52,18 @@ enum { T40, T41, T50, T51, T80 };
 INLINE __m512i decode2(const int ty, const uint8_t *b0, const uint8_t *b1)
 {
 	switch (ty) {
-	case T40: return nib2(b0 + 2, b1 + 2);
-	case T41: return nib2(b0 + 4, b1 + 4);
+	case T40: return nib2(b0 + WEFT_OFF(q4_0, qs), b1 + WEFT_OFF(q4_0, qs));
+	case T41: return nib2(b0 + WEFT_OFF(q4_1, qs), b1 + WEFT_OFF(q4_1, qs));
 	case T50: case T51: {
-		int o = ty == T50 ? 2 : 4;
-		__m512i q = nib2(b0 + o + 4, b1 + o + 4);
-		__mmask64 hm = (__mmask64)ld32(b0 + o) | (__mmask64)ld32(b1 + o) << 32;
+		const size_t qh = ty == T50 ? WEFT_OFF(q5_0, qh) : WEFT_OFF(q5_1, qh),
+			     qs = ty == T50 ? WEFT_OFF(q5_0, qs) : WEFT_OFF(q5_1, qs);
+		__m512i q = nib2(b0 + qs, b1 + qs);
+		__mmask64 hm = (__mmask64)ld32(b0 + qh) | (__mmask64)ld32(b1 + qh) << 32;
 		return _mm512_or_si512(q, _mm512_maskz_mov_epi8(hm, _mm512_set1_epi8(16)));
 	}
 	default: {
-		__m512i v = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(b0 + 2))),
-					       _mm256_loadu_si256((const __m256i *)(b1 + 2)), 1);
+		__m512i v = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(b0 + WEFT_OFF(q8_0, qs)))),
+					       _mm256_loadu_si256((const __m256i *)(b1 + WEFT_OFF(q8_0, qs))), 1);
 		return _mm512_xor_si512(v, _mm512_set1_epi8((char)0x80));
 	}
 	}

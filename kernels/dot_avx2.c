@@ -5,6 +5,7 @@
  * token vpmaddubsw + vpmaddwd (no saturation: weights are at most 6 bits
  * here) give exact per-lane sums, plus the activation's -c*sum correction.
  * Q8_0 keeps its signed weights and uses the |w|, sign(x, w) trick. */
+#include "ggml_blocks.h"
 #include "avx2_int.h"
 #include "ggml_types.h"
 #include "matmul_int.h"
@@ -19,7 +20,7 @@ typedef struct tok {
 	const int32_t *corr, *bs;
 } tok;
 
-INLINE void tok_init(const weft_act *a, int64_t t0, int nt, tok *x)
+INLINE void tok_init(const weft_qact *a, int64_t t0, int nt, tok *x)
 {
 	for (int t = 0; t < nt; t++) {
 		int64_t tt = t0 + t;
@@ -62,10 +63,10 @@ enum { T40, T41, T50, T51, T80 };
  * dot_avx512.c's). */
 #define PREFETCH 4096
 
-INLINE void row32(const int NT, const int ty, int64_t k, const uint8_t *w, const weft_act *a, int64_t t0,
+INLINE void row32(const int NT, const int ty, int64_t k, const uint8_t *w, const weft_qact *a, int64_t t0,
 		  float *y, int64_t ldy)
 {
-	const int bytes = ty == T40 ? 18 : ty == T41 ? 20 : ty == T50 ? 22 : ty == T51 ? 24 : 34;
+	const int bytes = (int)(ty == T40 ? WEFT_SZ(q4_0) : ty == T41 ? WEFT_SZ(q4_1) : ty == T50 ? WEFT_SZ(q5_0) : ty == T51 ? WEFT_SZ(q5_1) : WEFT_SZ(q8_0));
 	const int mins = ty == T41 || ty == T51;
 	tok x[WEFT_NT];
 	tok_init(a, t0, NT, x);
@@ -77,18 +78,18 @@ INLINE void row32(const int NT, const int ty, int64_t k, const uint8_t *w, const
 		_mm_prefetch((const char *)w + PREFETCH, _MM_HINT_T0);
 		__m256i q;
 		switch (ty) {
-		case T40: q = nib(w + 2); break;
-		case T41: q = nib(w + 4); break;
-		case T50: q = _mm256_or_si256(nib(w + 6), bits16(ld32(w + 2))); break;
-		case T51: q = _mm256_or_si256(nib(w + 8), bits16(ld32(w + 4))); break;
-		default: q = _mm256_loadu_si256((const __m256i *)(w + 2)); break;
+		case T40: q = nib(w + WEFT_OFF(q4_0, qs)); break;
+		case T41: q = nib(w + WEFT_OFF(q4_1, qs)); break;
+		case T50: q = _mm256_or_si256(nib(w + WEFT_OFF(q5_0, qs)), bits16(ld32(w + WEFT_OFF(q5_0, qh)))); break;
+		case T51: q = _mm256_or_si256(nib(w + WEFT_OFF(q5_1, qs)), bits16(ld32(w + WEFT_OFF(q5_1, qh)))); break;
+		default: q = _mm256_loadu_si256((const __m256i *)(w + WEFT_OFF(q8_0, qs))); break;
 		}
 		if (ty == T80)
 			tokens32(NT, 0, 1, x, 32 * g, q, _mm256_set1_ps(h2f(w)), acc);
 		else
 			tokens32(NT, !mins, 0, x, 32 * g, q, _mm256_set1_ps(h2f(w)), acc);
 		if (mins) {
-			float m = h2f(w + 2);
+			float m = h2f(w + WEFT_OFF(q4_1, m)); /* at the same offset in Q5_1 */
 			for (int t = 0; t < NT; t++)
 				mt[t] += m * x[t].s[g];
 		}
@@ -106,10 +107,10 @@ static void scale_min_k4(const uint8_t *s, float d, float *sc, int *m)
 	}
 }
 
-INLINE void row_q45k(const int NT, const int q5, int64_t k, const uint8_t *w, const weft_act *a, int64_t t0,
+INLINE void row_q45k(const int NT, const int q5, int64_t k, const uint8_t *w, const weft_qact *a, int64_t t0,
 		     float *y, int64_t ldy)
 {
-	const int bytes = q5 ? 176 : 144;
+	const int bytes = q5 ? (int)WEFT_SZ(q5_K) : (int)WEFT_SZ(q4_K);
 	tok x[WEFT_NT];
 	tok_init(a, t0, NT, x);
 	__m256 acc[WEFT_NT];
@@ -119,11 +120,11 @@ INLINE void row_q45k(const int NT, const int q5, int64_t k, const uint8_t *w, co
 	for (int64_t b = 0; b < k / 256; b++, w += bytes) {
 		for (int o = 0; o < bytes; o += 64)
 			_mm_prefetch((const char *)w + PREFETCH + o, _MM_HINT_T0);
-		float sc[8], dmin = h2f(w + 2);
+		float sc[8], dmin = h2f(w + WEFT_OFF(q4_K, dmin));
 		int m[8];
-		scale_min_k4(w + 4, h2f(w), sc, m);
-		const uint8_t *qs = w + (q5 ? 48 : 16);
-		__m256i qh = q5 ? _mm256_loadu_si256((const __m256i *)(w + 16)) : _mm256_setzero_si256();
+		scale_min_k4(w + WEFT_OFF(q4_K, scales), h2f(w), sc, m);
+		const uint8_t *qs = w + (q5 ? WEFT_OFF(q5_K, qs) : WEFT_OFF(q4_K, qs));
+		__m256i qh = q5 ? _mm256_loadu_si256((const __m256i *)(w + WEFT_OFF(q5_K, qh))) : _mm256_setzero_si256();
 		for (int j = 0; j < 8; j++) {
 			__m256i v = _mm256_loadu_si256((const __m256i *)(qs + 32 * (j / 2)));
 			__m256i q = _mm256_and_si256(j & 1 ? _mm256_srli_epi16(v, 4) : v, _mm256_set1_epi8(0x0f));
@@ -144,7 +145,7 @@ INLINE void row_q45k(const int NT, const int q5, int64_t k, const uint8_t *w, co
 	store(NT, acc, mt, y, ldy);
 }
 
-INLINE void row_q6k(const int NT, int64_t k, const uint8_t *w, const weft_act *a, int64_t t0, float *y,
+INLINE void row_q6k(const int NT, int64_t k, const uint8_t *w, const weft_qact *a, int64_t t0, float *y,
 		    int64_t ldy)
 {
 	tok x[WEFT_NT];
@@ -153,15 +154,15 @@ INLINE void row_q6k(const int NT, int64_t k, const uint8_t *w, const weft_act *a
 	float mt[WEFT_NT] = {0};
 	for (int t = 0; t < NT; t++)
 		acc[t] = _mm256_setzero_ps();
-	for (int64_t b = 0; b < k / 256; b++, w += 210) {
-		for (int o = 0; o < 210; o += 64)
+	for (int64_t b = 0; b < k / 256; b++, w += WEFT_SZ(q6_K)) {
+		for (int o = 0; o < (int)WEFT_SZ(q6_K); o += 64)
 			_mm_prefetch((const char *)w + PREFETCH + o, _MM_HINT_T0);
-		float d = h2f(w + 208);
-		const int8_t *scl = (const int8_t *)(w + 192);
+		float d = h2f(w + WEFT_OFF(q6_K, d));
+		const int8_t *scl = (const int8_t *)(w + WEFT_OFF(q6_K, scales));
 		for (int h = 0; h < 2; h++) {
-			__m256i qh = _mm256_loadu_si256((const __m256i *)(w + 128 + 32 * h));
+			__m256i qh = _mm256_loadu_si256((const __m256i *)(w + WEFT_OFF(q6_K, qh) + 32 * h));
 			for (int kk = 0; kk < 4; kk++) {
-				__m256i l = _mm256_loadu_si256((const __m256i *)(w + 64 * h + 32 * (kk & 1)));
+				__m256i l = _mm256_loadu_si256((const __m256i *)(w + WEFT_OFF(q6_K, ql) + 64 * h + 32 * (kk & 1)));
 				__m256i lo = _mm256_and_si256(kk < 2 ? l : _mm256_srli_epi16(l, 4), _mm256_set1_epi8(0x0f));
 				__m256i hi = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * kk), _mm256_set1_epi8(3));
 				__m256i q = _mm256_or_si256(lo, _mm256_slli_epi16(hi, 4));
@@ -174,7 +175,7 @@ INLINE void row_q6k(const int NT, int64_t k, const uint8_t *w, const weft_act *a
 	store(NT, acc, mt, y, ldy);
 }
 
-INLINE void rowf(const int NT, const int ty, int64_t k, const uint8_t *w, const weft_act *a, int64_t t0,
+INLINE void rowf(const int NT, const int ty, int64_t k, const uint8_t *w, const weft_qact *a, int64_t t0,
 		 float *y, int64_t ldy)
 {
 	const float *x[WEFT_NT];
@@ -211,7 +212,7 @@ INLINE void rowf(const int NT, const int ty, int64_t k, const uint8_t *w, const 
 	}
 
 #define ENTRY(name, call)                                                                            \
-	static void name(int64_t k, const uint8_t *w, const weft_act *a, int64_t t0, int nt, float *y, \
+	static void name(int64_t k, const uint8_t *w, const weft_qact *a, int64_t t0, int nt, float *y, \
 			 int64_t ldy)                                                                \
 	{                                                                                            \
 		BY_NT(call)                                                                          \

@@ -8,6 +8,7 @@
  * sums of (q - c) * x), converted to float and scaled.  Mins (Q4_1, Q5_1,
  * Q4_K, Q5_K) are added from the activation block sums.  Float types:
  * FMA over fp32 (F16/BF16 widened on load). */
+#include "ggml_blocks.h"
 #include "ggml_types.h"
 #include "matmul_int.h"
 #include "avx512_int.h"
@@ -22,7 +23,7 @@ typedef struct tok {
 	const int32_t *corr, *bs;
 } tok;
 
-INLINE void tok_init(const weft_act *a, int64_t t0, int nt, tok *x)
+INLINE void tok_init(const weft_qact *a, int64_t t0, int nt, tok *x)
 {
 	for (int t = 0; t < nt; t++) {
 		int64_t tt = t0 + t;
@@ -63,10 +64,10 @@ INLINE void store(const int NT, const __m512 *acc, const float *extra, float *y,
 #define PREFETCH 4096
 #endif
 
-INLINE void row32(const int NT, const int ty, int64_t k, const uint8_t *w, const weft_act *a, int64_t t0,
+INLINE void row32(const int NT, const int ty, int64_t k, const uint8_t *w, const weft_qact *a, int64_t t0,
 		  float *y, int64_t ldy)
 {
-	const int bytes = ty == T40 ? 18 : ty == T41 ? 20 : ty == T50 ? 22 : ty == T51 ? 24 : 34;
+	const int bytes = (int)(ty == T40 ? WEFT_SZ(q4_0) : ty == T41 ? WEFT_SZ(q4_1) : ty == T50 ? WEFT_SZ(q5_0) : ty == T51 ? WEFT_SZ(q5_1) : WEFT_SZ(q8_0));
 	const int mins = ty == T41 || ty == T51, corr = !mins;
 	tok x[WEFT_NT];
 	tok_init(a, t0, NT, x);
@@ -81,7 +82,7 @@ INLINE void row32(const int NT, const int ty, int64_t k, const uint8_t *w, const
 		__m512i q = decode2(ty, b0, b1);
 		tokens64(NT, corr, x, 32 * g, q, sc2(h2f(b0), h2f(b1)), 0xffff, acc);
 		if (mins) {
-			float m0 = h2f(b0 + 2), m1 = h2f(b1 + 2);
+			float m0 = h2f(b0 + WEFT_OFF(q4_1, m)), m1 = h2f(b1 + WEFT_OFF(q4_1, m));
 			for (int t = 0; t < NT; t++)
 				mt[t] += m0 * x[t].s[g] + m1 * x[t].s[g + 1];
 		}
@@ -92,7 +93,7 @@ INLINE void row32(const int NT, const int ty, int64_t k, const uint8_t *w, const
 		tokens64(NT, corr, x, 32 * g, q, sc2(h2f(b0), 0), 0x00ff, acc);
 		if (mins)
 			for (int t = 0; t < NT; t++)
-				mt[t] += h2f(b0 + 2) * x[t].s[g];
+				mt[t] += h2f(b0 + WEFT_OFF(q4_1, m)) * x[t].s[g];
 	}
 	store(NT, acc, mt, y, ldy);
 }
@@ -109,10 +110,10 @@ static void scale_min_k4(const uint8_t *s, float d, float *sc, int *m)
 	}
 }
 
-INLINE void row_q45k(const int NT, const int q5, int64_t k, const uint8_t *w, const weft_act *a, int64_t t0,
+INLINE void row_q45k(const int NT, const int q5, int64_t k, const uint8_t *w, const weft_qact *a, int64_t t0,
 		     float *y, int64_t ldy)
 {
-	const int bytes = q5 ? 176 : 144;
+	const int bytes = q5 ? (int)WEFT_SZ(q5_K) : (int)WEFT_SZ(q4_K);
 	tok x[WEFT_NT];
 	tok_init(a, t0, NT, x);
 	__m512 acc[WEFT_NT];
@@ -124,13 +125,13 @@ INLINE void row_q45k(const int NT, const int q5, int64_t k, const uint8_t *w, co
 	for (int64_t b = 0; b < k / 256; b++, w += bytes) {
 		for (int o = 0; o < bytes; o += 64)
 			_mm_prefetch((const char *)w + PREFETCH + o, _MM_HINT_T0);
-		float sc[8], dmin = h2f(w + 2);
+		float sc[8], dmin = h2f(w + WEFT_OFF(q4_K, dmin));
 		int m[8];
-		scale_min_k4(w + 4, h2f(w), sc, m);
-		const uint8_t *qs = w + (q5 ? 48 : 16);
+		scale_min_k4(w + WEFT_OFF(q4_K, scales), h2f(w), sc, m);
+		const uint8_t *qs = w + (q5 ? WEFT_OFF(q5_K, qs) : WEFT_OFF(q4_K, qs));
 		__m512i qhv = _mm512_setzero_si512();
 		if (q5) {
-			__m256i qh = _mm256_loadu_si256((const __m256i *)(w + 16));
+			__m256i qh = _mm256_loadu_si256((const __m256i *)(w + WEFT_OFF(q5_K, qh)));
 			qhv = _mm512_inserti64x4(_mm512_castsi256_si512(qh), qh, 1);
 		}
 		for (int c = 0; c < 4; c++) {
@@ -155,7 +156,7 @@ INLINE void row_q45k(const int NT, const int q5, int64_t k, const uint8_t *w, co
 	store(NT, acc, mt, y, ldy);
 }
 
-INLINE void row_q6k(const int NT, int64_t k, const uint8_t *w, const weft_act *a, int64_t t0, float *y,
+INLINE void row_q6k(const int NT, int64_t k, const uint8_t *w, const weft_qact *a, int64_t t0, float *y,
 		    int64_t ldy)
 {
 	tok x[WEFT_NT];
@@ -165,14 +166,14 @@ INLINE void row_q6k(const int NT, int64_t k, const uint8_t *w, const weft_act *a
 	for (int t = 0; t < NT; t++)
 		acc[t] = _mm512_setzero_ps();
 	const __m512i idx = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
-	for (int64_t b = 0; b < k / 256; b++, w += 210) {
-		for (int o = 0; o < 210; o += 64)
+	for (int64_t b = 0; b < k / 256; b++, w += WEFT_SZ(q6_K)) {
+		for (int o = 0; o < (int)WEFT_SZ(q6_K); o += 64)
 			_mm_prefetch((const char *)w + PREFETCH + o, _MM_HINT_T0);
-		float d = h2f(w + 208);
-		const int8_t *scl = (const int8_t *)(w + 192);
+		float d = h2f(w + WEFT_OFF(q6_K, d));
+		const int8_t *scl = (const int8_t *)(w + WEFT_OFF(q6_K, scales));
 		for (int h = 0; h < 2; h++) {
-			__m512i ql = _mm512_loadu_si512((const void *)(w + 64 * h));
-			__m256i qh = _mm256_loadu_si256((const __m256i *)(w + 128 + 32 * h));
+			__m512i ql = _mm512_loadu_si512((const void *)(w + WEFT_OFF(q6_K, ql) + 64 * h));
+			__m256i qh = _mm256_loadu_si256((const __m256i *)(w + WEFT_OFF(q6_K, qh) + 32 * h));
 			__m512i qhv = _mm512_inserti64x4(_mm512_castsi256_si512(qh), qh, 1);
 			for (int j = 0; j < 2; j++) {
 				__m512i lo = _mm512_and_si512(j ? _mm512_srli_epi16(ql, 4) : ql, _mm512_set1_epi8(0x0f));
@@ -193,7 +194,7 @@ INLINE void row_q6k(const int NT, int64_t k, const uint8_t *w, const weft_act *a
 
 /* ---- float types ---- */
 
-INLINE void rowf(const int NT, const int ty, int64_t k, const uint8_t *w, const weft_act *a, int64_t t0,
+INLINE void rowf(const int NT, const int ty, int64_t k, const uint8_t *w, const weft_qact *a, int64_t t0,
 		 float *y, int64_t ldy)
 {
 	const float *x[WEFT_NT];
@@ -229,7 +230,7 @@ INLINE void rowf(const int NT, const int ty, int64_t k, const uint8_t *w, const 
  * i; even and odd 32-value chunks go to two accumulators (two dependency
  * chains), y = sum(acc0 + acc1).  gemm_avx512.c's tiles do the same
  * operations in the same order. */
-INLINE void rowbh(const int NT, int64_t k, const uint8_t *w, const weft_act *a, int64_t t0, float *y, int64_t ldy)
+INLINE void rowbh(const int NT, int64_t k, const uint8_t *w, const weft_qact *a, int64_t t0, float *y, int64_t ldy)
 {
 	const uint16_t *x[WEFT_NT];
 	__m512 acc[2][WEFT_NT];
@@ -275,7 +276,7 @@ INLINE void rowbh(const int NT, int64_t k, const uint8_t *w, const weft_act *a, 
 	}
 
 #define ENTRY(name, call)                                                                            \
-	static void name(int64_t k, const uint8_t *w, const weft_act *a, int64_t t0, int nt, float *y, \
+	static void name(int64_t k, const uint8_t *w, const weft_qact *a, int64_t t0, int nt, float *y, \
 			 int64_t ldy)                                                                \
 	{                                                                                            \
 		BY_NT(call)                                                                          \

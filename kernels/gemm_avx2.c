@@ -11,7 +11,7 @@
  *   Q5_K, Q6_K): 2 x 4 tiles; per 32 weights the decode of dot_avx2.c,
  *   then per (row, token) vpmaddubsw + vpmaddwd (+ the activation's -c*sum),
  *   a conversion and an FMA by scale(w) * scale(x).  Mins (Q4_1, Q5_1,
- *   Q4_K, Q5_K) 4 tokens per vector from weft_act.st.
+ *   Q4_K, Q5_K) 4 tokens per vector from weft_qact.st.
  *   Floats (F32, F16, BF16): 3 x 4 tiles of fp32 FMA; dot_avx2.c's rowf
  *   keeps two accumulators per output (values 16m .. 16m+7 and
  *   16m+8 .. 16m+15), which would not fit the registers twice, so they
@@ -23,6 +23,7 @@
  * thread count nor on the tokens beside it (tests/unit/test_matmul.c
  * batch_equals_single).  Note: like dot_avx2.c's scalar mins / tails,
  * this relies on -std=c11 (no FP contraction of a * b + c). */
+#include "ggml_blocks.h"
 #include "avx2_int.h"
 #include "ggml_types.h"
 #include "matmul_int.h"
@@ -97,7 +98,7 @@ INLINE void tilef(const int R, const int C, const int ty, int64_t k, const uint8
 	}
 
 INLINE void gemmf(const int ty, int64_t k, const uint8_t *W, uint64_t rb, int64_t r0, int64_t r1,
-		  const weft_act *a, int64_t t0, int64_t t1, float *Y, int64_t ldy)
+		  const weft_qact *a, int64_t t0, int64_t t1, float *Y, int64_t ldy)
 {
 	for (int64_t t = t0; t < t1; t += FC) {
 		int C = t1 - t < FC ? (int)(t1 - t) : FC;
@@ -121,7 +122,7 @@ INLINE void gemmf(const int ty, int64_t k, const uint8_t *W, uint64_t rb, int64_
 /* ---- integer types ---- */
 
 #define QR 2 /* rows per tile */
-#define QC 4 /* tokens per tile (weft_act.st holds 4 per vector) */
+#define QC 4 /* tokens per tile (weft_qact.st holds 4 per vector) */
 
 enum { T40, T41, T50, T51, T80, TQ4K, TQ5K, TQ6K };
 
@@ -173,7 +174,7 @@ INLINE void store_tile(const int R, const int C, __m256 acc[QR][QC], const __m12
 INLINE void tile32(const int R, const int C, const int ty, int64_t k, const uint8_t *w, uint64_t rb,
 		   const qtok *x, const float *st, float *y, int64_t ldy)
 {
-	const int bytes = ty == T40 ? 18 : ty == T41 ? 20 : ty == T50 ? 22 : ty == T51 ? 24 : 34;
+	const int bytes = (int)(ty == T40 ? WEFT_SZ(q4_0) : ty == T41 ? WEFT_SZ(q4_1) : ty == T50 ? WEFT_SZ(q5_0) : ty == T51 ? WEFT_SZ(q5_1) : WEFT_SZ(q8_0));
 	const int mins = ty == T41 || ty == T51;
 	__m256 acc[QR][QC];
 	__m128 mt4[QR];
@@ -191,15 +192,15 @@ INLINE void tile32(const int R, const int C, const int ty, int64_t k, const uint
 		for (int r = 0; r < R; r++) {
 			const uint8_t *b = w + r * rb + g * bytes;
 			switch (ty) {
-			case T40: q[r] = nib(b + 2); break;
-			case T41: q[r] = nib(b + 4); break;
-			case T50: q[r] = _mm256_or_si256(nib(b + 6), bits16(ld32(b + 2))); break;
-			case T51: q[r] = _mm256_or_si256(nib(b + 8), bits16(ld32(b + 4))); break;
-			default: q[r] = _mm256_loadu_si256((const __m256i *)(b + 2)); break;
+			case T40: q[r] = nib(b + WEFT_OFF(q4_0, qs)); break;
+			case T41: q[r] = nib(b + WEFT_OFF(q4_1, qs)); break;
+			case T50: q[r] = _mm256_or_si256(nib(b + WEFT_OFF(q5_0, qs)), bits16(ld32(b + WEFT_OFF(q5_0, qh)))); break;
+			case T51: q[r] = _mm256_or_si256(nib(b + WEFT_OFF(q5_1, qs)), bits16(ld32(b + WEFT_OFF(q5_1, qh)))); break;
+			default: q[r] = _mm256_loadu_si256((const __m256i *)(b + WEFT_OFF(q8_0, qs))); break;
 			}
 			wsc[r] = _mm256_set1_ps(h2f(b));
 			if (mins)
-				mt4[r] = _mm_add_ps(mt4[r], _mm_mul_ps(_mm_set1_ps(h2f(b + 2)), _mm_loadu_ps(st + 4 * g)));
+				mt4[r] = _mm_add_ps(mt4[r], _mm_mul_ps(_mm_set1_ps(h2f(b + WEFT_OFF(q4_1, m))), _mm_loadu_ps(st + 4 * g)));
 		}
 		if (ty == T80)
 			mac32(R, C, 0, 1, x, 32 * g, q, wsc, acc);
@@ -225,7 +226,7 @@ INLINE void scale_min_k4(const uint8_t *s, float d, float *sc, float *m)
 INLINE void tilek(const int R, const int C, const int ty, int64_t k, const uint8_t *w, uint64_t rb,
 		  const qtok *x, const float *st, float *y, int64_t ldy)
 {
-	const int bytes = ty == TQ4K ? 144 : ty == TQ5K ? 176 : 210;
+	const int bytes = (int)(ty == TQ4K ? WEFT_SZ(q4_K) : ty == TQ5K ? WEFT_SZ(q5_K) : WEFT_SZ(q6_K));
 	__m256 acc[QR][QC];
 	__m128 mt4[QR];
 	UNROLL
@@ -244,10 +245,10 @@ INLINE void tilek(const int R, const int C, const int ty, int64_t k, const uint8
 					UNROLL
 					for (int r = 0; r < R; r++) {
 						const uint8_t *wb = w + r * rb + b * bytes;
-						float d = h2f(wb + 208);
-						const int8_t *scl = (const int8_t *)(wb + 192);
-						__m256i qh = _mm256_loadu_si256((const __m256i *)(wb + 128 + 32 * h));
-						__m256i l = _mm256_loadu_si256((const __m256i *)(wb + 64 * h + 32 * (kk & 1)));
+						float d = h2f(wb + WEFT_OFF(q6_K, d));
+						const int8_t *scl = (const int8_t *)(wb + WEFT_OFF(q6_K, scales));
+						__m256i qh = _mm256_loadu_si256((const __m256i *)(wb + WEFT_OFF(q6_K, qh) + 32 * h));
+						__m256i l = _mm256_loadu_si256((const __m256i *)(wb + WEFT_OFF(q6_K, ql) + 64 * h + 32 * (kk & 1)));
 						__m256i lo = _mm256_and_si256(kk < 2 ? l : _mm256_srli_epi16(l, 4), _mm256_set1_epi8(0x0f));
 						__m256i hi = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * kk), _mm256_set1_epi8(3));
 						q[r] = _mm256_or_si256(lo, _mm256_slli_epi16(hi, 4));
@@ -266,11 +267,11 @@ INLINE void tilek(const int R, const int C, const int ty, int64_t k, const uint8
 		for (int r = 0; r < R; r++) {
 			const uint8_t *wb = w + r * rb + b * bytes;
 			float m[8];
-			scale_min_k4(wb + 4, h2f(wb), sc[r], m);
+			scale_min_k4(wb + WEFT_OFF(q4_K, scales), h2f(wb), sc[r], m);
 			__m128 summ = _mm_setzero_ps();
 			for (int j = 0; j < 8; j++)
 				summ = _mm_fmadd_ps(_mm_set1_ps(m[j]), _mm_loadu_ps(st + 32 * b + 4 * j), summ);
-			mt4[r] = _mm_sub_ps(mt4[r], _mm_mul_ps(_mm_mul_ps(_mm_set1_ps(h2f(wb + 2)), dl4), summ));
+			mt4[r] = _mm_sub_ps(mt4[r], _mm_mul_ps(_mm_mul_ps(_mm_set1_ps(h2f(wb + WEFT_OFF(q4_K, dmin))), dl4), summ));
 		}
 		for (int j = 0; j < 8; j++) {
 			__m256i q[QR];
@@ -278,10 +279,10 @@ INLINE void tilek(const int R, const int C, const int ty, int64_t k, const uint8
 			UNROLL
 			for (int r = 0; r < R; r++) {
 				const uint8_t *wb = w + r * rb + b * bytes;
-				__m256i v = _mm256_loadu_si256((const __m256i *)(wb + (q5 ? 48 : 16) + 32 * (j / 2)));
+				__m256i v = _mm256_loadu_si256((const __m256i *)(wb + (q5 ? WEFT_OFF(q5_K, qs) : WEFT_OFF(q4_K, qs)) + 32 * (j / 2)));
 				q[r] = _mm256_and_si256(j & 1 ? _mm256_srli_epi16(v, 4) : v, _mm256_set1_epi8(0x0f));
 				if (q5) {
-					__m256i qh = _mm256_loadu_si256((const __m256i *)(wb + 16));
+					__m256i qh = _mm256_loadu_si256((const __m256i *)(wb + WEFT_OFF(q5_K, qh)));
 					__m256i bit = _mm256_set1_epi8((char)(1 << j));
 					__m256i hb = _mm256_cmpeq_epi8(_mm256_and_si256(qh, bit), bit);
 					q[r] = _mm256_or_si256(q[r], _mm256_and_si256(hb, _mm256_set1_epi8(16)));
@@ -303,7 +304,7 @@ INLINE void tilek(const int R, const int C, const int ty, int64_t k, const uint8
 	}
 
 INLINE void gemmq(const int ty, int64_t k, const uint8_t *W, uint64_t rb, int64_t r0, int64_t r1,
-		  const weft_act *a, int64_t t0, int64_t t1, float *Y, int64_t ldy)
+		  const weft_qact *a, int64_t t0, int64_t t1, float *Y, int64_t ldy)
 {
 	const int kq = ty >= TQ4K, st_used = ty == T41 || ty == T51 || ty == TQ4K || ty == TQ5K;
 	for (int64_t t = t0; t < t1; t += QC) {
@@ -339,7 +340,7 @@ INLINE void gemmq(const int ty, int64_t k, const uint8_t *W, uint64_t rb, int64_
 
 #define GEMM(name, call)                                                                             \
 	static void name(int64_t k, const uint8_t *W, uint64_t rb, int64_t r0, int64_t r1,           \
-			 const weft_act *a, int64_t t0, int64_t t1, float *Y, int64_t ldy)           \
+			 const weft_qact *a, int64_t t0, int64_t t1, float *Y, int64_t ldy)           \
 	{                                                                                            \
 		call;                                                                                \
 	}

@@ -12,7 +12,7 @@
  *   (row, token) one vpdpbusd started from the activation's -c*sum, a
  *   conversion and an FMA by scale(w) * scale(x).  The mins of Q4_1 /
  *   Q5_1 accumulate 4 tokens per vector from the activations' interleaved
- *   fp16 sums (weft_act.st).
+ *   fp16 sums (weft_qact.st).
  *   K-quants (Q4_K, Q5_K, Q6_K): 4 x 4 tiles, per superblock the scales
  *   (and mins) unpacked once per row, then per 64 weights as above; the
  *   mins term 4 tokens per vector from the tokens' block sums.
@@ -27,6 +27,7 @@
  * split across threads nor on how many tokens a call has: chunked
  * prefill, prefill and decode agree bit for bit (tests/unit/test_matmul.c
  * batch_equals_single, tests/unit/test_model.c). */
+#include "ggml_blocks.h"
 #include "ggml_types.h"
 #include "matmul_int.h"
 #include "avx512_int.h"
@@ -93,7 +94,7 @@ INLINE void mins_tile(const int R, int64_t nb, int bytes, const uint8_t *w, uint
 INLINE void tile32(const int R, const int C, const int ty, int64_t k, const uint8_t *w, uint64_t rb,
 		   const qtok *x, const float *st, float *y, int64_t ldy)
 {
-	const int bytes = ty == T40 ? 18 : ty == T41 ? 20 : ty == T50 ? 22 : ty == T51 ? 24 : 34;
+	const int bytes = (int)(ty == T40 ? WEFT_SZ(q4_0) : ty == T41 ? WEFT_SZ(q4_1) : ty == T50 ? WEFT_SZ(q5_0) : ty == T51 ? WEFT_SZ(q5_1) : WEFT_SZ(q8_0));
 	const int mins = ty == T41 || ty == T51, corr = !mins;
 	const int64_t nb = k / 32;
 	float mt[QR][QC] = {{0}};
@@ -164,7 +165,7 @@ INLINE void tile32(const int R, const int C, const int ty, int64_t k, const uint
 }
 
 INLINE void gemm32(const int ty, int64_t k, const uint8_t *W, uint64_t rb, int64_t r0, int64_t r1,
-		   const weft_act *a, int64_t t0, int64_t t1, float *Y, int64_t ldy)
+		   const weft_qact *a, int64_t t0, int64_t t1, float *Y, int64_t ldy)
 {
 	const int mins = ty == T41 || ty == T51;
 	for (int64_t t = t0; t < t1; t += QC) {
@@ -211,12 +212,12 @@ enum { TQ4K, TQ5K, TQ6K };
 INLINE void kscales(const int ty, const uint8_t *w, float *sc, float *m)
 {
 	if (ty == TQ6K) {
-		__m128i s8 = _mm_loadu_si128((const __m128i *)(w + 192));
-		_mm512_storeu_ps(sc, _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(s8)), _mm512_set1_ps(h2f(w + 208))));
+		__m128i s8 = _mm_loadu_si128((const __m128i *)(w + WEFT_OFF(q6_K, scales)));
+		_mm512_storeu_ps(sc, _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(s8)), _mm512_set1_ps(h2f(w + WEFT_OFF(q6_K, d)))));
 		return;
 	}
 	uint32_t u[3];
-	memcpy(u, w + 4, 12);
+	memcpy(u, w + WEFT_OFF(q4_K, scales), WEFT_K_SCALE_SIZE);
 	const uint32_t m6 = 0x3f3f3f3f, m4 = 0x0f0f0f0f, m2 = 0x03030303;
 	uint64_t scl = (uint64_t)(u[0] & m6) | (uint64_t)((u[2] & m4) | ((u[0] >> 6) & m2) << 4) << 32;
 	uint64_t mnl = (uint64_t)(u[1] & m6) | (uint64_t)(((u[2] >> 4) & m4) | ((u[1] >> 6) & m2) << 4) << 32;
@@ -231,8 +232,8 @@ INLINE void kchunk(const int ty, const uint8_t *w, int c, const float *sc, __m51
 {
 	if (ty == TQ6K) {
 		int h = c >> 1, j = c & 1;
-		__m512i ql = _mm512_loadu_si512((const void *)(w + 64 * h));
-		__m256i qh = _mm256_loadu_si256((const __m256i *)(w + 128 + 32 * h));
+		__m512i ql = _mm512_loadu_si512((const void *)(w + WEFT_OFF(q6_K, ql) + 64 * h));
+		__m256i qh = _mm256_loadu_si256((const __m256i *)(w + WEFT_OFF(q6_K, qh) + 32 * h));
 		__m512i qhv = _mm512_inserti64x4(_mm512_castsi256_si512(qh), qh, 1);
 		__m512i lo = _mm512_and_si512(j ? _mm512_srli_epi16(ql, 4) : ql, _mm512_set1_epi8(0x0f));
 		__m512i sh = _mm512_inserti64x4(_mm512_set1_epi16((short)(4 * j)), _mm256_set1_epi16((short)(4 * j + 2)), 1);
@@ -243,14 +244,14 @@ INLINE void kchunk(const int ty, const uint8_t *w, int c, const float *sc, __m51
 		return;
 	}
 	const int q5 = ty == TQ5K;
-	const uint8_t *qs = w + (q5 ? 48 : 16);
+	const uint8_t *qs = w + (q5 ? WEFT_OFF(q5_K, qs) : WEFT_OFF(q4_K, qs));
 	const __m512i sh = _mm512_set_epi64(4 * 0x0001000100010001LL, 4 * 0x0001000100010001LL,
 					    4 * 0x0001000100010001LL, 4 * 0x0001000100010001LL, 0, 0, 0, 0);
 	__m256i v = _mm256_loadu_si256((const __m256i *)(qs + 32 * c));
 	__m512i qq = _mm512_inserti64x4(_mm512_castsi256_si512(v), v, 1);
 	qq = _mm512_and_si512(_mm512_srlv_epi16(qq, sh), _mm512_set1_epi8(0x0f));
 	if (q5) {
-		__m256i qh = _mm256_loadu_si256((const __m256i *)(w + 16));
+		__m256i qh = _mm256_loadu_si256((const __m256i *)(w + WEFT_OFF(q5_K, qh)));
 		__m512i qhv = _mm512_inserti64x4(_mm512_castsi256_si512(qh), qh, 1);
 		__m512i bit = _mm512_inserti64x4(_mm512_set1_epi8((char)(1 << (2 * c))),
 						 _mm256_set1_epi8((char)(1 << (2 * c + 1))), 1);
@@ -270,7 +271,7 @@ typedef struct ktok {
 INLINE void tilek(const int R, const int C, const int ty, int64_t k, const uint8_t *w, uint64_t rb,
 		  const ktok *x, const float *st, float *y, int64_t ldy)
 {
-	const int bytes = ty == TQ4K ? 144 : ty == TQ5K ? 176 : 210, corr = ty == TQ6K;
+	const int bytes = (int)(ty == TQ4K ? WEFT_SZ(q4_K) : ty == TQ5K ? WEFT_SZ(q5_K) : WEFT_SZ(q6_K)), corr = ty == TQ6K;
 	__m512 acc[QR][QC];
 	__m128 mt4[QR];
 	UNROLL
@@ -297,7 +298,7 @@ INLINE void tilek(const int R, const int C, const int ty, int64_t k, const uint8
 				__m128 summ = _mm_setzero_ps();
 				for (int j = 0; j < 8; j++)
 					summ = _mm_fmadd_ps(_mm_set1_ps(m[r][j]), _mm_loadu_ps(st + 32 * b + 4 * j), summ);
-				mt4[r] = _mm_sub_ps(mt4[r], _mm_mul_ps(_mm_mul_ps(_mm_set1_ps(h2f(wb + 2)), dl4), summ));
+				mt4[r] = _mm_sub_ps(mt4[r], _mm_mul_ps(_mm_mul_ps(_mm_set1_ps(h2f(wb + WEFT_OFF(q4_K, dmin))), dl4), summ));
 			}
 		}
 		for (int c = 0; c < 4; c++) {
@@ -342,7 +343,7 @@ INLINE void tilek(const int R, const int C, const int ty, int64_t k, const uint8
 }
 
 INLINE void gemmk(const int ty, int64_t k, const uint8_t *W, uint64_t rb, int64_t r0, int64_t r1,
-		  const weft_act *a, int64_t t0, int64_t t1, float *Y, int64_t ldy)
+		  const weft_qact *a, int64_t t0, int64_t t1, float *Y, int64_t ldy)
 {
 	for (int64_t t = t0; t < t1; t += QC) {
 		int C = t1 - t < QC ? (int)(t1 - t) : QC;
@@ -474,7 +475,7 @@ INLINE void tilef(const int R, const int C, const int ty, int64_t i0, int64_t i1
 #define FPARK ((FKR / FR + FR - 1) * 2 * FR * FC) /* row tiles, then lone rows */
 
 INLINE void gemmf(const int ty, int64_t k, const uint8_t *W, uint64_t rb, int64_t r0, int64_t r1,
-		  const weft_act *a, int64_t t0, int64_t t1, float *Y, int64_t ldy)
+		  const weft_qact *a, int64_t t0, int64_t t1, float *Y, int64_t ldy)
 {
 	for (int64_t t = t0; t < t1; t += FC) {
 		int C = t1 - t < FC ? (int)(t1 - t) : FC;
@@ -501,7 +502,7 @@ INLINE void gemmf(const int ty, int64_t k, const uint8_t *W, uint64_t rb, int64_
  * rows); the accumulators are parked in `park` (FPARK vectors) between
  * blocks, each still taking its values in rowf's order. */
 INLINE void gemmf_kb(const int ty, int64_t k, const uint8_t *W, uint64_t rb, int64_t r0, int64_t r1,
-		     const weft_act *a, int64_t t0, int64_t t1, float *Y, int64_t ldy, __m512 *park)
+		     const weft_qact *a, int64_t t0, int64_t t1, float *Y, int64_t ldy, __m512 *park)
 {
 	const int64_t nb = (k + FKB - 1) / FKB, bs = ((k + nb - 1) / nb + 31) / 32 * 32;
 	for (int64_t t = t0; t < t1; t += FC) {
@@ -601,7 +602,7 @@ INLINE void tilebh(const int R, const int C, int64_t k, const uint8_t *w, uint64
 
 static int use_dpbf16;
 
-static void g_bf16_dp(int64_t k, const uint8_t *W, uint64_t rb, int64_t r0, int64_t r1, const weft_act *a,
+static void g_bf16_dp(int64_t k, const uint8_t *W, uint64_t rb, int64_t r0, int64_t r1, const weft_qact *a,
 		      int64_t t0, int64_t t1, float *Y, int64_t ldy)
 {
 	if (!use_dpbf16 || !a->h) {
@@ -632,7 +633,7 @@ static void g_bf16_dp(int64_t k, const uint8_t *W, uint64_t rb, int64_t r0, int6
 /* As matmul.c's quant_q8 (ggml's quantize_row_q8_0 / q8_1): the same
  * float operations (x * (127 / amax), rounded to nearest even), so the
  * quants are bit-identical. */
-static void quant_q8_avx512(const weft_act *a, int64_t t, const float *x, int q81, int c)
+static void quant_q8_avx512(const weft_qact *a, int64_t t, const float *x, int q81, int c)
 {
 	int8_t *q = a->q + t * a->q_stride;
 	float *dl = a->dl + t * a->l_stride;
@@ -666,7 +667,7 @@ static void quant_q8_avx512(const weft_act *a, int64_t t, const float *x, int q8
 
 #define GEMM(name, call)                                                                             \
 	static void name(int64_t k, const uint8_t *W, uint64_t rb, int64_t r0, int64_t r1,           \
-			 const weft_act *a, int64_t t0, int64_t t1, float *Y, int64_t ldy)           \
+			 const weft_qact *a, int64_t t0, int64_t t1, float *Y, int64_t ldy)           \
 	{                                                                                            \
 		call;                                                                                \
 	}
@@ -688,7 +689,7 @@ GEMM_NI(g_f16_1, gemmf(TF16, k, W, rb, r0, r1, a, t0, t1, Y, ldy))
 
 #define GEMM_F(name, ty, one)                                                                        \
 	static void name(int64_t k, const uint8_t *W, uint64_t rb, int64_t r0, int64_t r1,           \
-			 const weft_act *a, int64_t t0, int64_t t1, float *Y, int64_t ldy)           \
+			 const weft_qact *a, int64_t t0, int64_t t1, float *Y, int64_t ldy)           \
 	{                                                                                            \
 		__m512 *park = k > FKB ? aligned_alloc(64, FPARK * sizeof(__m512)) : NULL;      \
 		if (!park) {                                                                         \

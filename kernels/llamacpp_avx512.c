@@ -51,6 +51,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "ggml_blocks.h"
 #include "avx2_int.h" /* h2f, nib, hsum8 (hsum_float_8's order) */
 #include "ggml_types.h"
 #include "matmul_int.h"
@@ -70,7 +71,7 @@ static inline __m256i dot4_ss(__m256i x, __m256i y)
 /* Both kernels take the block loop outside the token loop (the weights are
  * unpacked once for up to WEFT_NT tokens); each output's own sequence of
  * operations is ggml's whatever nt is. */
-static inline __attribute__((always_inline)) void q4_1_nt(int64_t k, const uint8_t *w, const weft_act *a, int64_t t0,
+static inline __attribute__((always_inline)) void q4_1_nt(int64_t k, const uint8_t *w, const weft_qact *a, int64_t t0,
 							   const int nt, float *y, int64_t ldy)
 {
 	const int64_t nb = k / 32;
@@ -83,9 +84,9 @@ static inline __attribute__((always_inline)) void q4_1_nt(int64_t k, const uint8
 	for (int t = 0; t < nt; t++)
 		summs[t] = 0.0f;
 	for (int64_t g = 0; g < nb; g++) {
-		const uint8_t *b = w + 20 * g;
-		const float d0 = h2f(b), m = h2f(b + 2);
-		const __m256i qx = nib(b + 4);
+		const uint8_t *b = w + WEFT_SZ(q4_1) * g;
+		const float d0 = h2f(b), m = h2f(b + WEFT_OFF(q4_1, m));
+		const __m256i qx = nib(b + WEFT_OFF(q4_1, qs));
 		const __m512i qx2 = _mm512_broadcast_i64x4(qx);
 		for (int t = 0; t < nt; t++)
 			summs[t] = fmaf(m, a->s[(t0 + t) * a->g_stride + g], summs[t]);
@@ -117,13 +118,13 @@ static inline __attribute__((always_inline)) void q4_1_nt(int64_t k, const uint8
 /* A Q8_0 or Q4_0 block's 32 signed values: as stored, or nibbles - 8. */
 static inline __m256i signed32(const int q40, const uint8_t *b)
 {
-	return q40 ? _mm256_sub_epi8(nib(b + 2), _mm256_set1_epi8(8)) : _mm256_loadu_si256((const __m256i *)(b + 2));
+	return q40 ? _mm256_sub_epi8(nib(b + WEFT_OFF(q4_0, qs)), _mm256_set1_epi8(8)) : _mm256_loadu_si256((const __m256i *)(b + WEFT_OFF(q8_0, qs)));
 }
 
 /* Q8_0 and Q4_0, as ggml_vec_dot_q8_0_q8_0 / q4_0_q8_0 (and tinyBLAS):
  * per block, 8 lanes of integer dots fma'd with d_w * d_a, then hsum8. */
 static inline __attribute__((always_inline)) void lanes_nt(const int q40, int64_t k, const uint8_t *w,
-							    const weft_act *a, int64_t t0, const int nt, float *y,
+							    const weft_qact *a, int64_t t0, const int nt, float *y,
 							    int64_t ldy)
 {
 	const int64_t nb = k / 32;
@@ -131,7 +132,7 @@ static inline __attribute__((always_inline)) void lanes_nt(const int q40, int64_
 	for (int t = 0; t < nt; t++)
 		acc[t] = _mm256_setzero_ps();
 	for (int64_t g = 0; g < nb; g++) {
-		const uint8_t *b = w + (q40 ? 18 : 34) * g;
+		const uint8_t *b = w + (q40 ? WEFT_SZ(q4_0) : WEFT_SZ(q8_0)) * g;
 		const float d0 = h2f(b);
 		const __m256i qx = signed32(q40, b);
 		for (int t = 0; t < nt; t++) {
@@ -145,13 +146,13 @@ static inline __attribute__((always_inline)) void lanes_nt(const int q40, int64_
 		y[t * ldy] = hsum8(acc[t]);
 }
 
-static inline __attribute__((always_inline)) void q8_0_nt(int64_t k, const uint8_t *w, const weft_act *a, int64_t t0,
+static inline __attribute__((always_inline)) void q8_0_nt(int64_t k, const uint8_t *w, const weft_qact *a, int64_t t0,
 							   const int nt, float *y, int64_t ldy)
 {
 	lanes_nt(0, k, w, a, t0, nt, y, ldy);
 }
 
-static inline __attribute__((always_inline)) void q4_0_nt(int64_t k, const uint8_t *w, const weft_act *a, int64_t t0,
+static inline __attribute__((always_inline)) void q4_0_nt(int64_t k, const uint8_t *w, const weft_qact *a, int64_t t0,
 							   const int nt, float *y, int64_t ldy)
 {
 	lanes_nt(1, k, w, a, t0, nt, y, ldy);
@@ -161,13 +162,13 @@ static inline __attribute__((always_inline)) void q4_0_nt(int64_t k, const uint8
  * used by llama.cpp for matrices whose row count is a multiple of 8): per
  * output, each block's whole integer dot, converted and fma'd with
  * d_w * d_a into one float; no lanes, no reduction. */
-static inline __attribute__((always_inline)) void q4_0r_nt(int64_t k, const uint8_t *w, const weft_act *a, int64_t t0,
+static inline __attribute__((always_inline)) void q4_0r_nt(int64_t k, const uint8_t *w, const weft_qact *a, int64_t t0,
 							    const int nt, float *y, int64_t ldy)
 {
 	const int64_t nb = k / 32;
 	float acc[WEFT_NT] = {0};
 	for (int64_t g = 0; g < nb; g++) {
-		const uint8_t *b = w + 18 * g;
+		const uint8_t *b = w + WEFT_SZ(q4_0) * g;
 		const float d0 = h2f(b);
 		const __m256i qx = signed32(1, b);
 		for (int t = 0; t < nt; t++) {
@@ -193,22 +194,22 @@ static inline __attribute__((always_inline)) void q4_0r_nt(int64_t k, const uint
 	default: fn(k, w, a, t0, 4, y, ldy); break;                    \
 	}
 
-static void dot_q4_1(int64_t k, const uint8_t *w, const weft_act *a, int64_t t0, int nt, float *y, int64_t ldy)
+static void dot_q4_1(int64_t k, const uint8_t *w, const weft_qact *a, int64_t t0, int nt, float *y, int64_t ldy)
 {
 	NT_SWITCH(q4_1_nt)
 }
 
-static void dot_q8_0(int64_t k, const uint8_t *w, const weft_act *a, int64_t t0, int nt, float *y, int64_t ldy)
+static void dot_q8_0(int64_t k, const uint8_t *w, const weft_qact *a, int64_t t0, int nt, float *y, int64_t ldy)
 {
 	NT_SWITCH(q8_0_nt)
 }
 
-static void dot_q4_0(int64_t k, const uint8_t *w, const weft_act *a, int64_t t0, int nt, float *y, int64_t ldy)
+static void dot_q4_0(int64_t k, const uint8_t *w, const weft_qact *a, int64_t t0, int nt, float *y, int64_t ldy)
 {
 	NT_SWITCH(q4_0_nt)
 }
 
-static void dot_q4_0r(int64_t k, const uint8_t *w, const weft_act *a, int64_t t0, int nt, float *y, int64_t ldy)
+static void dot_q4_0r(int64_t k, const uint8_t *w, const weft_qact *a, int64_t t0, int nt, float *y, int64_t ldy)
 {
 	NT_SWITCH(q4_0r_nt)
 }
@@ -220,10 +221,10 @@ static void dot_q4_0r(int64_t k, const uint8_t *w, const weft_act *a, int64_t t0
  * correction with the weights offset by +128 (exact, as ggml's sign
  * trick); Q4_1's m * s chains run as 16 lanes, one per output. */
 static inline __attribute__((always_inline)) void tile44(const int q41, int64_t k, const uint8_t *W, uint64_t rb,
-							  int64_t r, const weft_act *a, int64_t t, float *Y, int64_t ldy)
+							  int64_t r, const weft_qact *a, int64_t t, float *Y, int64_t ldy)
 {
 	const int64_t nb = k / 32;
-	const int bytes = q41 ? 20 : 34;
+	const int bytes = q41 ? (int)WEFT_SZ(q4_1) : (int)WEFT_SZ(q8_0);
 	__m512 acc[4][2], summs = _mm512_setzero_ps();
 	for (int i = 0; i < 4; i++)
 		acc[i][0] = acc[i][1] = _mm512_setzero_ps();
@@ -249,10 +250,10 @@ static inline __attribute__((always_inline)) void tile44(const int q41, int64_t 
 			const __m512 d = _mm512_set1_ps(h2f(b));
 			__m256i qx;
 			if (q41) {
-				m[i] = h2f(b + 2);
-				qx = nib(b + 4);
+				m[i] = h2f(b + WEFT_OFF(q4_1, m));
+				qx = nib(b + WEFT_OFF(q4_1, qs));
 			} else {
-				qx = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(b + 2)), _mm256_set1_epi8((char)0x80));
+				qx = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(b + WEFT_OFF(q8_0, qs))), _mm256_set1_epi8((char)0x80));
 			}
 			const __m512i qx2 = _mm512_broadcast_i64x4(qx);
 			for (int p = 0; p < 2; p++) {
@@ -279,7 +280,7 @@ static inline __attribute__((always_inline)) void tile44(const int q41, int64_t 
 }
 
 static inline __attribute__((always_inline)) void gemm44(const int q41, int64_t k, const uint8_t *W, uint64_t rb,
-							  int64_t r0, int64_t r1, const weft_act *a, int64_t t0,
+							  int64_t r0, int64_t r1, const weft_qact *a, int64_t t0,
 							  int64_t t1, float *Y, int64_t ldy)
 {
 	const weft_dot_fn dot = q41 ? dot_q4_1 : dot_q8_0;
@@ -294,13 +295,13 @@ static inline __attribute__((always_inline)) void gemm44(const int q41, int64_t 
 	}
 }
 
-static void gemm_q4_1(int64_t k, const uint8_t *W, uint64_t rb, int64_t r0, int64_t r1, const weft_act *a,
+static void gemm_q4_1(int64_t k, const uint8_t *W, uint64_t rb, int64_t r0, int64_t r1, const weft_qact *a,
 		      int64_t t0, int64_t t1, float *Y, int64_t ldy)
 {
 	gemm44(1, k, W, rb, r0, r1, a, t0, t1, Y, ldy);
 }
 
-static void gemm_q8_0(int64_t k, const uint8_t *W, uint64_t rb, int64_t r0, int64_t r1, const weft_act *a,
+static void gemm_q8_0(int64_t k, const uint8_t *W, uint64_t rb, int64_t r0, int64_t r1, const weft_qact *a,
 		      int64_t t0, int64_t t1, float *Y, int64_t ldy)
 {
 	gemm44(0, k, W, rb, r0, r1, a, t0, t1, Y, ldy);
@@ -402,8 +403,8 @@ static void attn_rows_llamacpp(const weft_attn_args *a, int h, int64_t t0, int64
 {
 	const int hd = a->hd;
 	const int g = h / (a->n_head / a->n_head_kv);
-	const uint16_t *K = (const uint16_t *)a->K + g * a->kv_head_stride;
-	const uint16_t *V = (const uint16_t *)a->V + g * a->kv_head_stride;
+	const uint16_t *K = (const uint16_t *)a->K + weft_attn_head0(a, g) * hd;
+	const uint16_t *V = (const uint16_t *)a->V + weft_attn_head0(a, g) * hd;
 	uint16_t q16[WEFT_ATTN_MAX_HD];
 	float acc[WEFT_ATTN_MAX_HD];
 	for (int64_t t = t0; t < t1; t++) {
@@ -468,8 +469,8 @@ static void attn_rows_tiled(const weft_attn_args *a, int h, int64_t t0, int64_t 
 {
 	const int hd = a->hd;
 	const int g = h / (a->n_head / a->n_head_kv);
-	const uint16_t *K = (const uint16_t *)a->K + g * a->kv_head_stride;
-	const uint16_t *V = (const uint16_t *)a->V + g * a->kv_head_stride;
+	const uint16_t *K = (const uint16_t *)a->K + weft_attn_head0(a, g) * hd;
+	const uint16_t *V = (const uint16_t *)a->V + weft_attn_head0(a, g) * hd;
 	float kt[8 * TILE], sc[GROUP][TILE], acc[GROUP][WEFT_ATTN_MAX_HD];
 	for (int64_t r0 = t0; r0 < t1; r0 += GROUP) {
 		const int nr = t1 - r0 < GROUP ? (int)(t1 - r0) : GROUP;
@@ -569,5 +570,7 @@ void weft_ops_llamacpp_init(weft_ops_vt *vt)
 	vt->swiglu = swiglu_llamacpp;
 	vt->attn_rows = attn_rows_dispatch;
 	vt->attn_mass = weft_attn_mass_ref;
-	vt->attn_kv_f32 = 0;
+	vt->attn_kv_types = 1u << WEFT_TYPE_F16;
+	vt->attn_ext = 0; /* its kernels read plain rows only */
+	vt->attn_rows_grp = NULL;
 }

@@ -5,8 +5,10 @@
  * tokens runs over the task's rows, so a block of weight rows stays in
  * cache while every token uses it, and the kernel decodes each weight
  * block once for WEFT_NT tokens. */
+#include "ggml_blocks.h"
 #include "ggml_types.h"
 #include "kernels.h"
+#include "backend.h"
 #include "matmul_int.h"
 #include "util.h"
 
@@ -14,7 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define QK_K 256
 #ifndef TASK_BYTES
 #define TASK_BYTES (48 * 1024) /* weight bytes per task, at most, when T > 1 */
 #endif
@@ -67,7 +68,7 @@ static float rne(float v)
 static float fp16_round(float f) { return weft_fp16_to_fp32(weft_fp32_to_fp16(f)); }
 
 /* Fill the per-lane arrays of 32 quants starting at value i. */
-static void lanes32(const weft_act *a, int64_t t, int64_t i, float d, int c)
+static void lanes32(const weft_qact *a, int64_t t, int64_t i, float d, int c)
 {
 	const int8_t *q = a->q + t * a->q_stride + i;
 	for (int l = 0; l < 8; l++) {
@@ -78,7 +79,7 @@ static void lanes32(const weft_act *a, int64_t t, int64_t i, float d, int c)
 }
 
 /* Q8_0 / Q8_1 blocks of 32, as ggml's AVX2 quantize_row_q8_0 / q8_1. */
-void weft_act_quant_q8_ref(const weft_act *a, int64_t t, const float *x, int q81, int c)
+void weft_act_quant_q8_ref(const weft_qact *a, int64_t t, const float *x, int q81, int c)
 {
 	int8_t *q = a->q + t * a->q_stride;
 	for (int64_t g = 0; g < a->k / 32; g++) {
@@ -102,20 +103,20 @@ void weft_act_quant_q8_ref(const weft_act *a, int64_t t, const float *x, int q81
 }
 
 /* Q8_K blocks of 256, as ggml's quantize_row_q8_K_ref. */
-static void quant_q8k(const weft_act *a, int64_t t, const float *x, int c)
+static void quant_q8k(const weft_qact *a, int64_t t, const float *x, int c)
 {
 	int8_t *q = a->q + t * a->q_stride;
-	for (int64_t b = 0; b < a->k / QK_K; b++) {
-		const float *xb = x + QK_K * b;
-		int8_t *qb = q + QK_K * b;
+	for (int64_t b = 0; b < a->k / WEFT_QK_K; b++) {
+		const float *xb = x + WEFT_QK_K * b;
+		int8_t *qb = q + WEFT_QK_K * b;
 		float max = 0, amax = 0;
-		for (int j = 0; j < QK_K; j++)
+		for (int j = 0; j < WEFT_QK_K; j++)
 			if (fabsf(xb[j]) > amax) {
 				amax = fabsf(xb[j]);
 				max = xb[j];
 			}
 		float iscale = amax != 0.0f ? -127.f / max : 0.0f, d = amax != 0.0f ? 1 / iscale : 0.0f;
-		for (int j = 0; j < QK_K; j++) {
+		for (int j = 0; j < WEFT_QK_K; j++) {
 			int v = amax != 0.0f ? (int)rne(iscale * xb[j]) : 0;
 			qb[j] = (int8_t)(v > 127 ? 127 : v);
 		}
@@ -124,12 +125,12 @@ static void quant_q8k(const weft_act *a, int64_t t, const float *x, int c)
 			for (int j = 0; j < 32; j++)
 				sum += qb[32 * g + j];
 			a->bs[t * a->g_stride + 8 * b + g] = sum;
-			lanes32(a, t, QK_K * b + 32 * g, d, c);
+			lanes32(a, t, WEFT_QK_K * b + 32 * g, d, c);
 		}
 	}
 }
 
-static void convert_token(const weft_kern *kt, const weft_act *a, uint32_t vtype, int c, int64_t t, const float *x)
+static void convert_token(const weft_kern *kt, const weft_qact *a, uint32_t vtype, int c, int64_t t, const float *x)
 {
 	float *f = a->f ? a->f + t * a->f_stride : NULL;
 	switch (vtype) {
@@ -170,7 +171,7 @@ typedef struct job {
 	int64_t k, n_out, T, rows_per_task, ldy;
 	const float *X;
 	float *Y;
-	weft_act a;
+	weft_qact a;
 } job;
 
 static void convert_task(void *ctx, int task, int n_tasks)
@@ -248,7 +249,7 @@ int weft_matmul_ex(weft_pool *p, uint32_t wtype, const void *W, int64_t k, int64
 	}
 
 	/* one allocation for the converted activations */
-	weft_act *a = &j.a;
+	weft_qact *a = &j.a;
 	a->k = k;
 	int quant = j.vtype == WEFT_TYPE_Q8_0 || j.vtype == WEFT_TYPE_Q8_1 || j.vtype == WEFT_TYPE_Q8_K;
 	size_t bytes;

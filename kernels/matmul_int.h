@@ -1,7 +1,7 @@
 /* matmul_int.h - internals shared by the matmul engine (matmul.c,
- * dispatch.c, ref_dot.c, dot_avx2.c, dot_avx512.c).  Not installed.
+ * backend.c, ref_dot.c, dot_avx2.c, dot_avx512.c).  Not installed.
  *
- * weft_matmul converts the activations once per call into a weft_act (the
+ * weft_matmul converts the activations once per call into a weft_qact (the
  * weight type's vec_dot type, as llama.cpp's quantize_row_q8_0 / q8_1 /
  * q8_K would, but laid out for SIMD), then calls one row kernel per
  * (weight row, group of up to WEFT_NT tokens). */
@@ -10,6 +10,9 @@
 
 #include <stddef.h>
 #include <stdint.h>
+
+/* Internal: hidden from libweft.so's exports. */
+#pragma GCC visibility push(hidden)
 
 #define WEFT_NT 4 /* tokens per kernel call, at most */
 
@@ -32,32 +35,31 @@
  *     h[k]      BF16 only, for levels with bf16 dot-product instructions:
  *               the same values as bf16, zero-padded to h_stride (a
  *               multiple of 32); NULL otherwise */
-typedef struct weft_act {
+typedef struct weft_qact {
 	int64_t k;
 	int8_t *q;
 	float *dl, *s, *st, *f;
 	uint16_t *h;
 	int32_t *corr, *bs;
 	int64_t q_stride, l_stride, g_stride, f_stride, h_stride; /* elements per token */
-} weft_act;
+} weft_qact;
 
 /* One weight row (k values of the kernel's type, at w) times tokens
  * t0 .. t0+nt-1 (nt <= WEFT_NT): y[t * ldy] = dot(w, token t0 + t). */
-typedef void (*weft_dot_fn)(int64_t k, const uint8_t *w, const weft_act *a, int64_t t0, int nt,
+typedef void (*weft_dot_fn)(int64_t k, const uint8_t *w, const weft_qact *a, int64_t t0, int nt,
 			    float *y, int64_t ldy);
 
 /* Rows r0 .. r1-1 of W (rb bytes apart) times tokens t0 .. t1-1:
  * Y[t * ldy + r] = dot(row r, token t).  Each output must come out bit
  * for bit as the level's dot kernel computes it, whatever block it falls
  * in (thread counts, and a token alone or in a batch, give identical
- * results).  t0 is a multiple of 4 (weft_act.st). */
+ * results).  t0 is a multiple of 4 (weft_qact.st). */
 typedef void (*weft_gemm_fn)(int64_t k, const uint8_t *W, uint64_t rb, int64_t r0, int64_t r1,
-			     const weft_act *a, int64_t t0, int64_t t1, float *Y, int64_t ldy);
+			     const weft_qact *a, int64_t t0, int64_t t1, float *Y, int64_t ldy);
 
 /* Kernel tables, indexed by weight type; NULL dot entries fall back to
  * the level below; NULL gemm entries to the dot kernel. */
 typedef struct weft_kern {
-	const char *name;
 	weft_dot_fn dot[32];
 	weft_gemm_fn gemm[32]; /* T > 1 (needs the same level's dot entry) */
 	/* Where not NULL, used instead of dot / gemm for weights whose row
@@ -74,8 +76,8 @@ typedef struct weft_kern {
 	void (*round_bf16)(float *f, uint16_t *h, const float *x, int64_t n);
 	/* token t of a (Q8_0, or Q8_1 when q81) from x, zero offset c, as
 	 * matmul.c's scalar quant_q8 (bit-identical); NULL: that one */
-	void (*quant_q8)(const weft_act *a, int64_t t, const float *x, int q81, int c);
-	/* BF16 weights: the dot and gemm entries want weft_act.h (AVX-512 BF16
+	void (*quant_q8)(const weft_qact *a, int64_t t, const float *x, int q81, int c);
+	/* BF16 weights: the dot and gemm entries want weft_qact.h (AVX-512 BF16
 	 * dot products) */
 	int bf16_act;
 } weft_kern;
@@ -87,13 +89,12 @@ void weft_gemm_avx512_init(weft_kern *k, int have_bf16);
 void weft_gemm_avx2_init(weft_kern *k);
 void weft_kern_llamacpp_init(weft_kern *k); /* llamacpp_avx512.c */
 
-/* The table in use (after CPUID / WEFT_KERNELS); never NULL. */
-const weft_kern *weft_kern_get(void);
-
 /* The scalar Q8_0 / Q8_1 activation quantizer (kern->quant_q8's oracle). */
-void weft_act_quant_q8_ref(const weft_act *a, int64_t t, const float *x, int q81, int c);
+void weft_act_quant_q8_ref(const weft_qact *a, int64_t t, const float *x, int q81, int c);
 
 /* Zero offset c of a weight type's quants (see corr above). */
 int weft_act_corr_offset(uint32_t wtype);
+
+#pragma GCC visibility pop
 
 #endif

@@ -1,6 +1,6 @@
 /* ops.c - scalar references of the float ops (norms, RoPE, softmax,
- * activations, conversions), ggml's GELU tables, and the choice of the
- * SIMD level behind the public weft_rmsnorm() etc.
+ * activations, conversions), ggml's GELU tables, and the public
+ * weft_rmsnorm() etc., which call the ops of the backend in use.
  *
  * Numerics follow llama.cpp's CPU backend (ggml-cpu/ops.cpp, vec.h):
  *   rmsnorm    sum of float x*x in double; scale = 1/sqrtf(mean + eps);
@@ -30,10 +30,7 @@
 #include <pthread.h>
 #include <string.h>
 
-#if defined(__x86_64__) || defined(__i386__)
-#include <cpuid.h>
-#endif
-
+#include "backend.h"
 #include "ops_int.h"
 #include "util.h"
 
@@ -217,7 +214,8 @@ const weft_ops_vt weft_ops_scalar_vt = {
 	.f16_to_f32 = f16_to_f32_ref,
 	.attn_rows = weft_attn_rows_ref,
 	.attn_mass = weft_attn_mass_ref,
-	.attn_kv_f32 = 1,
+	.attn_kv_types = ~(uint64_t)0, /* any type weft_dequantize_row reads */
+	.attn_ext = WEFT_ATTN_EXT_KCHAN | WEFT_ATTN_EXT_KIVI | WEFT_ATTN_EXT_GEAR | WEFT_ATTN_EXT_VIEW,
 	.sgemm = weft_sgemm_ref,
 };
 
@@ -248,76 +246,6 @@ const uint16_t *weft_gelu_quick_table(void)
 {
 	pthread_once(&gelu_once, gelu_init);
 	return gelu_quick_tab;
-}
-
-/* ---- level selection ---- */
-
-static const weft_ops_vt *avail[WEFT_LVL_N];
-static weft_ops_vt llamacpp_vt; /* the AVX-512 table with llama.cpp's rope, swiglu, attention */
-static pthread_once_t avail_once = PTHREAD_ONCE_INIT;
-
-#if defined(__x86_64__) || defined(__i386__)
-static unsigned long long xcr0(void)
-{
-	unsigned lo, hi;
-	__asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
-	return (unsigned long long)hi << 32 | lo;
-}
-#endif
-
-/* CPUID and the OS's saved register state (XCR0), as dispatch.c checks. */
-static void avail_init(void)
-{
-	avail[WEFT_LVL_SCALAR] = &weft_ops_scalar_vt;
-#if defined(__x86_64__) || defined(__i386__)
-	unsigned a, b, c, d;
-	if (!__get_cpuid(1, &a, &b, &c, &d) || !(c >> 27 & 1) || !(c >> 28 & 1)) /* OSXSAVE, AVX */
-		return;
-	const int fma = c >> 12 & 1, f16c = c >> 29 & 1;
-	const unsigned long long x = xcr0();
-	if ((x & 6) != 6 || !__get_cpuid_count(7, 0, &a, &b, &c, &d))
-		return;
-	if ((b >> 5 & 1) && fma && f16c) {
-		avail[WEFT_LVL_AVX2] = &weft_ops_avx2_vt;
-		/* AVX-512 F, DQ, BW, VL and the opmask/ZMM state */
-		if ((b >> 16 & 1) && (b >> 17 & 1) && (b >> 30 & 1) && (b >> 31 & 1) && (x & 0xe0) == 0xe0) {
-			avail[WEFT_LVL_AVX512] = &weft_ops_avx512_vt;
-			llamacpp_vt = weft_ops_avx512_vt;
-			llamacpp_vt.name = "llama.cpp";
-			weft_ops_llamacpp_init(&llamacpp_vt);
-		}
-	}
-#endif
-}
-
-const weft_ops_vt *weft_ops_level(int level)
-{
-	pthread_once(&avail_once, avail_init);
-	return level >= 0 && level < WEFT_LVL_N ? avail[level] : NULL;
-}
-
-const weft_ops_vt *weft_ops_llamacpp(void)
-{
-	pthread_once(&avail_once, avail_init);
-	return avail[WEFT_LVL_AVX512] ? &llamacpp_vt : NULL;
-}
-
-/* Follows dispatch.c's level (WEFT_KERNELS, weft_kernels_force) on every
- * call: a pointer load and a string prefix test. */
-const weft_ops_vt *weft_ops_get(void)
-{
-	pthread_once(&avail_once, avail_init);
-	const char *nm = weft_kernels_level();
-	if (strcmp(nm, "llama.cpp") == 0 && avail[WEFT_LVL_AVX512])
-		return &llamacpp_vt;
-	int lvl = WEFT_LVL_SCALAR;
-	if (strncmp(nm, "avx512", 6) == 0)
-		lvl = WEFT_LVL_AVX512;
-	else if (strncmp(nm, "avx2", 4) == 0)
-		lvl = WEFT_LVL_AVX2;
-	while (!avail[lvl])
-		lvl--;
-	return avail[lvl];
 }
 
 /* ---- the public API ---- */

@@ -261,5 +261,7 @@ const weft_ops_vt weft_ops_avx2_vt = {
 	.f16_to_f32 = f16_to_f32_avx2,
 	.attn_rows = weft_attn_rows_avx2,
 	.attn_mass = weft_attn_mass_avx2,
+	.attn_kv_types = 1u << WEFT_TYPE_F16,
+	.attn_ext = 0,
 	.sgemm = weft_sgemm_avx2,
 };

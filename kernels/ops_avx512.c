@@ -239,7 +239,9 @@ const weft_ops_vt weft_ops_avx512_vt = {
 	.f32_to_f16 = f32_to_f16_512,
 	.f16_to_f32 = f16_to_f32_512,
 	.attn_rows = weft_attn_rows_avx512,
+	.attn_rows_grp = weft_attn_rows_grp_avx512,
 	.attn_mass = weft_attn_mass_avx512,
-	.attn_kv_f32 = 1,
+	.attn_kv_types = 1u << WEFT_TYPE_F16 | 1u << WEFT_TYPE_F32,
+	.attn_ext = WEFT_ATTN_EXT_KCHAN | WEFT_ATTN_EXT_KIVI | WEFT_ATTN_EXT_GEAR | WEFT_ATTN_EXT_VIEW,
 	.sgemm = weft_sgemm_avx512,
 };

@@ -1,22 +1,20 @@
 /* ops_int.h - internals of the float ops and attention (ops*.c,
  * attention*.c).  Not installed.
  *
- * Each SIMD level provides one table of function pointers; the public
- * weft_rmsnorm() etc. call through the table of the level dispatch.c
- * names (weft_kernels_level(): CPUID, WEFT_KERNELS, weft_kernels_force),
- * or the best level below it that this CPU has.  Tests call each table
- * directly via weft_ops_level(). */
+ * Each SIMD level provides one table of function pointers, which
+ * becomes the ops of its backend (backend.h); the public weft_rmsnorm()
+ * etc. call through the backend in use.  Tests call each level's table
+ * directly via weft_backend_at(). */
 #ifndef WEFT_OPS_INT_H
 #define WEFT_OPS_INT_H
 
 #include <stdint.h>
 
+#include "ggml_types.h"
 #include "kernels.h"
 
 /* Internal: hidden from libweft.so's exports. */
 #pragma GCC visibility push(hidden)
-
-enum { WEFT_LVL_SCALAR, WEFT_LVL_AVX2, WEFT_LVL_AVX512, WEFT_LVL_N };
 
 /* Largest head_dim weft_attention accepts (its accumulators live on the stack). */
 #define WEFT_ATTN_MAX_HD 1024
@@ -49,8 +47,16 @@ typedef struct weft_ops_vt {
 	 * st[((t - t0) * n_head + h) * 2 + {0,1}].  Sums over h, then t. */
 	void (*attn_mass)(const weft_attn_args *a, int g, int64_t j0, int64_t j1, int64_t t0, int64_t t1,
 			  const float *st);
-	/* attn_rows / attn_mass also read float32 K/V (weft_attn_args.kv_f32) */
-	int attn_kv_f32;
+	/* optional: rows t0 <= t < t1 of every query head of KV head g at once,
+	 * no statistics (KIVI caches: the quantized prefix is read once for the
+	 * group); NULL: attn_rows per head */
+	void (*attn_rows_grp)(const weft_attn_args *a, int g, int64_t t0, int64_t t1);
+	/* the K/V row types attn_rows / attn_mass read: bit t for ggml type t
+	 * (weft_attn_args.kv_type); other types go to the scalar references */
+	uint64_t attn_kv_types;
+	/* the compressed layouts (weft_attn_args) attn_rows / attn_mass read:
+	 * WEFT_ATTN_EXT_* bits; every level reads kv_head_off */
+	unsigned attn_ext;
 	/* weft_sgemm (sgemm*.c) */
 	void (*sgemm)(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const float *B, int64_t ldb,
 		      float *C, int64_t ldc);
@@ -94,17 +100,11 @@ extern const weft_ops_vt weft_ops_scalar_vt, weft_ops_avx2_vt, weft_ops_avx512_v
 WEFT_ATTN_DECL(ref)
 WEFT_ATTN_DECL(avx2)
 WEFT_ATTN_DECL(avx512)
+void weft_attn_rows_grp_avx512(const weft_attn_args *a, int g, int64_t t0, int64_t t1);
 
 /* Overrides of llama.cpp's level (llamacpp_avx512.c) on a copy of the
  * AVX-512 table. */
 void weft_ops_llamacpp_init(weft_ops_vt *vt);
-/* That table, or NULL when this CPU lacks the AVX-512 level. */
-const weft_ops_vt *weft_ops_llamacpp(void);
-
-/* The table of a level, or NULL when this CPU lacks it. */
-const weft_ops_vt *weft_ops_level(int level);
-/* The table in use; never NULL. */
-const weft_ops_vt *weft_ops_get(void);
 
 /* weft_attention with the kernels of table vt (for tests). */
 void weft_attention_vt(weft_pool *p, const weft_attn_args *a, const weft_ops_vt *vt);
@@ -125,6 +125,72 @@ void weft_rope_cache(float *cs, int64_t i0, int64_t i1, int64_t rot_dim, int64_t
  * pairs adjacent, or NEOX halves. */
 void weft_rope_pairs(float *x, int64_t n_heads, int64_t head_dim, int64_t rot_dim, int64_t pos, float freq_base,
 		     float freq_scale, int neox, void (*rot)(float *p0, float *p1, float c, float s));
+
+#define WEFT_ATTN_EXT_KCHAN 1u /* channel-pruned keys (k_dim, k_chan) */
+#define WEFT_ATTN_EXT_KIVI 2u  /* a KIVI-quantized prefix without GEAR terms */
+#define WEFT_ATTN_EXT_GEAR 4u  /* ... with them */
+#define WEFT_ATTN_EXT_VIEW 8u  /* rows shared with another layer (view) */
+
+/* The layouts a needs beyond plain rows (WEFT_ATTN_EXT_* bits). */
+static inline unsigned weft_attn_ext_needed(const weft_attn_args *a)
+{
+	unsigned e = a->k_chan ? WEFT_ATTN_EXT_KCHAN : 0;
+	if (a->kivi)
+		e |= a->kivi->rank > 0 || a->kivi->ko || a->kivi->vo ? WEFT_ATTN_EXT_GEAR : WEFT_ATTN_EXT_KIVI;
+	if (a->view)
+		e |= WEFT_ATTN_EXT_VIEW;
+	return e;
+}
+
+/* Values per key row: k_dim for channel-pruned keys, else hd. */
+static inline int weft_attn_kd(const weft_attn_args *a)
+{
+	return a->k_chan ? a->k_dim : a->hd;
+}
+
+/* Bytes per row of n values of a's cache type. */
+static inline int64_t weft_attn_bytes(const weft_attn_args *a, int n)
+{
+	return a->kv_type == 0 ? 4 * (int64_t)n : a->kv_type == 1 ? 2 * (int64_t)n
+	     : (int64_t)weft_type_row_bytes(a->kv_type, (uint64_t)n);
+}
+
+/* Bytes per V row (and per K row of an unpruned cache). */
+static inline int64_t weft_attn_row_bytes(const weft_attn_args *a)
+{
+	return weft_attn_bytes(a, a->hd);
+}
+
+/* Index of KV head g's first row (kv_head_off, or g * kv_head_rows). */
+static inline int64_t weft_attn_head0(const weft_attn_args *a, int g)
+{
+	return a->kv_head_off ? a->kv_head_off[g] : (int64_t)g * a->kv_head_rows;
+}
+
+/* Row j of KV head g of base (a->K or a->V). */
+static inline const void *weft_attn_row(const weft_attn_args *a, const void *base, int g, int64_t j)
+{
+	const int n = base == a->K ? weft_attn_kd(a) : a->hd;
+	return (const char *)base + (weft_attn_head0(a, g) + j) * weft_attn_bytes(a, n);
+}
+
+/* The query q read at the key's channels: q itself, or gathered into buf. */
+static inline const float *weft_attn_qk(const weft_attn_args *a, int g, const float *q, float *buf)
+{
+	if (!a->k_chan)
+		return q;
+	const int32_t *c = a->k_chan + (int64_t)g * a->k_dim;
+	for (int i = 0; i < a->k_dim; i++)
+		buf[i] = q[c[i]];
+	return buf;
+}
+
+/* The scalar reference over a KIVI (or GEAR) prefix of KV head g for one
+ * query: updates the online softmax state (*m, *l, acc[hd]) as attn_rows
+ * does for plain rows (attention.c). */
+void weft_attn_kivi_ref(const weft_attn_args *a, int g, const float *qk, float *m, float *l, float *acc);
+/* The same over a view (rows shared with another layer). */
+void weft_attn_view_ref(const weft_attn_args *a, int g, const float *q, float *m, float *l, float *acc);
 
 /* Visible keys of query row t with kv head g: kv_len[g] - T + t + 1 (<= 0:
  * none). */

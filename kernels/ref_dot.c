@@ -2,13 +2,14 @@
  * type, following ggml's generic vec_dot_<type>_<vec_dot_type> arithmetic:
  * exact integer sums per block, then float scales.  Every SIMD kernel is
  * tested against these (tests/unit/test_matmul.c). */
+#include "ggml_blocks.h"
 #include "ggml_types.h"
 #include "matmul_int.h"
 #include "util.h"
 
 #include <string.h>
 
-#define QK_K 256
+#define SZ(T) WEFT_SZ(T)
 
 static float ldh(const uint8_t *p) { return weft_fp16_to_fp32((uint16_t)(p[0] | p[1] << 8)); }
 
@@ -25,10 +26,11 @@ static float ldf(const uint8_t *p)
 static float dot_q4_0(int64_t k, const uint8_t *w, const int8_t *x, const float *dl, const float *s)
 {
 	float sum = 0;
-	for (int64_t g = 0; g < k / 32; g++, w += 18, x += 32) {
+	for (int64_t g = 0; g < k / 32; g++, w += SZ(q4_0), x += 32) {
+		const uint8_t *qs = w + WEFT_OFF(q4_0, qs);
 		int sumi = 0;
 		for (int j = 0; j < 16; j++)
-			sumi += ((w[2 + j] & 0xf) - 8) * x[j] + ((w[2 + j] >> 4) - 8) * x[j + 16];
+			sumi += ((qs[j] & 0xf) - 8) * x[j] + ((qs[j] >> 4) - 8) * x[j + 16];
 		sum += (float)sumi * ldh(w) * XD(g);
 	}
 	return sum;
@@ -37,11 +39,12 @@ static float dot_q4_0(int64_t k, const uint8_t *w, const int8_t *x, const float 
 static float dot_q4_1(int64_t k, const uint8_t *w, const int8_t *x, const float *dl, const float *s)
 {
 	float sum = 0;
-	for (int64_t g = 0; g < k / 32; g++, w += 20, x += 32) {
+	for (int64_t g = 0; g < k / 32; g++, w += SZ(q4_1), x += 32) {
+		const uint8_t *qs = w + WEFT_OFF(q4_1, qs);
 		int sumi = 0;
 		for (int j = 0; j < 16; j++)
-			sumi += (w[4 + j] & 0xf) * x[j] + (w[4 + j] >> 4) * x[j + 16];
-		sum += ldh(w) * XD(g) * (float)sumi + ldh(w + 2) * s[g];
+			sumi += (qs[j] & 0xf) * x[j] + (qs[j] >> 4) * x[j + 16];
+		sum += ldh(w) * XD(g) * (float)sumi + ldh(w + WEFT_OFF(q4_1, m)) * s[g];
 	}
 	return sum;
 }
@@ -60,8 +63,8 @@ static float dot_q5_0(int64_t k, const uint8_t *w, const int8_t *x, const float 
 {
 	float sum = 0;
 	int q[32];
-	for (int64_t g = 0; g < k / 32; g++, w += 22, x += 32) {
-		q5_unpack(w + 2, w + 6, q);
+	for (int64_t g = 0; g < k / 32; g++, w += SZ(q5_0), x += 32) {
+		q5_unpack(w + WEFT_OFF(q5_0, qh), w + WEFT_OFF(q5_0, qs), q);
 		int sumi = 0;
 		for (int j = 0; j < 32; j++)
 			sumi += (q[j] - 16) * x[j];
@@ -74,12 +77,12 @@ static float dot_q5_1(int64_t k, const uint8_t *w, const int8_t *x, const float 
 {
 	float sum = 0;
 	int q[32];
-	for (int64_t g = 0; g < k / 32; g++, w += 24, x += 32) {
-		q5_unpack(w + 4, w + 8, q);
+	for (int64_t g = 0; g < k / 32; g++, w += SZ(q5_1), x += 32) {
+		q5_unpack(w + WEFT_OFF(q5_1, qh), w + WEFT_OFF(q5_1, qs), q);
 		int sumi = 0;
 		for (int j = 0; j < 32; j++)
 			sumi += q[j] * x[j];
-		sum += ldh(w) * XD(g) * (float)sumi + ldh(w + 2) * s[g];
+		sum += ldh(w) * XD(g) * (float)sumi + ldh(w + WEFT_OFF(q5_1, m)) * s[g];
 	}
 	return sum;
 }
@@ -87,26 +90,30 @@ static float dot_q5_1(int64_t k, const uint8_t *w, const int8_t *x, const float 
 static float dot_q8_0(int64_t k, const uint8_t *w, const int8_t *x, const float *dl, const float *s)
 {
 	float sum = 0;
-	for (int64_t g = 0; g < k / 32; g++, w += 34, x += 32) {
+	for (int64_t g = 0; g < k / 32; g++, w += SZ(q8_0), x += 32) {
+		const int8_t *qs = (const int8_t *)(w + WEFT_OFF(q8_0, qs));
 		int sumi = 0;
 		for (int j = 0; j < 32; j++)
-			sumi += (int8_t)w[2 + j] * x[j];
+			sumi += qs[j] * x[j];
 		sum += (float)sumi * ldh(w) * XD(g);
 	}
 	return sum;
 }
 
-/* Q4_K (qh NULL) and Q5_K: sumf += d*dx*sum_j sc_j*isum_j - dmin*dx*sum_j m_j*bsum_j. */
-static float dot_q45_k(int64_t k, const uint8_t *w, int bytes, int q5, const int8_t *x, const float *dl)
+/* Q4_K (qh NULL) and Q5_K: sumf += d*dx*sum_j sc_j*isum_j - dmin*dx*sum_j m_j*bsum_j.
+ * d, dmin and the scales stand at the same offsets in both. */
+static float dot_q45_k(int64_t k, const uint8_t *w, int q5, const int8_t *x, const float *dl)
 {
 	float sum = 0;
-	for (int64_t b = 0; b < k / QK_K; b++, w += bytes, x += QK_K) {
-		const uint8_t *qh = q5 ? w + 16 : NULL, *qs = q5 ? w + 48 : w + 16;
+	const size_t bytes = q5 ? SZ(q5_K) : SZ(q4_K);
+	for (int64_t b = 0; b < k / WEFT_QK_K; b++, w += bytes, x += WEFT_QK_K) {
+		const uint8_t *qh = q5 ? w + WEFT_OFF(q5_K, qh) : NULL,
+			      *qs = q5 ? w + WEFT_OFF(q5_K, qs) : w + WEFT_OFF(q4_K, qs);
 		int sumi = 0, summ = 0;
 		for (int c = 0; c < 4; c++) {
 			for (int half = 0; half < 2; half++) {
 				int sc, m, is = 0, bs = 0;
-				weft_scale_min_k4(2 * c + half, w + 4, &sc, &m);
+				weft_scale_min_k4(2 * c + half, w + WEFT_OFF(q4_K, scales), &sc, &m);
 				for (int l = 0; l < 32; l++) {
 					int q = half ? qs[32 * c + l] >> 4 : qs[32 * c + l] & 0xf;
 					if (qh && (qh[l] >> (2 * c + half) & 1))
@@ -120,28 +127,28 @@ static float dot_q45_k(int64_t k, const uint8_t *w, int bytes, int q5, const int
 			}
 		}
 		float dx = dl[b * 64];
-		sum += ldh(w) * dx * (float)sumi - ldh(w + 2) * dx * (float)summ;
+		sum += ldh(w) * dx * (float)sumi - ldh(w + WEFT_OFF(q4_K, dmin)) * dx * (float)summ;
 	}
 	return sum;
 }
 
 static float dot_q4_k(int64_t k, const uint8_t *w, const int8_t *x, const float *dl, const float *s)
 {
-	return dot_q45_k(k, w, 144, 0, x, dl);
+	return dot_q45_k(k, w, 0, x, dl);
 }
 
 static float dot_q5_k(int64_t k, const uint8_t *w, const int8_t *x, const float *dl, const float *s)
 {
-	return dot_q45_k(k, w, 176, 1, x, dl);
+	return dot_q45_k(k, w, 1, x, dl);
 }
 
 /* Q6_K: sumf += d*dx*sum over 16-groups of sc * sum (q-32)*x. */
 static float dot_q6_k(int64_t k, const uint8_t *w, const int8_t *x, const float *dl, const float *s)
 {
 	float sum = 0;
-	for (int64_t b = 0; b < k / QK_K; b++, w += 210, x += QK_K) {
-		const uint8_t *ql = w, *qh = w + 128;
-		const int8_t *sc = (const int8_t *)(w + 192);
+	for (int64_t b = 0; b < k / WEFT_QK_K; b++, w += SZ(q6_K), x += WEFT_QK_K) {
+		const uint8_t *ql = w + WEFT_OFF(q6_K, ql), *qh = w + WEFT_OFF(q6_K, qh);
+		const int8_t *sc = (const int8_t *)(w + WEFT_OFF(q6_K, scales));
 		int isum[16] = {0};
 		for (int h = 0; h < 2; h++)
 			for (int l = 0; l < 32; l++)
@@ -154,14 +161,14 @@ static float dot_q6_k(int64_t k, const uint8_t *w, const int8_t *x, const float 
 		int sumi = 0;
 		for (int j = 0; j < 16; j++)
 			sumi += sc[j] * isum[j];
-		sum += ldh(w + 208) * dl[b * 64] * (float)sumi;
+		sum += ldh(w + WEFT_OFF(q6_K, d)) * dl[b * 64] * (float)sumi;
 	}
 	return sum;
 }
 
 typedef float (*qdot_fn)(int64_t k, const uint8_t *w, const int8_t *x, const float *dl, const float *s);
 
-static void qrow(qdot_fn f, int64_t k, const uint8_t *w, const weft_act *a, int64_t t0, int nt, float *y,
+static void qrow(qdot_fn f, int64_t k, const uint8_t *w, const weft_qact *a, int64_t t0, int nt, float *y,
 		 int64_t ldy)
 {
 	for (int t = 0; t < nt; t++) {
@@ -172,7 +179,7 @@ static void qrow(qdot_fn f, int64_t k, const uint8_t *w, const weft_act *a, int6
 }
 
 #define QROW(name)                                                                                   \
-	static void row_##name(int64_t k, const uint8_t *w, const weft_act *a, int64_t t0, int nt,   \
+	static void row_##name(int64_t k, const uint8_t *w, const weft_qact *a, int64_t t0, int nt,   \
 			       float *y, int64_t ldy)                                                \
 	{                                                                                            \
 		qrow(dot_##name, k, w, a, t0, nt, y, ldy);                                           \
@@ -187,7 +194,7 @@ QROW(q5_k)
 QROW(q6_k)
 
 /* Float types: double accumulation, like ggml's scalar ggml_vec_dot_f16. */
-static void row_f32(int64_t k, const uint8_t *w, const weft_act *a, int64_t t0, int nt, float *y, int64_t ldy)
+static void row_f32(int64_t k, const uint8_t *w, const weft_qact *a, int64_t t0, int nt, float *y, int64_t ldy)
 {
 	for (int t = 0; t < nt; t++) {
 		const float *x = a->f + (t0 + t) * a->f_stride;
@@ -198,7 +205,7 @@ static void row_f32(int64_t k, const uint8_t *w, const weft_act *a, int64_t t0, 
 	}
 }
 
-static void row_f16(int64_t k, const uint8_t *w, const weft_act *a, int64_t t0, int nt, float *y, int64_t ldy)
+static void row_f16(int64_t k, const uint8_t *w, const weft_qact *a, int64_t t0, int nt, float *y, int64_t ldy)
 {
 	for (int t = 0; t < nt; t++) {
 		const float *x = a->f + (t0 + t) * a->f_stride;
@@ -209,7 +216,7 @@ static void row_f16(int64_t k, const uint8_t *w, const weft_act *a, int64_t t0, 
 	}
 }
 
-static void row_bf16(int64_t k, const uint8_t *w, const weft_act *a, int64_t t0, int nt, float *y, int64_t ldy)
+static void row_bf16(int64_t k, const uint8_t *w, const weft_qact *a, int64_t t0, int nt, float *y, int64_t ldy)
 {
 	for (int t = 0; t < nt; t++) {
 		const float *x = a->f + (t0 + t) * a->f_stride;
@@ -237,7 +244,6 @@ static void round_f16(float *y, const float *x, int64_t n)
 }
 
 const weft_kern weft_kern_ref = {
-	.name = "scalar",
 	.round_f16 = round_f16,
 	.round_bf16 = round_bf16,
 	.dot = {

@@ -3,6 +3,7 @@
  * reference.  Each C[i][j] is summed over k in increasing order, one fused
  * multiply-add at a time in the SIMD variants (plain multiply-add here), so
  * a result never depends on how a caller splits the work. */
+#include "backend.h"
 #include "ops_int.h"
 
 void weft_sgemm_ref(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const float *B, int64_t ldb,

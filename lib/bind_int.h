@@ -7,6 +7,9 @@
 
 #include "gguf.h"
 
+/* Internal: hidden from libweft.so's exports. */
+#pragma GCC visibility push(hidden)
+
 enum {
 	WEFT_USE_MATMUL, /* a weight matrix weft_matmul supports */
 	WEFT_USE_ROWS,   /* any type weft_dequantize_row supports */
@@ -25,5 +28,7 @@ const weft_gguf_tensor *weft_bind(const weft_gguf *g, int optional, int use, int
  * the tensor table (names, types, dims, offsets) into h, returned. */
 void weft_hash_int(uint64_t *h, int64_t v);
 uint64_t weft_hash_tensors(const weft_gguf *g, uint64_t h);
+
+#pragma GCC visibility pop
 
 #endif

@@ -24,56 +24,15 @@
  *    [INST] variants are not (WEFT_CHAT_NONE). */
 #include "chat.h"
 
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "util.h"
 
-static const char *const names[WEFT_CHAT_COUNT] = {
-	[WEFT_CHAT_NONE] = "none",
-	[WEFT_CHAT_CHATML] = "chatml",
-	[WEFT_CHAT_QWEN2] = "qwen2",
-	[WEFT_CHAT_SMOLVLM] = "smolvlm",
-	[WEFT_CHAT_VICUNA] = "vicuna",
-	[WEFT_CHAT_LLAMA2] = "llama2",
-	[WEFT_CHAT_LLAMA3] = "llama3",
-};
-
-#define NAMES_LIST "chatml, qwen2, smolvlm, vicuna, llava, llama2, llama3"
-
-const char *weft_chat_names(void) { return NAMES_LIST; }
-
-const char *weft_chat_name(int tmpl)
-{
-	if (tmpl < 0 || tmpl >= WEFT_CHAT_COUNT)
-		return "unknown";
-	return names[tmpl];
-}
-
 /* Name lookup without touching the error message. */
-static int lookup_name(const char *name)
-{
-	if (!name)
-		return WEFT_CHAT_NONE;
-	if (strcmp(name, "llava") == 0)
-		return WEFT_CHAT_VICUNA;
-	for (int t = WEFT_CHAT_NONE + 1; t < WEFT_CHAT_COUNT; t++)
-		if (strcmp(name, names[t]) == 0)
-			return t;
-	return WEFT_CHAT_NONE;
-}
-
-int weft_chat_from_name(const char *name)
-{
-	int t = lookup_name(name);
-	if (t == WEFT_CHAT_NONE) {
-		char esc[64];
-		weft_escape(name ? name : "", name ? strlen(name) : 0, esc, sizeof esc);
-		weft_error("unknown chat template '%s' (known: %s)", esc, NAMES_LIST);
-	}
-	return t;
-}
+static int lookup_name(const char *name);
 
 /* ---- detection ---------------------------------------------------------- */
 
@@ -217,7 +176,7 @@ static int role_of(const char *r)
 	return -1;
 }
 
-static void render_chatml(struct buf *b, const weft_chat_msg *m, size_t n, int add, int qwen2)
+static void chatml(struct buf *b, const weft_chat_msg *m, size_t n, int add, int qwen2)
 {
 	if (qwen2 && n > 0 && role_of(m[0].role) != SYSTEM)
 		put(b, "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n");
@@ -230,6 +189,16 @@ static void render_chatml(struct buf *b, const weft_chat_msg *m, size_t n, int a
 	}
 	if (add)
 		put(b, "<|im_start|>assistant\n");
+}
+
+static void render_chatml(struct buf *b, const weft_chat_msg *m, size_t n, int add)
+{
+	chatml(b, m, n, add, 0);
+}
+
+static void render_qwen2(struct buf *b, const weft_chat_msg *m, size_t n, int add)
+{
+	chatml(b, m, n, add, 1);
 }
 
 static void render_smolvlm(struct buf *b, const weft_chat_msg *m, size_t n, int add)
@@ -281,7 +250,7 @@ static void render_vicuna(struct buf *b, const weft_chat_msg *m, size_t n, int a
 
 /* llama2 ends every user turn with " [/INST]", which already is the opening
  * of the assistant's reply: add_assistant changes nothing (as in llama.cpp). */
-static void render_llama2(struct buf *b, const weft_chat_msg *m, size_t n)
+static void render_llama2(struct buf *b, const weft_chat_msg *m, size_t n, int add)
 {
 	int inside_turn = 1;
 	put(b, "[INST] ");
@@ -322,6 +291,86 @@ static void render_llama3(struct buf *b, const weft_chat_msg *m, size_t n, int a
 		put(b, "<|start_header_id|>assistant<|end_header_id|>\n\n");
 }
 
+/* ---- the table (chat_templates.def) ---- */
+
+typedef struct chat_template {
+	weft_method m;
+	void (*render)(struct buf *b, const weft_chat_msg *m, size_t n, int add);
+} chat_template;
+
+static const chat_template templates[WEFT_CHAT_COUNT - 1] = {
+#define WEFT_CHAT_TEMPLATE(ID, name, summary) [WEFT_CHAT_##ID - 1] = {{#name, summary, "", ""}, render_##name},
+#include "chat_templates.def"
+#undef WEFT_CHAT_TEMPLATE
+};
+
+static const weft_family family = {"chat template", templates, WEFT_CHAT_COUNT - 1, sizeof templates[0]};
+
+const weft_family *weft_chat_family(void) { return &family; }
+
+static char names[256];
+static pthread_once_t names_once = PTHREAD_ONCE_INIT;
+
+static void build_names(void)
+{
+	weft_family_names(&family, names, sizeof names);
+	strncat(names, ", llava", sizeof names - strlen(names) - 1);
+}
+
+const char *weft_chat_names(void)
+{
+	pthread_once(&names_once, build_names);
+	return names;
+}
+
+const char *weft_chat_name(int tmpl)
+{
+	if (tmpl == WEFT_CHAT_NONE)
+		return "none";
+	if (tmpl < 0 || tmpl >= WEFT_CHAT_COUNT)
+		return "unknown";
+	return templates[tmpl - 1].m.name;
+}
+
+static int lookup_name(const char *name)
+{
+	if (!name)
+		return WEFT_CHAT_NONE;
+	if (strcmp(name, "llava") == 0)
+		return WEFT_CHAT_VICUNA;
+	for (int t = WEFT_CHAT_NONE + 1; t < WEFT_CHAT_COUNT; t++)
+		if (strcmp(name, templates[t - 1].m.name) == 0)
+			return t;
+	return WEFT_CHAT_NONE;
+}
+
+int weft_chat_from_name(const char *name)
+{
+	int t = lookup_name(name);
+	if (t == WEFT_CHAT_NONE) {
+		char esc[64];
+		weft_escape(name ? name : "", name ? strlen(name) : 0, esc, sizeof esc);
+		weft_error("unknown chat template '%s' (known: %s)", esc, weft_chat_names());
+	}
+	return t;
+}
+
+int weft_chat_pick(const weft_gguf *g, const char *name)
+{
+	if (name)
+		return weft_chat_from_name(name);
+	weft_gguf_str s;
+	if (weft_gguf_get_str(g, "tokenizer.chat_template", &s) != 0) {
+		weft_error("no tokenizer.chat_template; choose one with --template (%s)", weft_chat_names());
+		return WEFT_CHAT_NONE;
+	}
+	const int t = weft_chat_detect(s.ptr, (size_t)s.len);
+	if (t == WEFT_CHAT_NONE)
+		weft_error("chat template in tokenizer.chat_template not recognised; choose one with --template (%s)",
+			   weft_chat_names());
+	return t;
+}
+
 char *weft_chat_render(int tmpl, const weft_chat_msg *msgs, size_t n, int add_assistant)
 {
 	if (tmpl <= WEFT_CHAT_NONE || tmpl >= WEFT_CHAT_COUNT) {
@@ -348,26 +397,7 @@ char *weft_chat_render(int tmpl, const weft_chat_msg *msgs, size_t n, int add_as
 
 	struct buf b = { 0 };
 	put_n(&b, "", 0); /* an empty conversation still gives "" */
-	switch (tmpl) {
-	case WEFT_CHAT_CHATML:
-		render_chatml(&b, msgs, n, add_assistant, 0);
-		break;
-	case WEFT_CHAT_QWEN2:
-		render_chatml(&b, msgs, n, add_assistant, 1);
-		break;
-	case WEFT_CHAT_SMOLVLM:
-		render_smolvlm(&b, msgs, n, add_assistant);
-		break;
-	case WEFT_CHAT_VICUNA:
-		render_vicuna(&b, msgs, n, add_assistant);
-		break;
-	case WEFT_CHAT_LLAMA2:
-		render_llama2(&b, msgs, n);
-		break;
-	case WEFT_CHAT_LLAMA3:
-		render_llama3(&b, msgs, n, add_assistant);
-		break;
-	}
+	templates[tmpl - 1].render(&b, msgs, n, add_assistant);
 	if (b.failed) {
 		free(b.p);
 		return NULL;

@@ -9,14 +9,15 @@
 
 #include <stddef.h>
 
+#include "gguf.h"
+#include "registry.h"
+
+/* The templates, from chat_templates.def (registry.h). */
 enum weft_chat_tmpl {
 	WEFT_CHAT_NONE = 0,
-	WEFT_CHAT_CHATML,   /* <|im_start|>role\n...<|im_end|>\n  (SmolLM2, generic) */
-	WEFT_CHAT_QWEN2,    /* ChatML with Qwen2's default system message */
-	WEFT_CHAT_SMOLVLM,  /* <|im_start|>User: ...<end_of_utterance>\nAssistant: */
-	WEFT_CHAT_VICUNA,   /* LLaVA-1.5 / Vicuna v1.1: "USER: ... ASSISTANT:" */
-	WEFT_CHAT_LLAMA2,   /* [INST] <<SYS>> ... [/INST] */
-	WEFT_CHAT_LLAMA3,   /* <|start_header_id|>role<|end_header_id|>\n\n...<|eot_id|> */
+#define WEFT_CHAT_TEMPLATE(ID, name, summary) WEFT_CHAT_##ID,
+#include "chat_templates.def"
+#undef WEFT_CHAT_TEMPLATE
 	WEFT_CHAT_COUNT
 };
 
@@ -25,16 +26,24 @@ typedef struct weft_chat_msg {
 	const char *content;
 } weft_chat_msg;
 
-/* Template by name ("chatml", "qwen2", "smolvlm", "vicuna", "llava", "llama2",
- * "llama3"); WEFT_CHAT_NONE when unknown. */
+/* Template by name (a name of chat_templates.def, or "llava" for vicuna);
+ * WEFT_CHAT_NONE with an error when unknown. */
 int weft_chat_from_name(const char *name);
 /* Canonical name of a template ("chatml", ...). */
 const char *weft_chat_name(int tmpl);
 /* Detect from Jinja source (tokenizer.chat_template); WEFT_CHAT_NONE when no
  * known marker is found. */
 int weft_chat_detect(const char *jinja, size_t len);
-/* Comma-separated list of template names, for --help. */
+/* Comma-separated list of template names (and the alias llava), for --help. */
 const char *weft_chat_names(void);
+/* The templates as a family (registry.h): member i is template i + 1. */
+const weft_family *weft_chat_family(void);
+
+/* The template for the model in g: the one called name when name is not
+ * NULL, else the one detected from tokenizer.chat_template.
+ * WEFT_CHAT_NONE with an error when the name is unknown, or the GGUF has
+ * no template or one not recognised ("choose one with --template"). */
+int weft_chat_pick(const weft_gguf *g, const char *name);
 
 /* Render messages to a malloc'ed NUL-terminated prompt.  add_assistant:
  * end with the assistant turn's opening, ready for generation.  Returns NULL

@@ -145,6 +145,7 @@ typedef struct {
 	const uint8_t *buf;
 	size_t len, pos;
 	int truncated;
+	unsigned warnings;
 	char msg[256];
 	uint8_t *px;
 	png_bytep *rows;
@@ -158,10 +159,13 @@ static void png_err_fn(png_structp png, png_const_charp msg)
 	png_longjmp(png, 1);
 }
 
+/* What is left as warnings (libpng's opinions on ancillary chunks, such as
+ * an sRGB profile it knows to be wrong) leaves the pixels intact: counted. */
 static void png_warn_fn(png_structp png, png_const_charp msg)
 {
-	(void)png;
-	(void)msg; /* ancillary-chunk problems are not worth failing for */
+	png_ctx *c = png_get_error_ptr(png);
+	(void)msg;
+	c->warnings++;
 }
 
 static void png_read_fn(png_structp png, png_bytep out, size_t n)
@@ -184,8 +188,25 @@ static weft_image *decode_png(const uint8_t *buf, size_t len, const weft_image_o
 		return NULL;
 	}
 	/* the size limit, straight from IHDR (libpng would say more cryptically) */
-	if (!memcmp(buf + 12, "IHDR", 4) && check_size(be32(buf + 16), be32(buf + 20), o->max_pixels))
-		return NULL;
+	if (!memcmp(buf + 12, "IHDR", 4)) {
+		uint64_t w = be32(buf + 16), h = be32(buf + 20);
+		if (check_size(w, h, o->max_pixels))
+			return NULL;
+		/* deflate codes at most 258 bytes in 2 bits: a header whose pixels
+		 * the file cannot hold is corrupt, found before allocating them */
+		static const int chans[7] = {1, 0, 3, 1, 2, 0, 4};
+		uint64_t bits = (uint64_t)buf[24] * (buf[25] < 7 ? (unsigned)chans[buf[25]] : 0);
+		uint64_t need = h * ((w * bits + 7) / 8) / 1032;
+		if (len < need) { /* cut short, or a damaged header */
+			if (memcmp(buf + len - 8, "IEND", 4))
+				weft_error("truncated PNG");
+			else
+				weft_error("corrupt PNG: %llux%llu needs at least %llu bytes of compressed data, "
+					   "the file has %zu", (unsigned long long)w, (unsigned long long)h,
+					   (unsigned long long)need, len);
+			return NULL;
+		}
+	}
 	png_ctx *c = weft_calloc(1, sizeof *c);
 	if (!c)
 		return NULL;
@@ -208,6 +229,11 @@ static weft_image *decode_png(const uint8_t *buf, size_t len, const weft_image_o
 		goto out;
 	}
 	png_set_read_fn(png, c, png_read_fn);
+	/* a bad CRC in any chunk is damage: an error (libpng only warns about
+	 * ancillary chunks); libpng's benign errors (an sRGB profile it knows to
+	 * be wrong, image data after the last row) stay warnings */
+	if (!(o->flags & WEFT_IMAGE_LENIENT))
+		png_set_crc_action(png, PNG_CRC_ERROR_QUIT, PNG_CRC_ERROR_QUIT);
 	png_set_user_limits(png, 0x7fffffff, 0x7fffffff); /* our limit applies */
 	png_read_info(png, info);
 
@@ -248,6 +274,7 @@ static weft_image *decode_png(const uint8_t *buf, size_t len, const weft_image_o
 	png_read_end(png, NULL);
 	rgba_to_rgb(c->im->rgb, c->px, (size_t)w * h, (o->flags & WEFT_IMAGE_ALPHA_DROP) || !has_alpha);
 	c->im->format = WEFT_IMAGE_PNG;
+	c->im->warnings = c->warnings;
 	c->ret = c->im;
 	c->im = NULL;
 out:
@@ -266,7 +293,7 @@ typedef struct {
 	struct jpeg_error_mgr pub;
 	struct jpeg_progress_mgr prog;
 	jmp_buf jb;
-	int truncated;
+	int truncated, lenient;
 	char msg[JMSG_LENGTH_MAX + 32];
 	struct jpeg_decompress_struct ci;
 	uint8_t *row;
@@ -287,18 +314,30 @@ static void jpg_error_exit(j_common_ptr ci)
 	longjmp(c->jb, 1);
 }
 
-/* Warnings are tolerated (as PIL does) except running out of data, which
- * libjpeg would paper over with a fake EOI and grey pixels. */
+/* libjpeg's warnings are mostly corrupt entropy-coded data, which it papers
+ * over (grey or shifted blocks): errors unless WEFT_IMAGE_LENIENT, then only
+ * counted, as PIL tolerates them.  Running out of data is always an error. */
 static void jpg_emit_message(j_common_ptr ci, int level)
 {
 	jpg_ctx *c = (jpg_ctx *)ci->err;
-	if (level < 0) {
-		if (ci->err->msg_code == JWRN_JPEG_EOF) {
-			c->truncated = 1;
-			longjmp(c->jb, 1);
-		}
-		ci->err->num_warnings++;
+	if (level >= 0)
+		return;
+	if (ci->err->msg_code == JWRN_JPEG_EOF) {
+		c->truncated = 1;
+		longjmp(c->jb, 1);
 	}
+	ci->err->num_warnings++;
+	if (c->lenient)
+		return;
+	char m[JMSG_LENGTH_MAX];
+	ci->err->format_message(ci, m);
+	const char *t = m;
+	static const char *const prefix[] = { "Corrupt JPEG data: ", "Warning: " };
+	for (int i = 0; i < 2; i++)
+		if (!strncmp(t, prefix[i], strlen(prefix[i])))
+			t += strlen(prefix[i]);
+	snprintf(c->msg, sizeof c->msg, "corrupt JPEG: %s", t);
+	longjmp(c->jb, 1);
 }
 
 static void jpg_output_message(j_common_ptr ci) { (void)ci; }
@@ -354,6 +393,7 @@ static weft_image *decode_jpeg(const uint8_t *buf, size_t len, const weft_image_
 	jpg_ctx *c = weft_calloc(1, sizeof *c);
 	if (!c)
 		return NULL;
+	c->lenient = !!(o->flags & WEFT_IMAGE_LENIENT);
 	c->ci.err = jpeg_std_error(&c->pub);
 	c->pub.error_exit = jpg_error_exit;
 	c->pub.emit_message = jpg_emit_message;
@@ -373,6 +413,25 @@ static weft_image *decode_jpeg(const uint8_t *buf, size_t len, const weft_image_
 	jpeg_read_header(&c->ci, TRUE);
 	if (check_size(c->ci.image_width, c->ci.image_height, o->max_pixels))
 		longjmp(c->jb, 1);
+	/* Huffman coding spends at least one bit on every block (its DC code):
+	 * a header whose size the file cannot hold is corrupt, found here before
+	 * anything of that size is allocated */
+	if (!c->ci.arith_code) {
+		uint64_t blocks = 0;
+		for (int i = 0; i < c->ci.num_components; i++)
+			blocks += (uint64_t)c->ci.comp_info[i].width_in_blocks * c->ci.comp_info[i].height_in_blocks;
+		if (len < (blocks + 7) / 8) { /* cut short, or a damaged header */
+			if (buf[len - 2] != 0xff || buf[len - 1] != 0xd9) {
+				c->truncated = 1;
+				longjmp(c->jb, 1);
+			}
+			snprintf(c->msg, sizeof c->msg,
+				 "corrupt JPEG: %ux%u needs at least %llu bytes of coded data, the file has %zu",
+				 (unsigned)c->ci.image_width, (unsigned)c->ci.image_height,
+				 (unsigned long long)((blocks + 7) / 8), len);
+			longjmp(c->jb, 1);
+		}
+	}
 	switch (c->ci.jpeg_color_space) {
 	case JCS_GRAYSCALE: c->ci.out_color_space = JCS_GRAYSCALE; break;
 	case JCS_RGB:
@@ -424,6 +483,7 @@ static weft_image *decode_jpeg(const uint8_t *buf, size_t len, const weft_image_
 	}
 	jpeg_finish_decompress(&c->ci);
 	c->im->format = WEFT_IMAGE_JPEG;
+	c->im->warnings = (unsigned)c->pub.num_warnings;
 	c->im->orientation = orient;
 	c->ret = c->im;
 	c->im = NULL;

@@ -6,6 +6,14 @@
  * "image 100000x100000 exceeds the 67108864-pixel limit", ...  libpng and
  * libjpeg errors never abort the process and never leak.
  *
+ * Damage is an error by default: libjpeg's warnings (corrupt entropy-coded
+ * data, which it would decode as grey or shifted blocks: "corrupt JPEG:
+ * premature end of data segment") and a bad CRC in any PNG chunk ("corrupt
+ * PNG: tEXt: CRC error").  WEFT_IMAGE_LENIENT tolerates them as PIL does.
+ * A header announcing more pixels than the file could code (JPEG: one bit
+ * per Huffman-coded block; PNG: deflate's 1032:1) is refused before anything
+ * of that size is allocated, in both modes.
+ *
  * Conversion to RGB follows what the Hugging Face image processors see:
  *
  *  - alpha (PNG RGBA / grey+alpha / tRNS) is composited onto opaque white
@@ -37,6 +45,9 @@
 /* Flags for weft_image_opts.flags. */
 #define WEFT_IMAGE_ALPHA_DROP 1 /* discard alpha instead of white compositing */
 #define WEFT_IMAGE_NO_EXIF 2    /* ignore JPEG EXIF orientation */
+#define WEFT_IMAGE_LENIENT 4    /* accept what libjpeg / libpng only warn about (corrupt JPEG
+				   entropy data decoded as grey or shifted blocks, bad CRCs of PNG
+				   ancillary chunks), as PIL does; counted in weft_image.warnings */
 
 typedef struct {
 	uint64_t max_pixels; /* 0: WEFT_IMAGE_MAX_PIXELS_DEFAULT */
@@ -56,6 +67,7 @@ typedef struct {
 	uint8_t *rgb;
 	weft_image_format format; /* what it was decoded from */
 	int orientation;          /* EXIF orientation found (1..8; 1 if none) */
+	unsigned warnings;        /* decoder warnings tolerated (WEFT_IMAGE_LENIENT) */
 } weft_image;
 
 /* The format of a buffer by its magic bytes. */

@@ -1,6 +1,6 @@
 /* model.c - bind a decoder-only LLM to an open GGUF (hyper-parameters,
- * tensor checks, fingerprint) and the KV cache.  The forward pass is in
- * model_llama.c.
+ * tensor checks, fingerprint).  The forward pass is in model_llama.c, the
+ * KV cache in kv.c.
  *
  * Keys and tensor names are llama.cpp's (src/llama-arch.cpp); the checks
  * follow llama_model::load_tensors: every tensor must be present with the
@@ -72,6 +72,10 @@ static int read_hparams(const weft_gguf *g, weft_hparams *hp)
 	    get_u32(g, a, "feed_forward_length", 1, &n_ff) < 0 ||
 	    get_u32(g, a, "attention.head_count", 1, &n_head) < 0 || get_u32(g, a, "context_length", 1, &n_ctx) < 0)
 		return -1;
+	if (n_ctx == 0) {
+		weft_error("key '%s.context_length' is 0 (a model needs a training context length)", a);
+		return -1;
+	}
 	n_head_kv = n_head;
 	if (get_u32(g, a, "attention.head_count_kv", 0, &n_head_kv) < 0)
 		return -1;
@@ -272,107 +276,14 @@ void weft_model_free(weft_model *m)
 	free(m);
 }
 
-/* ---- KV cache ---- */
-
-static int kv_alloc_layers(weft_kv *kv, int64_t cap, void **k, void **v, int32_t **pos)
-{
-	uint64_t rows, vals;
-	if (cap < 1 || weft_mul_overflow((uint64_t)kv->n_head_kv, (uint64_t)cap, &rows) ||
-	    weft_mul_overflow(rows, (uint64_t)kv->head_dim, &vals) || vals > SIZE_MAX / 4 || rows > SIZE_MAX / 4) {
-		weft_error("KV cache: %lld rows too large", (long long)cap);
-		return -1;
-	}
-	for (int l = 0; l < kv->n_layer; l++) {
-		k[l] = weft_malloc((size_t)vals * weft_kv_elt(kv));
-		v[l] = weft_malloc((size_t)vals * weft_kv_elt(kv));
-		pos[l] = weft_malloc((size_t)rows * 4);
-		if (!k[l] || !v[l] || !pos[l])
-			return -1;
-		for (uint64_t i = 0; i < rows; i++)
-			pos[l][i] = -1;
-	}
-	return 0;
-}
-
-static void kv_free_layers(int n, void **k, void **v, int32_t **pos)
-{
-	for (int l = 0; l < n; l++) {
-		if (k)
-			free(k[l]);
-		if (v)
-			free(v[l]);
-		if (pos)
-			free(pos[l]);
-	}
-	free(k);
-	free(v);
-	free(pos);
-}
-
-size_t weft_kv_elt(const weft_kv *kv)
-{
-	return kv->type == WEFT_KV_F32 ? 4 : 2;
-}
+/* ---- KV cache (kv.c) ---- */
 
 weft_kv *weft_kv_new(const weft_model *m, int64_t cap)
 {
 	return weft_kv_new_type(m, cap, WEFT_KV_F16);
 }
 
-weft_kv *weft_kv_new_type(const weft_model *m, int64_t cap, weft_kv_type type)
+weft_kv *weft_kv_new_type(const weft_model *m, int64_t cap, weft_kv_type t)
 {
-	weft_kv *kv = weft_calloc(1, sizeof *kv);
-	if (!kv)
-		return NULL;
-	kv->type = type;
-	kv->n_layer = m->hp.n_layer;
-	kv->n_head_kv = m->hp.n_head_kv;
-	kv->head_dim = m->hp.head_dim;
-	kv->cap = cap;
-	kv->k = weft_calloc((size_t)kv->n_layer, sizeof *kv->k);
-	kv->v = weft_calloc((size_t)kv->n_layer, sizeof *kv->v);
-	kv->pos = weft_calloc((size_t)kv->n_layer, sizeof *kv->pos);
-	kv->len = weft_calloc((size_t)kv->n_layer * (size_t)kv->n_head_kv, sizeof *kv->len);
-	if (!kv->k || !kv->v || !kv->pos || !kv->len || kv_alloc_layers(kv, cap, kv->k, kv->v, kv->pos) != 0) {
-		weft_kv_free(kv);
-		return NULL;
-	}
-	return kv;
-}
-
-int weft_kv_reserve(weft_kv *kv, int64_t cap)
-{
-	if (cap <= kv->cap)
-		return 0;
-	const int L = kv->n_layer, H = kv->n_head_kv, D = kv->head_dim;
-	void **k = weft_calloc((size_t)L, sizeof *k), **v = weft_calloc((size_t)L, sizeof *v);
-	const size_t e = weft_kv_elt(kv);
-	int32_t **pos = weft_calloc((size_t)L, sizeof *pos);
-	if (!k || !v || !pos || kv_alloc_layers(kv, cap, k, v, pos) != 0) {
-		kv_free_layers(L, k, v, pos);
-		return -1;
-	}
-	for (int l = 0; l < L; l++)
-		for (int h = 0; h < H; h++) {
-			size_t n = (size_t)kv->len[l * H + h], so = (size_t)h * (size_t)kv->cap,
-			       dn = (size_t)h * (size_t)cap;
-			memcpy((char *)k[l] + dn * (size_t)D * e, (char *)kv->k[l] + so * (size_t)D * e, n * (size_t)D * e);
-			memcpy((char *)v[l] + dn * (size_t)D * e, (char *)kv->v[l] + so * (size_t)D * e, n * (size_t)D * e);
-			memcpy(pos[l] + dn, kv->pos[l] + so, n * 4);
-		}
-	kv_free_layers(L, kv->k, kv->v, kv->pos);
-	kv->k = k;
-	kv->v = v;
-	kv->pos = pos;
-	kv->cap = cap;
-	return 0;
-}
-
-void weft_kv_free(weft_kv *kv)
-{
-	if (!kv)
-		return;
-	kv_free_layers(kv->k && kv->v && kv->pos ? kv->n_layer : 0, kv->k, kv->v, kv->pos);
-	free(kv->len);
-	free(kv);
+	return weft_kv_alloc(m->hp.n_layer, m->hp.n_head_kv, m->hp.head_dim, cap, t);
 }

@@ -12,6 +12,7 @@
 
 #include "gguf.h"
 #include "kernels.h"
+#include "kv.h"
 
 typedef struct weft_hparams {
 	char arch[32];          /* "llama" or "qwen2" */
@@ -48,36 +49,35 @@ void weft_model_free(weft_model *m);
  * else -1 + an error naming the first tensor that has not. */
 int weft_model_check_llamacpp(const weft_model *m);
 
-/* The KV cache.  For layer l and KV head h, keys live at
- *   k[l] + h * cap * head_dim   (cap rows of head_dim values)
- * and values likewise in v[l]; len[l * n_head_kv + h] rows are in use.
- * Values are IEEE half (WEFT_KV_F16, the default, as llama.cpp's f16
- * cache) or float32 (WEFT_KV_F32: exact, twice the memory; AVX-512 or scalar
- * attention kernels).
- * Keys are stored after RoPE, at the positions they were computed for.  A
- * compressed cache (kvcompress) may hold different rows per layer and head;
- * pos[] records each row's original position (-1 unused). */
-typedef enum { WEFT_KV_F16 = 0, WEFT_KV_F32 = 1 } weft_kv_type;
+/* A KV cache for m (kv.h): cap rows per head, F16 or of type t. */
+weft_kv *weft_kv_new(const weft_model *m, int64_t cap);
+weft_kv *weft_kv_new_type(const weft_model *m, int64_t cap, weft_kv_type t);
 
-typedef struct weft_kv {
-	int n_layer, n_head_kv, head_dim;
-	weft_kv_type type;
-	int64_t cap;            /* rows per (layer, head) */
-	int64_t n_past;         /* logical position of the next token */
-	void **k, **v;          /* [n_layer] -> [n_head_kv][cap][head_dim] of type */
-	int32_t *len;           /* [n_layer][n_head_kv] */
-	int32_t **pos;          /* [n_layer] -> [n_head_kv][cap] */
-} weft_kv;
+/* ---- prune-tokens (prune.h): token positions and in-LLM token drops ----
+ * The rows still in a forward pass, as a drop hook sees them before layer
+ * `layer` runs (after layer - 1 has). */
+typedef struct weft_fwd_rows {
+	const weft_model *m;
+	const weft_kv *kv;
+	weft_pool *pool;
+	int layer;              /* the layer about to run */
+	int64_t n;              /* rows still in the pass */
+	const int32_t *src;     /* [n] each row's index among the call's T inputs */
+	const int32_t *pos;     /* [n] each row's position - pos_base */
+	int64_t pos_base;
+	float *x;               /* [n][n_embd] residual stream entering `layer`
+				 * (a hook may rewrite rows it keeps: merging) */
+	const float *q;         /* [n][n_head][head_dim] queries of layer - 1, after
+				 * RoPE (NULL before layer 0) */
+} weft_fwd_rows;
 
-weft_kv *weft_kv_new(const weft_model *m, int64_t cap); /* F16 */
-weft_kv *weft_kv_new_type(const weft_model *m, int64_t cap, weft_kv_type type);
-/* Bytes per cached value: 2 (F16) or 4 (F32). */
-size_t weft_kv_elt(const weft_kv *kv);
-/* Grow capacity to at least cap rows (keeps contents).  0 / -1. */
-int weft_kv_reserve(weft_kv *kv, int64_t cap);
-void weft_kv_free(weft_kv *kv);
+/* A drop hook: fill keep[0..*n_keep) with the rows (indices into the n
+ * rows, ascending) that go on to `layer` and later; leaving *n_keep == n
+ * keeps every row.  The last row (the logits') must stay.  0, or -1 with
+ * an error. */
+typedef int (*weft_fwd_drop_fn)(void *ctx, const weft_fwd_rows *rows, int32_t *keep, int64_t *n_keep);
 
-/* Optional per-layer outputs of a forward pass, for KV scoring methods. */
+/* Optional inputs and outputs of a forward pass. */
 typedef struct weft_fwd_extra {
 	/* attention mass received per cached row: [n_layer][n_head_kv][cap],
 	 * accumulated over all queries of the call (NULL to skip) */
@@ -86,11 +86,29 @@ typedef struct weft_fwd_extra {
 	 * [n_layer][n_window][n_head][head_dim] (NULL to skip) */
 	float *window_q;
 	int n_window;
+	/* input positions: token t at kv->n_past + pos[t] (strictly
+	 * increasing, below pos_span), and n_past then advances by pos_span
+	 * (NULL: token t at kv->n_past + t, span T) */
+	const int32_t *pos;
+	int64_t pos_span;
+	/* in-LLM token drop (fastv, pdrop, sparsevlm, dart): called before
+	 * every layer; dropped rows skip the later layers, which cache no
+	 * keys or values for them.  With a hook the call runs as one chunk and
+	 * returns the last row's logits only (NULL: no drops). */
+	weft_fwd_drop_fn drop;
+	void *drop_ctx;
+	/* pre-RoPE query statistics (expected attention, kvcompress): sums of
+	 * the queries [n_layer][n_head][head_dim] and of their outer products
+	 * [n_layer][n_head][head_dim][head_dim] over the call's tokens from
+	 * index q_skip on (NULL to skip; accumulated, so zero them first) */
+	double *q_sum, *q_sq;
+	int64_t q_skip;
 } weft_fwd_extra;
 
 /* Run T tokens (ids) or T embedding rows (embd [T][n_embd], when ids is
- * NULL) through the model at positions kv->n_past.., appending their keys
- * and values to kv (which must have room) and advancing n_past.  Processes
+ * NULL) through the model at positions kv->n_past.. (or extra->pos), appending their keys
+ * and values to kv (which must have room) and advancing n_past.  On
+ * failure the cache is as it was before the call.  Processes
  * at most `chunk` tokens at a time (<= 0: 512) so activations stay bounded.
  * logits: [n_vocab] for the last token (NULL to skip), or when all_logits
  * is set, [T][n_vocab].  Returns 0, or -1 with an error. */

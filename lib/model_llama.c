@@ -8,7 +8,8 @@
  *     q, k = rope(q, pos), rope(k, pos)       normal pairs for llama (its
  *                                             Q/K rows were permuted by the
  *                                             converter), NEOX halves for qwen2
- *     cache k, v (IEEE half, as llama.cpp's default F16 cache)
+ *     cache k, v                             (kv.c: F16 by default, as
+ *                                             llama.cpp's cache)
  *     x += attention(q, cached k, v) Wo      causal, grouped KV heads
  *     h = rmsnorm(x) * ffn_norm
  *     x += (silu(h Wgate) * h Wup) Wdown
@@ -17,7 +18,13 @@
  * Tokens go through in chunks of at most `chunk` rows, so the activations
  * are bounded whatever the prompt length.  Every projection is a
  * weft_matmul (activations quantized to the weight's vec_dot type, as
- * llama.cpp does); row-wise work is spread over the pool. */
+ * llama.cpp does); row-wise work is spread over the pool.
+ *
+ * Positions and drops (prune-tokens): each row of a chunk carries its
+ * input index (src) and position offset (rpos); RoPE and the cache use
+ * base + rpos.  A drop hook (weft_fwd_extra.drop) may remove rows between
+ * layers (drop_rows below): later layers run on fewer rows and cache no
+ * keys or values for the dropped ones. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,7 +40,8 @@ typedef struct fwd {
 	const int32_t *ids;     /* or embd */
 	const float *embd;
 	int64_t T, c0, n;       /* whole call, first token of the chunk, chunk rows */
-	int64_t pos0;           /* position of the chunk's first token */
+	int64_t base;           /* kv->n_past when the call began */
+	int32_t *src, *rpos;    /* [n] each row's input index and position - base */
 	int layer;
 	const weft_layer_w *L;
 	/* activations of the chunk */
@@ -45,7 +53,7 @@ typedef struct fwd {
 	int err;
 } fwd;
 
-enum step { EMBED, ATTN_NORM, QKV_ROPE_STORE, RESIDUAL, FFN_NORM, SWIGLU };
+enum step { EMBED, ATTN_NORM, QKV_ROPE, RESIDUAL, FFN_NORM, SWIGLU };
 
 static void bias_add(float *y, const weft_gguf_tensor *b, int64_t n)
 {
@@ -64,40 +72,27 @@ static void row(fwd *f, enum step s, int64_t t)
 		if (f->ids) {
 			const weft_gguf_tensor *te = f->m->tok_embd;
 			const uint64_t rb = weft_type_row_bytes(te->type, (uint64_t)d);
-			if (weft_dequantize_row(te->type, (const uint8_t *)te->data + rb * (uint64_t)f->ids[f->c0 + t],
+			if (weft_dequantize_row(te->type, (const uint8_t *)te->data + rb * (uint64_t)f->ids[f->src[t]],
 						x, d) != 0)
 				f->err = 1;
 		} else {
-			memcpy(x, f->embd + (f->c0 + t) * d, sizeof(float) * (size_t)d);
+			memcpy(x, f->embd + f->src[t] * d, sizeof(float) * (size_t)d);
 		}
 		break;
 	case ATTN_NORM:
 		weft_rmsnorm(h, x, f->L->attn_norm->data, d, hp->rms_eps);
 		break;
-	case QKV_ROPE_STORE: {
+	case QKV_ROPE: {
 		float *q = f->q + t * dq, *k = f->k + t * dkv, *v = f->v + t * dkv;
-		const int64_t pos = f->pos0 + t;
+		const int64_t pos = f->base + f->rpos[t];
 		bias_add(q, f->L->bq, dq);
 		bias_add(k, f->L->bk, dkv);
 		bias_add(v, f->L->bv, dkv);
 		weft_rope(q, hp->n_head, hd, hp->rope_dim, pos, hp->rope_base, hp->rope_freq_scale, hp->rope_neox);
 		weft_rope(k, hp->n_head_kv, hd, hp->rope_dim, pos, hp->rope_base, hp->rope_freq_scale, hp->rope_neox);
-		/* append to the cache: row len + t of each KV head */
-		weft_kv *kv = f->kv;
-		for (int g = 0; g < hp->n_head_kv; g++) {
-			const int64_t r = kv->len[f->layer * hp->n_head_kv + g] + t, at = g * kv->cap + r;
-			if (kv->type == WEFT_KV_F32) {
-				memcpy((float *)kv->k[f->layer] + at * hd, k + g * hd, sizeof(float) * (size_t)hd);
-				memcpy((float *)kv->v[f->layer] + at * hd, v + g * hd, sizeof(float) * (size_t)hd);
-			} else {
-				weft_f32_to_f16((uint16_t *)kv->k[f->layer] + at * hd, k + g * hd, hd);
-				weft_f32_to_f16((uint16_t *)kv->v[f->layer] + at * hd, v + g * hd, hd);
-			}
-			kv->pos[f->layer][at] = (int32_t)pos;
-		}
 		/* queries of the call's last n_window tokens, for KV scoring */
 		weft_fwd_extra *e = f->extra;
-		const int64_t w = f->c0 + t - (f->T - (e ? e->n_window : 0));
+		const int64_t w = f->src[t] - (f->T - (e ? e->n_window : 0));
 		if (e && e->window_q && w >= 0)
 			memcpy(e->window_q + ((int64_t)f->layer * e->n_window + w) * dq, q, sizeof(float) * (size_t)dq);
 		break;
@@ -138,6 +133,32 @@ static void rows(weft_pool *p, fwd *f, enum step s)
 	weft_pool_run(p, n_tasks, rows_task, &j);
 }
 
+/* Pre-RoPE query statistics (weft_fwd_extra.q_sum, q_sq; kvcompress's
+ * expected attention): one task per query head sums its rows of the chunk
+ * (bias added, as the row step will), so no two tasks share an element. */
+static void qstats_task(void *ctx, int task, int n_tasks)
+{
+	fwd *f = ctx;
+	const weft_hparams *hp = &f->m->hp;
+	const int64_t hd = hp->head_dim, dq = hp->n_head * hd;
+	weft_fwd_extra *e = f->extra;
+	double *sum = e->q_sum + ((int64_t)f->layer * hp->n_head + task) * hd;
+	double *sq = e->q_sq + (((int64_t)f->layer * hp->n_head + task) * hd) * hd;
+	const float *b = f->L->bq ? (const float *)f->L->bq->data + task * hd : NULL;
+	float q[1024];
+	for (int64_t t = 0; t < f->n && hd <= 1024; t++) {
+		if (f->c0 + t < e->q_skip)
+			continue;
+		for (int64_t i = 0; i < hd; i++)
+			q[i] = f->q[t * dq + task * hd + i] + (b ? b[i] : 0.0f);
+		for (int64_t i = 0; i < hd; i++) {
+			sum[i] += q[i];
+			for (int64_t j = 0; j < hd; j++)
+				sq[i * hd + j] += (double)q[i] * q[j];
+		}
+	}
+}
+
 static int matmul(weft_pool *p, const weft_gguf_tensor *w, const float *X, int64_t T, float *Y)
 {
 	return weft_matmul(p, w->type, w->data, w->ne[0], w->ne[1], X, T, Y, w->ne[1]);
@@ -167,16 +188,63 @@ static int check_call(const weft_model *m, const weft_kv *kv, const int32_t *ids
 				   (long long)t, hp->n_vocab);
 			return -1;
 		}
-	for (int64_t i = 0; i < (int64_t)hp->n_layer * hp->n_head_kv; i++)
-		if (kv->len[i] < 0 || kv->len[i] > kv->cap || T > kv->cap - kv->len[i]) {
-			weft_error("forward: KV cache full (%d rows held, %lld new, capacity %lld)", kv->len[i],
-				   (long long)T, (long long)kv->cap);
+	for (int l = 0; l < hp->n_layer; l++) /* channel-pruned keys (k_chan) are extended by weft_kv_append */
+		if ((kv->layer[l].k_dim != hp->head_dim && !kv->layer[l].k_chan) || kv->layer[l].v_dim != hp->head_dim) {
+			weft_error("forward: KV cache layer %d holds channel-pruned rows (%d key, %d value channels), "
+				   "which the forward pass cannot extend", l, kv->layer[l].k_dim, kv->layer[l].v_dim);
 			return -1;
 		}
-	if (kv->n_past < 0 || T > INT32_MAX - kv->n_past) {
-		weft_error("forward: position %lld out of range", (long long)(kv->n_past + T));
+	if (weft_kv_room(kv, T) != 0) {
+		weft_error_prefix("forward");
 		return -1;
 	}
+	const int64_t span = extra && extra->pos ? extra->pos_span : T;
+	if (kv->n_past < 0 || span < T || span > INT32_MAX - kv->n_past) {
+		weft_error("forward: position %lld out of range", (long long)(kv->n_past + span));
+		return -1;
+	}
+	for (int64_t t = 0; extra && extra->pos && t < T; t++)
+		if (extra->pos[t] < 0 || extra->pos[t] >= span || (t && extra->pos[t] <= extra->pos[t - 1])) {
+			weft_error("forward: position %d of input %lld is not increasing or not below the span %lld",
+				   extra->pos[t], (long long)t, (long long)span);
+			return -1;
+		}
+	return 0;
+}
+
+/* ---- in-LLM token drop (prune-tokens' fastv, pdrop, sparsevlm, dart) ----
+ * Before layer f->layer: ask the hook which rows go on, and keep only
+ * those rows of the residual stream, their input indices and positions.
+ * The cache of the layers already run keeps every row; the later layers
+ * append only the kept ones.  0 / -1. */
+static int drop_rows(fwd *f, weft_pool *pool, const weft_fwd_extra *e, int32_t *keep)
+{
+	const weft_hparams *hp = &f->m->hp;
+	weft_fwd_rows r = {.m = f->m, .kv = f->kv, .pool = pool, .layer = f->layer, .n = f->n, .src = f->src,
+			   .pos = f->rpos, .pos_base = f->base, .x = f->x, .q = f->layer ? f->q : NULL};
+	int64_t n_keep = f->n;
+	if (e->drop(e->drop_ctx, &r, keep, &n_keep) != 0)
+		return -1;
+	if (n_keep == f->n)
+		return 0;
+	if (n_keep < 1 || n_keep > f->n || keep[n_keep - 1] != f->n - 1) {
+		weft_error("forward: a token drop before layer %d must keep the last row (kept %lld of %lld)", f->layer,
+			   (long long)n_keep, (long long)f->n);
+		return -1;
+	}
+	const int64_t d = hp->n_embd;
+	for (int64_t i = 0; i < n_keep; i++) {
+		if (keep[i] < 0 || keep[i] >= f->n || (i && keep[i] <= keep[i - 1])) {
+			weft_error("forward: token drop before layer %d: kept row %d out of order", f->layer, keep[i]);
+			return -1;
+		}
+		if (keep[i] != i) {
+			memmove(f->x + i * d, f->x + (int64_t)keep[i] * d, sizeof(float) * (size_t)d);
+			f->src[i] = f->src[keep[i]];
+			f->rpos[i] = f->rpos[keep[i]];
+		}
+	}
+	f->n = n_keep;
 	return 0;
 }
 
@@ -189,15 +257,27 @@ int weft_model_forward(const weft_model *m, weft_pool *pool, weft_kv *kv, const 
 		return -1;
 	if (T == 0)
 		return 0;
-	const int64_t C = chunk <= 0 || chunk > T ? (T < 512 ? T : 512) : chunk;
+	const int dropping = extra && extra->drop;
+	if (dropping && all_logits) {
+		weft_error("forward: a token drop gives the last row's logits only");
+		return -1;
+	}
+	/* a drop needs every row of the prompt at the layer it acts on */
+	const int64_t C = dropping ? T : chunk <= 0 || chunk > T ? (T < 512 ? T : 512) : chunk;
 	const int64_t d = hp->n_embd, hd = hp->head_dim, dq = hp->n_head * hd, dkv = hp->n_head_kv * hd,
 		      ff = hp->n_ff, H = hp->n_head_kv;
 
-	fwd f = {.m = m, .kv = kv, .extra = extra, .ids = ids, .embd = embd, .T = T};
+	fwd f = {.m = m, .kv = kv, .extra = extra, .ids = ids, .embd = embd, .T = T, .base = kv->n_past};
 	const size_t per_row = (size_t)(2 * d + 2 * dq + 2 * dkv + 2 * ff);
 	float *buf = weft_malloc(sizeof(float) * per_row * (size_t)C);
-	if (!buf)
+	int32_t *ibuf = weft_malloc(sizeof(int32_t) * 3 * (size_t)C);
+	if (!buf || !ibuf) {
+		free(buf);
+		free(ibuf);
 		return -1;
+	}
+	f.src = ibuf;
+	f.rpos = ibuf + C;
 	f.x = buf;
 	f.h = f.x + C * d;
 	f.q = f.h + C * d;
@@ -207,10 +287,19 @@ int weft_model_forward(const weft_model *m, weft_pool *pool, weft_kv *kv, const 
 	f.gate = f.v + C * dkv;
 	f.up = f.gate + C * ff;
 	int rc = -1;
+	weft_kv_state saved;
+	if (weft_kv_save(kv, &saved) != 0) {
+		free(buf);
+		free(ibuf);
+		return -1;
+	}
 
 	for (f.c0 = 0; f.c0 < T; f.c0 += C) {
 		f.n = T - f.c0 < C ? T - f.c0 : C;
-		f.pos0 = kv->n_past;
+		for (int64_t t = 0; t < f.n; t++) {
+			f.src[t] = (int32_t)(f.c0 + t);
+			f.rpos[t] = extra && extra->pos ? extra->pos[f.c0 + t] : (int32_t)(f.c0 + t);
+		}
 		rows(pool, &f, EMBED);
 		if (f.err) {
 			weft_error("forward: cannot read the token embeddings");
@@ -219,24 +308,26 @@ int weft_model_forward(const weft_model *m, weft_pool *pool, weft_kv *kv, const 
 		for (f.layer = 0; f.layer < hp->n_layer; f.layer++) {
 			f.L = &m->layers[f.layer];
 			const weft_layer_w *L = f.L;
-			int32_t *len = kv->len + f.layer * H;
+			if (dropping && drop_rows(&f, pool, extra, ibuf + 2 * C) != 0)
+				goto out;
 
 			/* attention */
 			rows(pool, &f, ATTN_NORM);
 			if (matmul(pool, L->wq, f.h, f.n, f.q) || matmul(pool, L->wk, f.h, f.n, f.k) ||
 			    matmul(pool, L->wv, f.h, f.n, f.v))
 				goto out;
-			rows(pool, &f, QKV_ROPE_STORE);
-			for (int g = 0; g < H; g++)
-				len[g] += (int32_t)f.n;
+			if (extra && extra->q_sum && extra->q_sq) /* kvcompress statistics, before RoPE */
+				weft_pool_run(pool, hp->n_head, qstats_task, &f);
+			rows(pool, &f, QKV_ROPE);
+			if (weft_kv_append_at(kv, f.layer, f.n, f.k, f.v, f.base, f.rpos) != 0)
+				goto out;
 			weft_attn_args a = {
-				.Q = f.q, .K = kv->k[f.layer], .V = kv->v[f.layer], .kv_f32 = kv->type == WEFT_KV_F32,
-				.kv_head_stride = kv->cap * hd, .kv_len = len, .T = f.n,
-				.n_head = hp->n_head, .n_head_kv = hp->n_head_kv, .hd = (int)hd,
+				.Q = f.q, .T = f.n, .n_head = hp->n_head, .n_head_kv = hp->n_head_kv, .hd = (int)hd,
 				.scale = 1.0f / sqrtf((float)hd), .out = f.att,
 				.mass = extra && extra->mass ? extra->mass + (int64_t)f.layer * H * kv->cap : NULL,
 				.mass_stride = kv->cap,
 			};
+			weft_kv_attn_args(kv, f.layer, &a);
 			weft_attention(pool, &a);
 			if (matmul(pool, L->wo, f.att, f.n, f.h))
 				goto out;
@@ -251,10 +342,8 @@ int weft_model_forward(const weft_model *m, weft_pool *pool, weft_kv *kv, const 
 				goto out;
 			rows(pool, &f, RESIDUAL);
 		}
-		kv->n_past += f.n;
-
 		/* output head: every row, or the call's last */
-		if (logits && (all_logits || f.c0 + f.n == T)) {
+		if (logits && (all_logits || f.src[f.n - 1] == T - 1)) {
 			const int64_t r0 = all_logits ? 0 : f.n - 1;
 			for (int64_t t = r0; t < f.n; t++)
 				weft_rmsnorm(f.h + t * d, f.x + t * d, m->out_norm->data, d, hp->rms_eps);
@@ -263,8 +352,13 @@ int weft_model_forward(const weft_model *m, weft_pool *pool, weft_kv *kv, const 
 				goto out;
 		}
 	}
+	kv->n_past = f.base + (extra && extra->pos ? extra->pos_span : T);
 	rc = 0;
 out:
+	if (rc != 0)
+		weft_kv_restore(kv, &saved);
+	weft_kv_state_free(&saved);
 	free(buf);
+	free(ibuf);
 	return rc;
 }

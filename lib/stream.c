@@ -1,5 +1,6 @@
 /* stream.c - the weft stream format: frames that are safetensors blobs.
  * See stream.h and man/weft-stream.5. */
+#include "keys.h"
 #include "stream.h"
 
 #include <errno.h>
@@ -41,7 +42,7 @@ int weft_dtype_parse(const char *s)
 weft_frame *weft_frame_new(const char *kind)
 {
 	weft_frame *f = weft_calloc(1, sizeof *f);
-	if (f && kind && weft_frame_set(f, "weft.kind", kind) != 0) {
+	if (f && kind && weft_frame_set(f, WEFT_KEY_KIND, kind) != 0) {
 		weft_frame_free(f);
 		return NULL;
 	}
@@ -75,7 +76,7 @@ const char *weft_frame_get(const weft_frame *f, const char *key)
 
 const char *weft_frame_kind(const weft_frame *f)
 {
-	const char *k = weft_frame_get(f, "weft.kind");
+	const char *k = weft_frame_get(f, WEFT_KEY_KIND);
 	return k ? k : "";
 }
 
@@ -304,8 +305,8 @@ int weft_frame_write(FILE *out, weft_frame *f)
 	}
 	char crc[9];
 	snprintf(crc, sizeof crc, "%08" PRIx32, crc_of(packed, total));
-	if (weft_frame_setf(f, "weft.version", "%d", WEFT_STREAM_VERSION) || weft_frame_set(f, "weft.crc32", crc) ||
-	    weft_frame_setf(f, "weft.tool", "%s %s", tool_name, WEFT_VERSION))
+	if (weft_frame_setf(f, WEFT_KEY_VERSION, "%d", WEFT_STREAM_VERSION) || weft_frame_set(f, WEFT_KEY_CRC, crc) ||
+	    weft_frame_setf(f, WEFT_KEY_TOOL, "%s %s", tool_name, WEFT_VERSION))
 		goto done;
 	/* Metadata in a stable order: weft.* keys first as set, then the rest. */
 	for (int i = 0; i < f->n_meta; i++)
@@ -412,6 +413,22 @@ static int looks_like_text(const uint8_t *b, size_t n)
 	return 1;
 }
 
+/* What a file starting with b (8 bytes) is, when recognisable. */
+static const char *file_kind(const uint8_t *b)
+{
+	static const struct { const char *magic; size_t n; const char *what; } kinds[] = {
+		{"GGUF", 4, "a GGUF file"}, {"\xff\xd8\xff", 3, "a JPEG image"}, {"\x89PNG", 4, "a PNG image"},
+		{"\x1f\x8b", 2, "gzip data"}, {"\x28\xb5\x2f\xfd", 4, "zstd data"}, {"\x7f" "ELF", 4, "an ELF executable"},
+		{"PK\x03\x04", 4, "a zip archive"},
+	};
+	for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
+		if (memcmp(b, kinds[i].magic, kinds[i].n) == 0)
+			return kinds[i].what;
+	if (b[0] == 'P' && b[1] >= '1' && b[1] <= '6' && (b[2] == '\n' || b[2] == ' ' || b[2] == '\r'))
+		return "a PNM image";
+	return NULL;
+}
+
 static int get_int(json_t *v, uint64_t *out)
 {
 	if (!json_is_integer(v) || json_integer_value(v) < 0)
@@ -455,7 +472,7 @@ static int parse_header(weft_frame *f, const weft_reader_limits *lim)
 		if (weft_frame_set(f, key, json_string_value(val)) != 0)
 			goto done;
 	}
-	const char *ver = weft_frame_get(f, "weft.version");
+	const char *ver = weft_frame_get(f, WEFT_KEY_VERSION);
 	if (!ver) {
 		weft_error("not a weft frame: no weft.version");
 		goto done;
@@ -466,7 +483,7 @@ static int parse_header(weft_frame *f, const weft_reader_limits *lim)
 		weft_error("unsupported stream version '%s' (this reader supports %d)", esc, WEFT_STREAM_VERSION);
 		goto done;
 	}
-	if (!weft_frame_get(f, "weft.kind") || !weft_frame_get(f, "weft.crc32")) {
+	if (!weft_frame_get(f, WEFT_KEY_KIND) || !weft_frame_get(f, WEFT_KEY_CRC)) {
 		weft_error("bad header: weft.kind or weft.crc32 missing");
 		goto done;
 	}
@@ -584,7 +601,7 @@ static int read_data(weft_reader *r, weft_frame *f)
 		f->tensors[i].data = f->data + f->tensors[i].begin;
 	char crc[9];
 	snprintf(crc, sizeof crc, "%08" PRIx32, crc_of(f->data, f->data_len));
-	const char *want_crc = weft_frame_get(f, "weft.crc32");
+	const char *want_crc = weft_frame_get(f, WEFT_KEY_CRC);
 	if (strcmp(crc, want_crc) != 0) {
 		char esc[32];
 		weft_escape(want_crc, strlen(want_crc), esc, sizeof esc);
@@ -613,12 +630,23 @@ int weft_reader_next(weft_reader *r, weft_frame **out)
 	uint64_t hlen = 0;
 	for (int i = 0; i < 8; i++)
 		hlen |= (uint64_t)len8[i] << (8 * i);
-	if (hlen > r->lim.max_header || hlen < 2) {
-		if (idx == 0 && looks_like_text(len8, 8))
+	const int bad_len = hlen > r->lim.max_header || hlen < 8 || hlen % 8;
+	if (idx == 0 && (bad_len || file_kind(len8))) {
+		/* what the input is instead, when recognisable */
+		const char *kind = file_kind(len8);
+		if (kind)
+			weft_error("frame 0: not a weft stream (the input is %s)", kind);
+		else if (looks_like_text(len8, 8))
 			weft_error("frame 0: not a weft stream (input starts with text)");
-		else
-			weft_error("frame %" PRIu64 ": header length %" PRIu64 " out of range (2..%" PRIu64 ")", idx,
-				   hlen, r->lim.max_header);
+		else if (bad_len)
+			weft_error("frame 0: not a weft stream (header length %" PRIu64 " is not a multiple of 8 in 8..%" PRIu64
+				   ")", hlen, r->lim.max_header);
+		if (kind || bad_len)
+			return -1;
+	}
+	if (bad_len) {
+		weft_error("frame %" PRIu64 ": header length %" PRIu64 " is not a multiple of 8 in 8..%" PRIu64
+			   " (corrupt stream)", idx, hlen, r->lim.max_header);
 		return -1;
 	}
 	weft_frame *f = weft_calloc(1, sizeof *f);
@@ -639,7 +667,7 @@ int weft_reader_next(weft_reader *r, weft_frame **out)
 	}
 	f->header[hlen] = 0;
 	if (parse_header(f, &r->lim) != 0) {
-		if (idx == 0 && (f->header[0] != '{' || !weft_frame_get(f, "weft.version")))
+		if (idx == 0 && (f->header[0] != '{' || !weft_frame_get(f, WEFT_KEY_VERSION)))
 			weft_error_prefix("not a weft stream");
 		goto fail;
 	}
@@ -663,7 +691,7 @@ int weft_frame_check_fp(const weft_frame *f, const char *key, uint64_t expected)
 	char want[17];
 	weft_fingerprint_hex(expected, want);
 	const char *have = weft_frame_get(f, key);
-	const char *what = strcmp(key, "weft.vocab") == 0 ? "vocabulary" : "model";
+	const char *what = strcmp(key, WEFT_KEY_VOCAB) == 0 ? "vocabulary" : "model";
 	if (!have) {
 		weft_error("frame %" PRIu64 ": %s frame carries no %s fingerprint (%s)", f->index, weft_frame_kind(f),
 			   what, key);
@@ -672,7 +700,7 @@ int weft_frame_check_fp(const weft_frame *f, const char *key, uint64_t expected)
 	if (strcmp(have, want) != 0) {
 		char esc[40];
 		weft_escape(have, strlen(have), esc, sizeof esc);
-		const char *tool = weft_frame_get(f, "weft.tool");
+		const char *tool = weft_frame_get(f, WEFT_KEY_TOOL);
 		char tesc[80];
 		weft_escape(tool ? tool : "?", tool ? strlen(tool) : 1, tesc, sizeof tesc);
 		weft_error("frame %" PRIu64 ": stream is for another %s (%s %s, written by %s; this %s is %s)", f->index,

@@ -1,150 +1,19 @@
-/* tokenizer.c - vocabulary loading, special-token partitioning, dispatch to
- * the BPE / SPM tokenizers, token_to_piece and detokenize.  See tokenizer.h.
+/* tokenizer.c - vocabulary loading, special tokens, special-token
+ * partitioning and dispatch to the BPE / SPM / WordPiece tokenizers
+ * (tokenizer_bpe.c, tokenizer_spm.c, tokenizer_wpm.c).  See tokenizer.h.
  *
  * The rules follow llama.cpp's llama-vocab.cpp (llama_vocab::impl::load,
- * tokenizer_st_partition, token_to_piece, detokenize); the code is our own. */
+ * tokenizer_st_partition); the code is our own. */
 #define _GNU_SOURCE /* memmem */
 #include "tokenizer.h"
 #include "tokenizer_int.h"
 #include "util.h"
 
 #include <ctype.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* ---------------------------------------------------------------- hashing */
-
-uint64_t wt_hash(const void *p, size_t n)
-{
-	const unsigned char *s = p;
-	uint64_t h = 0x9e3779b97f4a7c15ULL ^ (n * 0xff51afd7ed558ccdULL);
-	while (n >= 8) {
-		uint64_t w;
-		memcpy(&w, s, 8);
-		h = (h ^ w) * 0xbf58476d1ce4e5b9ULL;
-		h ^= h >> 29;
-		s += 8;
-		n -= 8;
-	}
-	if (n) {
-		uint64_t w = 0;
-		memcpy(&w, s, n);
-		h = (h ^ w) * 0x94d049bb133111ebULL;
-	}
-	h ^= h >> 31;
-	h *= 0xbf58476d1ce4e5b9ULL;
-	h ^= h >> 32;
-	return h;
-}
-
-int wt_strmap_init(wt_strmap *m, uint32_t expect)
-{
-	memset(m, 0, sizeof *m);
-	uint32_t slots = 16;
-	while (slots < expect * 2u + 16)
-		slots *= 2;
-	m->mask = slots - 1;
-	m->cap = expect + 16;
-	m->slot = weft_malloc(slots * sizeof *m->slot);
-	m->key = weft_malloc(m->cap * sizeof *m->key);
-	m->klen = weft_malloc(m->cap * sizeof *m->klen);
-	m->val = weft_malloc(m->cap * sizeof *m->val);
-	if (!m->slot || !m->key || !m->klen || !m->val)
-		return -1;
-	memset(m->slot, 0xff, slots * sizeof *m->slot);
-	return 0;
-}
-
-void wt_strmap_free(wt_strmap *m)
-{
-	free(m->slot);
-	free(m->key);
-	free(m->klen);
-	free(m->val);
-	memset(m, 0, sizeof *m);
-}
-
-static int strmap_grow(wt_strmap *m)
-{
-	uint32_t slots = (m->mask + 1) * 2;
-	int32_t *ns = weft_malloc(slots * sizeof *ns);
-	if (!ns)
-		return -1;
-	memset(ns, 0xff, slots * sizeof *ns);
-	for (uint32_t e = 0; e < m->n; e++) {
-		uint32_t i = (uint32_t)wt_hash(m->key[e], m->klen[e]) & (slots - 1);
-		while (ns[i] >= 0)
-			i = (i + 1) & (slots - 1);
-		ns[i] = (int32_t)e;
-	}
-	free(m->slot);
-	m->slot = ns;
-	m->mask = slots - 1;
-	return 0;
-}
-
-int wt_strmap_put(wt_strmap *m, const char *k, size_t n, int32_t v, int overwrite)
-{
-	uint32_t i = (uint32_t)wt_hash(k, n) & m->mask;
-	for (; m->slot[i] >= 0; i = (i + 1) & m->mask) {
-		int32_t e = m->slot[i];
-		if (m->klen[e] == n && memcmp(m->key[e], k, n) == 0) {
-			if (overwrite)
-				m->val[e] = v;
-			return 0;
-		}
-	}
-	if (m->n == m->cap) {
-		uint32_t nc = m->cap * 2;
-		const char **nk = weft_realloc(m->key, nc * sizeof *nk);
-		if (!nk)
-			return -1;
-		m->key = nk;
-		uint32_t *nl = weft_realloc(m->klen, nc * sizeof *nl);
-		if (!nl)
-			return -1;
-		m->klen = nl;
-		int32_t *nv = weft_realloc(m->val, nc * sizeof *nv);
-		if (!nv)
-			return -1;
-		m->val = nv;
-		m->cap = nc;
-	}
-	uint32_t e = m->n++;
-	m->key[e] = k;
-	m->klen[e] = (uint32_t)n;
-	m->val[e] = v;
-	m->slot[i] = (int32_t)e;
-	if (m->n * 2 > m->mask)
-		return strmap_grow(m);
-	return 0;
-}
-
-int32_t wt_strmap_get(const wt_strmap *m, const char *k, size_t n)
-{
-	uint32_t i = (uint32_t)wt_hash(k, n) & m->mask;
-	for (; m->slot[i] >= 0; i = (i + 1) & m->mask) {
-		int32_t e = m->slot[i];
-		if (m->klen[e] == n && memcmp(m->key[e], k, n) == 0)
-			return m->val[e];
-	}
-	return -1;
-}
-
-int wt_push(wt_out *o, int32_t id)
-{
-	if (*o->n == *o->cap) {
-		size_t nc = *o->cap ? *o->cap * 2 : 256;
-		int32_t *p = weft_realloc(*o->ids, nc * sizeof *p);
-		if (!p)
-			return -1;
-		*o->ids = p;
-		*o->cap = nc;
-	}
-	(*o->ids)[(*o->n)++] = id;
-	return 0;
-}
 
 /* ---------------------------------------------------------------- loading */
 
@@ -255,13 +124,21 @@ static int cmp_u64(const void *a, const void *b)
 }
 
 /* Read an optional special-token id key (llama.cpp: ignored when out of range). */
-static void get_id(const weft_gguf *g, const char *key, int32_t *id, int32_t n)
+/* A special id from the header; one outside the vocabulary keeps the
+ * default, as llama.cpp does ("bad special token"), and is reported through
+ * weft_vocab_warning(). */
+static void get_id(weft_vocab *v, const weft_gguf *g, const char *key, int32_t *id, int32_t n)
 {
 	if (*id >= n)
 		*id = -1;
 	uint32_t u;
-	if (weft_gguf_get_u32(g, key, &u) == 0 && u < (uint32_t)n)
+	if (weft_gguf_get_u32(g, key, &u) != 0)
+		return;
+	if (u < (uint32_t)n)
 		*id = (int32_t)u;
+	else if (!v->warning[0])
+		snprintf(v->warning, sizeof v->warning, "%s = %" PRIu32 " is outside the vocabulary (%" PRId32
+			 " tokens); using %" PRId32 " instead", key, u, n, *id);
 }
 
 static void get_flag(const weft_gguf *g, const char *key, int *out)
@@ -269,81 +146,6 @@ static void get_flag(const weft_gguf *g, const char *key, int *out)
 	int b;
 	if (weft_gguf_get_bool(g, key, &b) == 0)
 		*out = b;
-}
-
-/* Piece of a token as llama.cpp's token_to_piece(special=true) renders it. */
-static int build_pieces(weft_vocab *v)
-{
-	size_t cap = 1024, used = 0;
-	char *buf = weft_malloc(cap);
-	v->poff = weft_malloc(((size_t)v->n + 1) * sizeof *v->poff);
-	if (!buf || !v->poff) {
-		free(buf);
-		return -1;
-	}
-	for (int32_t i = 0; i < v->n; i++) {
-		size_t tn;
-		const char *t = tok_text(v, i, &tn);
-		char *tmp = NULL, byte;
-		const char *src = NULL;
-		size_t sn = 0;
-		uint16_t a = v->attr[i];
-		if (a & (TA_UNKNOWN | TA_CONTROL | TA_USER_DEFINED)) {
-			src = t;
-			sn = tn;
-		} else if (a & TA_NORMAL) {
-			if (v->kind == WEFT_VOCAB_BPE) {
-				tmp = (char *)wt_bpe_decode_alloc(t, tn, &sn);
-				if (!tmp) {
-					free(buf);
-					return -1;
-				}
-				src = tmp;
-			} else { /* "▁" -> " " */
-				tmp = weft_malloc(tn + 1);
-				if (!tmp) {
-					free(buf);
-					return -1;
-				}
-				for (size_t k = 0; k < tn;) {
-					if (k + 3 <= tn && memcmp(t + k, "\xe2\x96\x81", 3) == 0) {
-						tmp[sn++] = ' ';
-						k += 3;
-					} else {
-						tmp[sn++] = t[k++];
-					}
-				}
-				src = tmp;
-			}
-		} else if (a & TA_BYTE) {
-			/* llama.cpp: strtol of the two characters after "<0x" */
-			char hex[3] = { 0, 0, 0 };
-			if (tn >= 4)
-				memcpy(hex, t + 3, tn >= 5 ? 2 : 1);
-			byte = (char)strtol(hex, NULL, 16);
-			src = &byte;
-			sn = 1;
-		}
-		if (used + sn + 1 > cap) {
-			while (used + sn + 1 > cap)
-				cap *= 2;
-			char *nb = weft_realloc(buf, cap);
-			if (!nb) {
-				free(tmp);
-				free(buf);
-				return -1;
-			}
-			buf = nb;
-		}
-		v->poff[i] = (uint32_t)used;
-		if (sn)
-			memcpy(buf + used, src, sn);
-		used += sn;
-		free(tmp);
-	}
-	v->poff[v->n] = (uint32_t)used;
-	v->pieces = buf;
-	return 0;
 }
 
 static int load_tokens(weft_vocab *v, const weft_gguf *g)
@@ -455,26 +257,29 @@ static void set_model_attrs(weft_vocab *v, const weft_gguf *g)
 static int finish_special(weft_vocab *v, const weft_gguf *g)
 {
 	int32_t n = v->n, fim_pre = -1, fim_suf = -1, fim_mid = -1, fim_pad = -1, fim_rep = -1,
-		fim_sep = -1, sep = -1, mask = -1;
-	get_id(g, "tokenizer.ggml.bos_token_id", &v->bos, n);
-	get_id(g, "tokenizer.ggml.eos_token_id", &v->eos, n);
-	get_id(g, "tokenizer.ggml.eot_token_id", &v->eot, n);
-	get_id(g, "tokenizer.ggml.eom_token_id", &v->eom, n);
-	get_id(g, "tokenizer.ggml.unknown_token_id", &v->unk, n);
-	get_id(g, "tokenizer.ggml.seperator_token_id", &sep, n);
-	get_id(g, "tokenizer.ggml.padding_token_id", &v->pad, n);
-	get_id(g, "tokenizer.ggml.mask_token_id", &mask, n);
-	get_id(g, "tokenizer.ggml.fim_pre_token_id", &fim_pre, n);
-	get_id(g, "tokenizer.ggml.fim_suf_token_id", &fim_suf, n);
-	get_id(g, "tokenizer.ggml.fim_mid_token_id", &fim_mid, n);
-	get_id(g, "tokenizer.ggml.fim_pad_token_id", &fim_pad, n);
-	get_id(g, "tokenizer.ggml.fim_rep_token_id", &fim_rep, n);
-	get_id(g, "tokenizer.ggml.fim_sep_token_id", &fim_sep, n);
-	get_id(g, "tokenizer.ggml.prefix_token_id", &fim_pre, n);
-	get_id(g, "tokenizer.ggml.suffix_token_id", &fim_suf, n);
-	get_id(g, "tokenizer.ggml.middle_token_id", &fim_mid, n);
+		fim_sep = -1, mask = -1;
+	get_id(v, g, "tokenizer.ggml.bos_token_id", &v->bos, n);
+	get_id(v, g, "tokenizer.ggml.eos_token_id", &v->eos, n);
+	get_id(v, g, "tokenizer.ggml.eot_token_id", &v->eot, n);
+	get_id(v, g, "tokenizer.ggml.eom_token_id", &v->eom, n);
+	get_id(v, g, "tokenizer.ggml.unknown_token_id", &v->unk, n);
+	get_id(v, g, "tokenizer.ggml.seperator_token_id", &v->sep, n);
+	get_id(v, g, "tokenizer.ggml.padding_token_id", &v->pad, n);
+	get_id(v, g, "tokenizer.ggml.mask_token_id", &mask, n);
+	get_id(v, g, "tokenizer.ggml.fim_pre_token_id", &fim_pre, n);
+	get_id(v, g, "tokenizer.ggml.fim_suf_token_id", &fim_suf, n);
+	get_id(v, g, "tokenizer.ggml.fim_mid_token_id", &fim_mid, n);
+	get_id(v, g, "tokenizer.ggml.fim_pad_token_id", &fim_pad, n);
+	get_id(v, g, "tokenizer.ggml.fim_rep_token_id", &fim_rep, n);
+	get_id(v, g, "tokenizer.ggml.fim_sep_token_id", &fim_sep, n);
+	get_id(v, g, "tokenizer.ggml.prefix_token_id", &fim_pre, n);
+	get_id(v, g, "tokenizer.ggml.suffix_token_id", &fim_suf, n);
+	get_id(v, g, "tokenizer.ggml.middle_token_id", &fim_mid, n);
 	get_flag(g, "tokenizer.ggml.add_bos_token", &v->add_bos);
 	get_flag(g, "tokenizer.ggml.add_eos_token", &v->add_eos);
+	get_flag(g, "tokenizer.ggml.add_sep_token", &v->add_sep);
+	if (v->pre_flags & WT_PRE_FORCE_BOS) /* llama.cpp's override for Gemma 4 */
+		v->add_bos = 1;
 
 	detect(v, &v->eot, eot_names, v->eos);
 	detect(v, &v->eom, eom_names, -1);
@@ -533,7 +338,8 @@ static int finish_special(weft_vocab *v, const weft_gguf *g)
 		eog_remove(v, s_id);
 		v->attr[s_id] = TA_NORMAL;
 	}
-	qsort(v->eog, v->n_eog, sizeof *v->eog, cmp_i32);
+	if (v->n_eog) /* qsort and bsearch want a real array, even for no element */
+		qsort(v->eog, v->n_eog, sizeof *v->eog, cmp_i32);
 
 	/* special tokens: control, user-defined and unknown, longest first */
 	size_t ns = 0;
@@ -557,7 +363,7 @@ static int finish_special(weft_vocab *v, const weft_gguf *g)
 		v->special[k] = (int32_t)(uint32_t)key[k];
 	free(key);
 
-	if (build_pieces(v) != 0)
+	if (wt_build_pieces(v) != 0)
 		return -1;
 	set_model_attrs(v, g);
 	return 0;
@@ -604,13 +410,25 @@ weft_vocab *weft_vocab_load(const weft_gguf *g)
 		v->kind = WEFT_VOCAB_BPE;
 		v->bos = 11, v->eos = 11, v->unk = -1; /* llama.cpp's BPE defaults */
 		v->clean_spaces = 1;
+	} else if (str_is(model, "gemma4")) { /* SPM-style BPE, ids from the metadata */
+		v->kind = WEFT_VOCAB_BPE;
+		v->bos = v->eos = v->unk = -1;
+		v->clean_spaces = 1;
+	} else if (str_is(model, "bert")) {
+		v->kind = WEFT_VOCAB_WPM;
+		v->bos = 101, v->eos = -1, v->unk = 100, v->sep = 102; /* llama.cpp's WPM defaults */
+		v->clean_spaces = 1, v->add_bos = 1, v->add_sep = 1;
+		snprintf(v->pre, sizeof v->pre, "default");
 	} else {
-		weft_error("unsupported tokenizer model '%.*s' (weft reads 'llama' and 'gpt2')",
+		weft_error("unsupported tokenizer model '%.*s' (weft reads 'llama', 'gpt2', 'gemma4' and 'bert')",
 			   (int)(model.len > 64 ? 64 : model.len), model.ptr);
 		free(v);
 		return NULL;
 	}
-	v->eot = v->eom = v->pad = -1;
+	if (v->kind != WEFT_VOCAB_WPM)
+		v->sep = -1;
+	v->eot = v->eom = -1;
+	v->pad = v->kind == WEFT_VOCAB_WPM ? 0 : -1;
 	if (load_tokens(v, g) != 0)
 		goto fail;
 	if (v->kind == WEFT_VOCAB_BPE) {
@@ -618,6 +436,8 @@ weft_vocab *weft_vocab_load(const weft_gguf *g)
 		const weft_gguf_value *merges;
 		if (weft_gguf_get_str(g, "tokenizer.ggml.pre", &pre) < 0)
 			goto fail;
+		if (str_is(model, "gemma4")) /* llama.cpp ignores the key there */
+			pre = (weft_gguf_str){ "gemma4", 6 };
 		if (weft_gguf_get_arr(g, "tokenizer.ggml.merges", WEFT_GGUF_STRING, &merges) != 0) {
 			weft_error("tokenizer.ggml.merges: missing or not an array of strings");
 			goto fail;
@@ -625,6 +445,9 @@ weft_vocab *weft_vocab_load(const weft_gguf *g)
 		char name[64];
 		snprintf(name, sizeof name, "%.*s", (int)(pre.len < 63 ? pre.len : 63), pre.ptr);
 		if (wt_bpe_setup(v, name, merges) != 0)
+			goto fail;
+	} else if (v->kind == WEFT_VOCAB_WPM) {
+		if (wt_wpm_setup(v, g) != 0)
 			goto fail;
 	} else {
 		for (int b = 0; b < 256; b++) {
@@ -673,12 +496,15 @@ void weft_vocab_free(weft_vocab *v)
 int weft_vocab_kind(const weft_vocab *v) { return v->kind; }
 int32_t weft_vocab_size(const weft_vocab *v) { return v->n; }
 int32_t weft_vocab_bos(const weft_vocab *v) { return v->bos; }
+const char *weft_vocab_warning(const weft_vocab *v) { return v->warning[0] ? v->warning : NULL; }
 int32_t weft_vocab_eos(const weft_vocab *v) { return v->eos; }
 int32_t weft_vocab_eot(const weft_vocab *v) { return v->eot; }
 int32_t weft_vocab_unk(const weft_vocab *v) { return v->unk; }
 int32_t weft_vocab_pad(const weft_vocab *v) { return v->pad; }
 int weft_vocab_add_bos(const weft_vocab *v) { return v->add_bos; }
 int weft_vocab_add_eos(const weft_vocab *v) { return v->add_eos; }
+int32_t weft_vocab_sep(const weft_vocab *v) { return v->sep; }
+int weft_vocab_add_sep(const weft_vocab *v) { return v->add_sep; }
 const char *weft_vocab_pre(const weft_vocab *v) { return v->pre; }
 uint64_t weft_vocab_fingerprint(const weft_vocab *v) { return v->fingerprint; }
 
@@ -706,7 +532,7 @@ int32_t weft_vocab_find(const weft_vocab *v, const char *text, size_t len)
 
 int weft_vocab_is_eog(const weft_vocab *v, int32_t id)
 {
-	return id >= 0 && bsearch(&id, v->eog, v->n_eog, sizeof *v->eog, cmp_i32) != NULL;
+	return id >= 0 && v->n_eog && bsearch(&id, v->eog, v->n_eog, sizeof *v->eog, cmp_i32) != NULL;
 }
 
 /* ------------------------------------------------------------- tokenizing */
@@ -863,6 +689,8 @@ int weft_tokenize(const weft_vocab *v, const char *text, size_t len, int parse_s
 			prev_special = 1;
 		} else if (v->kind == WEFT_VOCAB_BPE) {
 			rc = wt_bpe_tokenize(v, text + f[k].off, f[k].len, &o);
+		} else if (v->kind == WEFT_VOCAB_WPM) {
+			rc = wt_wpm_tokenize(v, text + f[k].off, f[k].len, &o);
 		} else {
 			rc = wt_spm_tokenize(v, text + f[k].off, f[k].len,
 					     v->add_space_prefix && prev_special, &o);
@@ -871,93 +699,4 @@ int weft_tokenize(const weft_vocab *v, const char *text, size_t len, int parse_s
 	}
 	free(f);
 	return rc;
-}
-
-/* ----------------------------------------------------------- detokenizing */
-
-int weft_token_to_piece(const weft_vocab *v, int32_t id, int special, char *buf, size_t cap)
-{
-	if (id < 0 || id >= v->n) {
-		weft_error("token id %d out of range (vocabulary has %d)", (int)id, (int)v->n);
-		return -1;
-	}
-	if (!special && (v->attr[id] & (TA_UNKNOWN | TA_CONTROL)))
-		return 0;
-	size_t pn = v->poff[id + 1] - v->poff[id];
-	if (buf && cap)
-		memcpy(buf, v->pieces + v->poff[id], pn < cap ? pn : cap);
-	return (int)pn;
-}
-
-/* llama.cpp's clean_up_tokenization_spaces passes. */
-static size_t clean_spaces(char *t, size_t total)
-{
-	size_t n1 = total, o = total ? 1 : 0;
-	for (size_t i = 1; i < n1; i++) { /* " ?", " !", " .", " ," */
-		char x = t[i];
-		if (t[i - 1] == ' ' && (x == '?' || x == '!' || x == '.' || x == ','))
-			o--;
-		t[o++] = x;
-	}
-	size_t n2 = o;
-	o = n2 ? 1 : 0;
-	for (size_t i = 1; i < n2; i++) { /* " ' " */
-		char x = t[i];
-		if (x == '\'' && i + 1 < n2 && t[i - 1] == ' ' && t[i + 1] == ' ') {
-			o--;
-			t[++i] = 0;
-		}
-		t[o++] = x;
-	}
-	size_t n3 = o;
-	o = n3 ? 1 : 0;
-	for (size_t i = 1; i < n3; i++) { /* " 's", " 'm", " 're", " 've" */
-		char x = t[i];
-		if (t[i - 1] == ' ' && x == '\'' && i + 1 < n3) {
-			char x1 = t[i + 1];
-			if (x1 == 's' || x1 == 'm')
-				o--;
-			else if (i + 2 < n3 && ((x1 == 'r' && t[i + 2] == 'e') || (x1 == 'v' && t[i + 2] == 'e')))
-				o--;
-		}
-		t[o++] = x;
-	}
-	return o;
-}
-
-char *weft_detokenize(const weft_vocab *v, const int32_t *ids, size_t n, int special, size_t *out_len)
-{
-	size_t total = 0;
-	for (size_t i = 0; i < n; i++) {
-		if (ids[i] < 0 || ids[i] >= v->n) {
-			weft_error("token id %d out of range (vocabulary has %d)", (int)ids[i], (int)v->n);
-			return NULL;
-		}
-		total += v->poff[ids[i] + 1] - v->poff[ids[i]];
-	}
-	char *out = weft_malloc(total + 1);
-	if (!out)
-		return NULL;
-	size_t o = 0;
-	int remove_space = v->add_space_prefix;
-	for (size_t i = 0; i < n; i++) {
-		int32_t id = ids[i];
-		if (!special && (v->attr[id] & (TA_UNKNOWN | TA_CONTROL))) {
-			remove_space = 0;
-			continue;
-		}
-		const char *p = v->pieces + v->poff[id];
-		size_t pn = v->poff[id + 1] - v->poff[id];
-		if (remove_space && pn && *p == ' ')
-			p++, pn--;
-		remove_space = 0;
-		memcpy(out + o, p, pn);
-		o += pn;
-	}
-	if (v->clean_spaces)
-		o = clean_spaces(out, o);
-	out[o] = 0;
-	if (out_len)
-		*out_len = o;
-	return out;
 }

@@ -1,22 +1,25 @@
 /* tokenizer.h - llama.cpp-compatible tokenizers read from GGUF metadata.
  *
  * Supports tokenizer.ggml.model "gpt2" (byte-level BPE with the pre-tokenizer
- * regexes named by tokenizer.ggml.pre, via PCRE2) and "llama" (SentencePiece
- * BPE with byte fallback and space prefix).  Results match llama.cpp's
- * llama_tokenize / llama_detokenize for the same GGUF.
+ * regexes named by tokenizer.ggml.pre, via PCRE2), "gemma4" (BPE over UTF-8
+ * characters with spaces as U+2581 and <0xXX> byte fallback), "llama"
+ * (SentencePiece BPE with byte fallback and space prefix: Llama 2, Gemma 1-3,
+ * Phi-3, ...) and "bert" (WordPiece with BERT's normalizer).  Results match
+ * llama.cpp's llama_tokenize / llama_detokenize for the same GGUF.  Not
+ * supported: "t5" (Unigram), "rwkv", "plamo2".
  *
  * Invalid UTF-8 in the input is rejected with the error "invalid UTF-8 at
  * byte N" (N = 0-based offset of the first bad sequence; overlongs,
  * surrogates and code points above U+10FFFF count as invalid), where
  * llama.cpp would silently substitute U+FFFD.
  *
- * Pre-tokenizers: default, gpt-2 family, llama3/llama-v3/llama-bpe (dbrx,
- * smaug-bpe, glm4), qwen2 (stablelm2, megrez, ...), starcoder/smollm/refact
- * (command-r, codeshell, ...), falcon, deepseek-coder, deepseek-v3, poro,
- * bloom, viking, gpt-4o, seed-coder, bailingmoe, minicpm5.  A name llama.cpp
- * knows but weft does not implement (kimi-k2, tekken, ...) fails to load; an
- * empty or unknown name falls back silently to "default" (llama.cpp rejects
- * unknown names); weft_vocab_pre() then returns "default".
+ * Pre-tokenizers: every name of llama.cpp's loader (default, gpt-2 family,
+ * llama3/llama-bpe, qwen2, qwen35, starcoder/smollm, falcon, deepseek-llm,
+ * deepseek-coder, deepseek-v3, gpt-4o/llama4, tekken, chameleon, gemma4,
+ * afmoe, tiny_aya, superbpe, ... see tokenizer_pre.c) except kimi-k2, which
+ * fails to load ("pre-tokenizer 'kimi-k2' is not supported").  A name
+ * llama.cpp does not know fails to load as it does there ("unknown
+ * pre-tokenizer 'x'"); an empty or missing name means "default".
  *
  * Special ids follow llama.cpp's loader, including its defaults (BPE without
  * metadata: BOS = EOS = 11) and its detection of EOT / FIM / end-of-generation
@@ -36,7 +39,7 @@
 
 typedef struct weft_vocab weft_vocab;
 
-enum weft_vocab_kind { WEFT_VOCAB_SPM = 1, WEFT_VOCAB_BPE = 2 };
+enum weft_vocab_kind { WEFT_VOCAB_SPM = 1, WEFT_VOCAB_BPE = 2, WEFT_VOCAB_WPM = 3 };
 
 /* Token attributes (tokenizer.ggml.token_type numbering). */
 enum weft_token_type {
@@ -48,6 +51,9 @@ enum weft_token_type {
 /* Load the tokenizer from a GGUF (a vocab-only file works).  NULL + error. */
 weft_vocab *weft_vocab_load(const weft_gguf *g);
 void weft_vocab_free(weft_vocab *v);
+/* What loading tolerated, or NULL: a special token id (bos, eos, ...) outside
+ * the vocabulary, ignored for the default as llama.cpp does. */
+const char *weft_vocab_warning(const weft_vocab *v);
 
 int weft_vocab_kind(const weft_vocab *v);
 int32_t weft_vocab_size(const weft_vocab *v);
@@ -60,6 +66,11 @@ int32_t weft_vocab_pad(const weft_vocab *v);
 /* Whether to add BOS / EOS when tokenizing a whole prompt (metadata). */
 int weft_vocab_add_bos(const weft_vocab *v);
 int weft_vocab_add_eos(const weft_vocab *v);
+/* Separator ([SEP] of BERT vocabularies, -1 when none) and whether
+ * llama.cpp appends it to a whole prompt (after the text, where EOS would
+ * go; WordPiece vocabularies by default). */
+int32_t weft_vocab_sep(const weft_vocab *v);
+int weft_vocab_add_sep(const weft_vocab *v);
 /* Pre-tokenizer name in use ("gpt2", "llama3", "qwen2", "smollm", ...). */
 const char *weft_vocab_pre(const weft_vocab *v);
 /* Token text as stored in the vocab (e.g. "Ġthe", "▁the", "<0x0A>"). */

@@ -27,6 +27,7 @@
 #include <string.h>
 
 #include "bind_int.h"
+#include "flowcut_int.h"
 #include "ggml_types.h"
 #include "util.h"
 #include "vision.h"
@@ -535,6 +536,7 @@ typedef struct attn_job {
 	const float *Kt;      /* [B][H][hd][N]: keys transposed per head */
 	float *out;           /* [B*N][D] */
 	float *sal;           /* scratch: CLS rows [B][H][N], or column sums [B][H][nqb][N]; NULL */
+	float *recv;          /* scratch: column sums [B][H][nqb][N] with a class token; NULL */
 	int nqb;              /* query blocks per (image, head) */
 	atomic_int err;
 } attn_job;
@@ -586,16 +588,14 @@ static void attn_task(void *ctx, int task, int n_tasks)
 			row[k] *= scale;
 		weft_softmax(row, N);
 	}
-	if (j->sal) {
-		if (j->hp->has_cls) {
-			if (q0 == 0) /* the class token is query 0 */
-				memcpy(j->sal + (size_t)bh * N, s, (size_t)N * sizeof(float));
-		} else {
-			float *col = j->sal + ((size_t)bh * j->nqb + qb) * N;
-			memset(col, 0, (size_t)N * sizeof(float));
-			for (int t = 0; t < nq; t++)
-				weft_add(col, s + (size_t)t * N, N);
-		}
+	if (j->sal && j->hp->has_cls && q0 == 0) /* the class token is query 0 */
+		memcpy(j->sal + (size_t)bh * N, s, (size_t)N * sizeof(float));
+	float *cs = j->hp->has_cls ? j->recv : j->sal; /* column sums: attention received */
+	if (cs) {
+		float *col = cs + ((size_t)bh * j->nqb + qb) * N;
+		memset(col, 0, (size_t)N * sizeof(float));
+		for (int t = 0; t < nq; t++)
+			weft_add(col, s + (size_t)t * N, N);
 	}
 	weft_sgemm(nq, hd, N, s, N, j->V + (size_t)b * N * D + (size_t)h * hd, D, j->out + row0, D);
 	free(s);
@@ -604,13 +604,31 @@ static void attn_task(void *ctx, int task, int n_tasks)
 /* ---- forward ---- */
 
 typedef struct scratch {
-	float *x, *h, *q, *k, *v, *a, *f, *kt, *sal;
+	float *x, *h, *q, *k, *v, *a, *f, *kt, *sal, *recv;
 } scratch;
 
 static void scratch_free(scratch *s)
 {
 	free(s->x), free(s->h), free(s->q), free(s->k), free(s->v), free(s->a), free(s->f);
-	free(s->kt), free(s->sal);
+	free(s->kt), free(s->sal), free(s->recv);
+}
+
+/* Per-image statistics of block l from the per-head scratch of N tokens:
+ * dst[n_patches] = the class token's row (cls) or the column sums,
+ * averaged; with FlowCut, patch i of the scratch is patch idx[i] (the
+ * pruned ones 0). */
+static void reduce_stat(const weft_vision_hparams *hp, const float *scr, int b, int nqb, int cls, int N,
+			const int32_t *idx, float *dst)
+{
+	const int H = hp->n_head, off = hp->has_cls ? 1 : 0, np = N - off;
+	memset(dst, 0, (size_t)hp->n_patches * sizeof(float));
+	const float norm = cls ? 1.0f / H : 1.0f / ((float)H * N);
+	for (int h = 0; h < H; h++)
+		for (int q = 0; q < (cls ? 1 : nqb); q++) {
+			const float *row = scr + (((size_t)b * H + h) * (cls ? 1 : nqb) + q) * N + off;
+			for (int i = 0; i < np; i++)
+				dst[idx ? idx[i] : i] += row[i] * norm;
+		}
 }
 
 /* Encode images [0, B) of pixels into out at image offset img0. */
@@ -618,9 +636,10 @@ static int encode_batch(const weft_vision *v, weft_pool *p, const float *pixels,
 			weft_vision_out *out, scratch *s)
 {
 	const weft_vision_hparams *hp = &v->hp;
-	const int D = hp->n_embd, N = hp->n_pos, P = hp->patch_size, side = hp->n_side, np = hp->n_patches;
+	const int D = hp->n_embd, P = hp->patch_size, side = hp->n_side, np = hp->n_patches;
 	const int S = hp->image_size, kp = 3 * P * P;
-	const int64_t R = (int64_t)B * N;
+	int N = hp->n_pos; /* tokens in flight: FlowCut makes fewer */
+	int64_t R = (int64_t)B * N;
 
 	/* patch embedding: im2col rows of (c, ky, kx), times the kernel */
 	float *cols = s->f; /* [B*np][3 P P] fits in the FFN buffer */
@@ -654,59 +673,86 @@ static int encode_batch(const weft_vision *v, weft_pool *p, const float *pixels,
 		run_rows(p, (rows_job){.op = R_LN, .y = s->x, .x = s->x, .w = v->pre_ln_w, .b = v->pre_ln_b, .rows = R,
 				       .n = D, .eps = hp->eps});
 
-	const int H = hp->n_head, nqb = (N + ATT_QB - 1) / ATT_QB;
+	const int H = hp->n_head;
+	flowcut fc = {0}; /* FlowCut: one image at a time (weft_vision_encode) */
+	if (out->flowcut && flowcut_begin(&fc, np, out->flowcut) != 0)
+		return -1;
+	const int32_t *map = NULL; /* scratch patch -> grid patch, under FlowCut */
+	int rc = -1;
 	for (int l = 0; l < hp->n_layer_run; l++) {
+		const int nqb = (N + ATT_QB - 1) / ATT_QB;
+		R = (int64_t)B * N;
+		map = out->flowcut ? fc.idx : NULL;
 		const weft_vision_layer *L = &v->layers[l];
 		run_rows(p, (rows_job){.op = R_LN, .y = s->h, .x = s->x, .w = L->ln1_w, .b = L->ln1_b, .rows = R, .n = D,
 				       .eps = hp->eps});
 		if (linear(p, L->q_w, L->q_b, s->h, R, s->q, 0, 0) || linear(p, L->k_w, L->k_b, s->h, R, s->k, 0, 0) ||
 		    linear(p, L->v_w, L->v_b, s->h, R, s->v, 0, 0))
-			return -1;
+			goto out;
 		pack_job pj = {hp, B, N, s->k, s->kt};
 		weft_pool_run(p, B * H, pack_task, &pj);
-		attn_job aj = {hp, B, N, s->q, s->v, s->kt, s->a, out->saliency ? s->sal : NULL, nqb, 0};
+		attn_job aj = {hp, B, N, s->q, s->v, s->kt, s->a,
+			       out->saliency || out->flowcut || (out->attn_recv && !hp->has_cls) ? s->sal : NULL,
+			       out->attn_recv && hp->has_cls ? s->recv : NULL, nqb, 0};
 		weft_pool_run(p, B * H * nqb, attn_task, &aj);
 		if (aj.err) {
 			weft_error("vision attention: out of memory");
-			return -1;
+			goto out;
 		}
-		if (out->saliency) { /* reduce the per-head scratch */
-			for (int b = 0; b < B; b++) {
-				float *dst = out->saliency + ((size_t)(img0 + b) * hp->n_layer_run + l) * np;
-				memset(dst, 0, (size_t)np * sizeof(float));
-				for (int h = 0; h < H; h++) {
-					if (hp->has_cls) {
-						weft_add(dst, s->sal + ((size_t)b * H + h) * N + 1, np);
-					} else {
-						for (int q = 0; q < nqb; q++)
-							weft_add(dst, s->sal + (((size_t)b * H + h) * nqb + q) * N, np);
-					}
-				}
-				const float norm = hp->has_cls ? 1.0f / H : 1.0f / ((float)H * N);
-				for (int i = 0; i < np; i++)
-					dst[i] *= norm;
+		const size_t so = (size_t)hp->n_layer_run * np;
+		for (int b = 0; b < B; b++) { /* reduce the per-head scratch */
+			float *sal = out->saliency ? out->saliency + (size_t)(img0 + b) * so + (size_t)l * np : NULL;
+			float *rcv = out->attn_recv ? out->attn_recv + (size_t)(img0 + b) * so + (size_t)l * np : NULL;
+			if (sal)
+				reduce_stat(hp, s->sal, b, nqb, hp->has_cls, N, map, sal);
+			if (rcv && hp->has_cls)
+				reduce_stat(hp, s->recv, b, nqb, 0, N, map, rcv);
+			else if (rcv)
+				reduce_stat(hp, s->sal, b, nqb, 0, N, map, rcv);
+			if (out->keys && l == hp->n_layer_run - 1) { /* the patches' keys, class token dropped */
+				float *kd = out->keys + (size_t)(img0 + b) * np * D;
+				if (map)
+					memset(kd, 0, (size_t)np * D * sizeof(float));
+				for (int i = 0; i < N - (hp->has_cls ? 1 : 0); i++)
+					memcpy(kd + (size_t)(map ? map[i] : i) * D, s->k + ((size_t)b * N + (hp->has_cls ? 1 : 0) + i) * D,
+					       (size_t)D * sizeof(float));
 			}
 		}
 		/* x += a Wo + bo */
 		if (weft_matmul_ex(p, L->o_w->type, L->o_w->data, D, D, s->a, R, s->h, D, MM) != 0)
-			return -1;
+			goto out;
 		run_rows(p, (rows_job){.op = R_ADD_BIAS, .y = s->x, .x = s->h, .b = L->o_b, .rows = R, .n = D});
 		/* x += act(ln2(x) Wup + bup) Wdown + bdown */
 		run_rows(p, (rows_job){.op = R_LN, .y = s->h, .x = s->x, .w = L->ln2_w, .b = L->ln2_b, .rows = R, .n = D,
 				       .eps = hp->eps});
 		if (linear(p, L->up_w, L->up_b, s->h, R, s->f, 1, hp->act) != 0)
-			return -1;
+			goto out;
 		if (weft_matmul_ex(p, L->down_w->type, L->down_w->data, hp->n_ff, D, s->f, R, s->h, D, MM) != 0)
-			return -1;
+			goto out;
 		run_rows(p, (rows_job){.op = R_ADD_BIAS, .y = s->x, .x = s->h, .b = L->down_b, .rows = R, .n = D});
+		if (out->flowcut) { /* FlowCut: fewer patches for the next blocks */
+			if (flowcut_layer(&fc, hp, l, s->sal, s->v, s->x) != 0)
+				goto out;
+			N = fc.n + 1;
+		}
 	}
+	rc = 0;
+out:
+	if (out->flowcut) {
+		if (rc == 0)
+			memcpy(out->kept + (size_t)img0 * out->flowcut, fc.idx, (size_t)out->flowcut * sizeof(int32_t));
+		flowcut_end(&fc);
+	}
+	if (rc != 0)
+		return -1;
 
-	float *dst = out->embd + (size_t)img0 * hp->n_tokens * hp->n_embd_out;
+	const int nt = out->flowcut ? out->flowcut : hp->n_tokens; /* tokens out per image */
+	float *dst = out->embd + (size_t)img0 * nt * hp->n_embd_out;
 	if (hp->proj == WEFT_PROJ_MLP) {
 		/* drop the class token; mm.0 -> GELU (erf) -> mm.2 */
 		for (int b = 0; b < B; b++)
-			memcpy(s->h + (size_t)b * np * D, s->x + ((size_t)b * N + off) * D, (size_t)np * D * sizeof(float));
-		const int64_t T = (int64_t)B * np;
+			memcpy(s->h + (size_t)b * nt * D, s->x + ((size_t)b * N + off) * D, (size_t)nt * D * sizeof(float));
+		const int64_t T = (int64_t)B * nt;
 		if (linear(p, v->mm0_w, v->mm0_b, s->h, T, s->f, 0, 0) != 0)
 			return -1;
 		weft_gelu_erf(s->f, T * v->mm_hidden);
@@ -739,6 +785,13 @@ int weft_vision_encode(const weft_vision *v, weft_pool *pool, const float *pixel
 		weft_error("vision: bad arguments");
 		return -1;
 	}
+	if (out->flowcut && (!hp->has_cls || hp->proj != WEFT_PROJ_MLP || !out->kept || out->flowcut < 1 ||
+			     out->flowcut >= hp->n_patches)) {
+		weft_error(!hp->has_cls || hp->proj != WEFT_PROJ_MLP
+				   ? "FlowCut needs an encoder with a class token and an mlp projector (LLaVA's CLIP)"
+				   : "FlowCut: %d patches asked of %d", out->flowcut, hp->n_patches);
+		return -1;
+	}
 	if (n_img == 0)
 		return 0;
 	const int D = hp->n_embd, N = hp->n_pos;
@@ -754,8 +807,8 @@ int weft_vision_encode(const weft_vision *v, weft_pool *pool, const float *pixel
 	int sub = (int)(BATCH_BYTES / per_img);
 	if (sub < 1)
 		sub = 1;
-	if (sub > n_img)
-		sub = n_img;
+	if (sub > n_img || out->flowcut)
+		sub = out->flowcut ? 1 : n_img;
 	const int nqb = (N + ATT_QB - 1) / ATT_QB;
 	const size_t act = (size_t)sub * N * D;
 	scratch s = {0};
@@ -763,10 +816,14 @@ int weft_vision_encode(const weft_vision *v, weft_pool *pool, const float *pixel
 	s.k = malloc(act * sizeof(float)), s.v = malloc(act * sizeof(float)), s.a = malloc(act * sizeof(float));
 	s.f = malloc((size_t)sub * N * fw * sizeof(float));
 	s.kt = malloc(act * sizeof(float));
-	if (out->saliency)
+	const int want_sal = out->saliency || out->flowcut || (out->attn_recv && !hp->has_cls),
+		  want_recv = out->attn_recv && hp->has_cls;
+	if (want_sal)
 		s.sal = malloc((size_t)sub * hp->n_head * (hp->has_cls ? 1 : nqb) * N * sizeof(float));
+	if (want_recv)
+		s.recv = malloc((size_t)sub * hp->n_head * nqb * N * sizeof(float));
 	int rc = 0;
-	if (!s.x || !s.h || !s.q || !s.k || !s.v || !s.a || !s.f || !s.kt || (out->saliency && !s.sal)) {
+	if (!s.x || !s.h || !s.q || !s.k || !s.v || !s.a || !s.f || !s.kt || (want_sal && !s.sal) || (want_recv && !s.recv)) {
 		weft_error("vision: out of memory for a batch of %d images", sub);
 		rc = -1;
 	}

@@ -97,6 +97,19 @@ weft_preproc weft_vision_preproc(const weft_vision *v);
 typedef struct weft_vision_out {
 	float *embd;            /* [n_img][n_tokens][n_embd_out] (required) */
 	float *saliency;        /* see above, or NULL */
+	/* statistics for visual-token pruning (prune.h), NULL to skip: the
+	 * last block run's keys (k projection, bias added) of the patches,
+	 * [n_img][n_patches][n_embd]; the attention each patch key receives,
+	 * averaged over heads and every query (the class token's included),
+	 * [n_img][n_layer_run][n_patches] (= saliency without a class token) */
+	float *keys;
+	float *attn_recv;
+	/* FlowCut inside the encoder (prune.h; encoders with a class token):
+	 * keep this many patches, 0 for none; embd then holds [n_img][flowcut]
+	 * rows and kept [n_img][flowcut] their patch indices, ascending.
+	 * Images are then encoded one at a time, as FlowCut does. */
+	int flowcut;
+	int32_t *kept;
 } weft_vision_out;
 
 /* Encode n_img preprocessed images (pixels: [n_img][3][image_size]

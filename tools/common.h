@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,20 +22,44 @@
 
 static const char *prog = "weft";
 static char *out_tmp;      /* temporary output file, removed on failure */
+static char *volatile sig_tmp; /* the same, for the signal handler */
 static char *out_final;    /* its final name */
 static const char *out_name = "<stdout>"; /* the output's name in messages */
+
+/* SIGINT, SIGTERM, SIGHUP: remove the temporary output file, then die of
+ * the signal as without the handler (status 128 + signal). */
+static void on_fatal_signal(int sig)
+{
+	char *t = sig_tmp;
+	if (t)
+		unlink(t);
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
 
 static inline void tool_init(const char *name)
 {
 	prog = name;
 	weft_stream_set_tool(name);
 	/* SIGPIPE keeps its default action: a closed pipe ends the tool
-	 * quietly with the conventional status 141, as for any Unix filter. */
+	 * quietly with the conventional status 141, as for any Unix filter
+	 * (a pipe is never a temporary file).  A signal ignored at start
+	 * (nohup) stays ignored. */
+	const int sigs[] = {SIGINT, SIGTERM, SIGHUP};
+	for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
+		struct sigaction sa, old;
+		memset(&sa, 0, sizeof sa);
+		sa.sa_handler = on_fatal_signal;
+		sigemptyset(&sa.sa_mask);
+		if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler != SIG_IGN)
+			sigaction(sigs[i], &sa, NULL);
+	}
 }
 
 static inline void discard_output(void)
 {
 	if (out_tmp) {
+		sig_tmp = NULL;
 		unlink(out_tmp);
 		free(out_tmp);
 		out_tmp = NULL;
@@ -63,9 +88,30 @@ __attribute__((noreturn)) static inline void die_lib(const char *what)
 	die("%s", weft_errmsg());
 }
 
+/* Die unless path can become an output file (checked before any work, so
+ * a tool never runs a model to fail at the end).  Returns the mode the new
+ * file gets: an existing file's own, else what '>' would give (0666 less
+ * the umask); or 0 when path exists and is not a regular file (a device
+ * such as /dev/null, a FIFO): that is written in place, never replaced. */
+static inline mode_t out_check(const char *path)
+{
+	struct stat st;
+	if (stat(path, &st) == 0) {
+		if (S_ISDIR(st.st_mode))
+			die("%s: is a directory", path);
+		if (!S_ISREG(st.st_mode))
+			return 0;
+		return st.st_mode & 07777;
+	}
+	const mode_t u = umask(0);
+	umask(u);
+	return 0666 & ~u;
+}
+
 /* Open the output: stdout for NULL or "-", else a temporary file beside
- * path that out_close() renames into place.  binary: refuse a terminal
- * unless force (like gzip). */
+ * path that out_close() renames into place (removed on failure or on
+ * SIGINT/SIGTERM/SIGHUP).  binary: refuse a terminal unless force (like
+ * gzip). */
 static inline FILE *out_open(const char *path, int binary, int force)
 {
 	if (!path || strcmp(path, "-") == 0) {
@@ -74,6 +120,13 @@ static inline FILE *out_open(const char *path, int binary, int force)
 		return stdout;
 	}
 	out_name = path;
+	const mode_t mode = out_check(path);
+	if (mode == 0) { /* a device or FIFO: written as '>' would */
+		FILE *f = fopen(path, "wb");
+		if (!f)
+			die("%s: cannot open: %s", path, strerror(errno));
+		return f;
+	}
 	size_t n = strlen(path) + 16;
 	out_tmp = malloc(n);
 	out_final = strdup(path);
@@ -87,25 +140,39 @@ static inline FILE *out_open(const char *path, int binary, int force)
 		out_tmp = NULL;
 		die("%s: cannot create: %s", path, strerror(e));
 	}
+	sig_tmp = out_tmp;
+	if (fchmod(fd, mode) != 0)
+		die("%s: %s", path, strerror(errno));
 	FILE *f = fdopen(fd, "wb");
 	if (!f)
 		die("%s: %s", path, strerror(errno));
 	return f;
 }
 
+/* Flush f now, dying on a write error with its own errno (disk full, a
+ * closed pipe) rather than one a later call would leave. */
+static inline void flush_or_die(FILE *f, const char *name)
+{
+	errno = 0;
+	if (fflush(f) != 0 || ferror(f))
+		die("%s: write error: %s", name, strerror(errno ? errno : EIO));
+}
+
 /* Flush and close the output, reporting write errors (disk full); rename a
  * temporary file into place. */
 static inline void out_close(FILE *f)
 {
-	const char *name = f == stdout || !out_final ? "<stdout>" : out_final;
-	errno = 0;
-	if (fflush(f) != 0 || ferror(f))
-		die("%s: write error: %s", name, strerror(errno ? errno : EIO));
-	if (f != stdout) {
+	const char *name = f == stdout ? "<stdout>" : out_name;
+	flush_or_die(f, name);
+	if (f != stdout && !out_tmp) { /* a device or FIFO, written in place */
+		if (fclose(f) != 0)
+			die("%s: write error: %s", name, strerror(errno));
+	} else if (f != stdout) {
 		if (fclose(f) != 0)
 			die("%s: write error: %s", name, strerror(errno));
 		if (rename(out_tmp, out_final) != 0)
 			die("%s: cannot rename into place: %s", name, strerror(errno));
+		sig_tmp = NULL;
 		free(out_tmp);
 		free(out_final);
 		out_tmp = out_final = NULL;
@@ -124,8 +191,30 @@ static inline FILE *in_open(const char *path, const char **name_out)
 	FILE *f = fopen(path, "rb");
 	if (!f)
 		die("%s: %s", path, strerror(errno));
+	struct stat st;
+	if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode))
+		die("%s: is a directory", path);
 	*name_out = path;
 	return f;
+}
+
+/* A stream reader over in (or die). */
+static inline weft_reader *stream_open(FILE *in)
+{
+	weft_reader *r = weft_reader_new(in);
+	if (!r)
+		die("%s", weft_errmsg());
+	return r;
+}
+
+/* After a reader loop ended with rc: die on a read error, and on an empty
+ * stream (no frames: a stage before this one failed, or the wrong file). */
+static inline void stream_done(const weft_reader *r, int rc, const char *name)
+{
+	if (rc < 0)
+		die("%s: %s", name, weft_errmsg());
+	if (weft_reader_count(r) == 0)
+		die("%s: empty stream (no frames)", name);
 }
 
 /* Whole contents of in, NUL-terminated (*len excludes the NUL). */
@@ -197,6 +286,8 @@ static inline tool_model load_model(const char *path)
 	tool_model t = {0};
 	if (!(t.g = weft_gguf_open(path)) || !(t.m = weft_model_load(t.g)) || !(t.voc = weft_vocab_load(t.g)))
 		die("%s: %s", path, weft_errmsg());
+	if (weft_vocab_warning(t.voc))
+		fprintf(stderr, "%s: warning: %s: %s\n", prog, path, weft_vocab_warning(t.voc));
 	return t;
 }
 
@@ -218,31 +309,6 @@ static inline void numerics_apply(int llamacpp)
 {
 	if (llamacpp && weft_kernels_force("llama.cpp") != 0)
 		die("--numerics llama.cpp: this CPU lacks the AVX-512 level (F, DQ, BW, VL, VNNI) whose llama.cpp build it reproduces");
-}
-
-/* A kvcache frame computed with llama.cpp's numerics says so in
- * weft.numerics; one computed with weft's has no such key.  With
- * --numerics llama.cpp, a cache without it is refused: llama.cpp's results
- * cannot be continued from weft's. */
-#define NUMERICS_KEY "weft.numerics"
-static inline int frame_llamacpp(const weft_frame *f)
-{
-	const char *v = weft_frame_get(f, NUMERICS_KEY);
-	return v && strcmp(v, "llama.cpp") == 0;
-}
-
-static inline void check_cache_numerics(int llamacpp, const weft_frame *f, const char *name)
-{
-	if (llamacpp && !frame_llamacpp(f))
-		die("%s: frame %" PRIu64 ": --numerics llama.cpp: this KV cache was computed with weft's numerics; "
-		    "prefill it with --numerics llama.cpp too",
-		    name, f->index);
-}
-
-static inline void mark_numerics(int llamacpp, weft_frame *f, const char *name)
-{
-	if (llamacpp && f && weft_frame_set(f, NUMERICS_KEY, "llama.cpp") != 0)
-		die("%s: %s", name, weft_errmsg());
 }
 
 /* With llama.cpp numerics, every matrix of the model must be of a weight

@@ -5,8 +5,10 @@
 
 #include "common.h"
 #include "gguf.h"
+#include "keys.h"
 #include "kvstream.h"
 #include "model.h"
+#include "generate.h"
 #include "sample.h"
 #include "tokenizer.h"
 
@@ -52,62 +54,15 @@ static void usage(FILE *f)
 		prog, MAX_NEW, MAX_STOPS);
 }
 
-/* Text output with stop strings: hold back the bytes that could still be
- * the start of a stop string. */
-typedef struct {
-	char *buf;
-	size_t len, cap, held;
-	FILE *out;
-} textout;
-
-static size_t max_stop_len(void)
+/* Generated text to standard output as it becomes final. */
+static int print_text(void *ctx, const char *s, size_t n)
 {
-	size_t m = 0;
-	for (int i = 0; i < o.n_stops; i++)
-		if (strlen(o.stops[i]) > m)
-			m = strlen(o.stops[i]);
-	return m;
-}
-
-/* Append a piece; returns 1 when a stop string was completed. */
-static int text_add(textout *t, const char *piece, size_t n)
-{
-	if (t->len + n + 1 > t->cap) {
-		t->cap = 2 * (t->len + n + 64);
-		if (!(t->buf = realloc(t->buf, t->cap)))
-			die("out of memory");
-	}
-	memcpy(t->buf + t->len, piece, n);
-	t->len += n;
-	t->buf[t->len] = 0;
-	for (int i = 0; i < o.n_stops; i++) {
-		size_t sl = strlen(o.stops[i]);
-		size_t from = t->held > sl ? t->held - sl : 0;
-		char *hit = strstr(t->buf + from, o.stops[i]);
-		if (hit) {
-			fwrite(t->buf + t->held, 1, (size_t)(hit - t->buf) - t->held, t->out);
-			t->held = t->len;
-			return 1;
-		}
-	}
-	size_t keep = max_stop_len();
-	keep = keep ? keep - 1 : 0;
-	if (t->len > t->held + keep) {
-		size_t upto = t->len - keep;
-		fwrite(t->buf + t->held, 1, upto - t->held, t->out);
-		t->held = upto;
-	}
+	fwrite(s, 1, n, stdout);
+	flush_or_die(stdout, "<stdout>"); /* stream the text, and stop at a full disk */
 	return 0;
 }
 
-static void text_flush(textout *t)
-{
-	fwrite(t->buf + t->held, 1, t->len - t->held, t->out);
-	t->held = t->len;
-	fflush(t->out);
-}
-
-int main(int argc, char **argv)
+static void parse_options(int argc, char **argv)
 {
 	enum { O_TEMP = 256, O_GREEDY, O_TOPK, O_TOPP, O_MINP, O_RP, O_RLN, O_STOP, O_IEOS, O_TOK, O_KVOUT, O_FORCE, O_NUMERICS };
 	static const struct option opts[] = {
@@ -150,9 +105,9 @@ int main(int argc, char **argv)
 		case O_FORCE: o.force = 1; break;
 		case O_NUMERICS: o.llamacpp = opt_numerics(optarg); break;
 		case 'v': o.verbose = 1; break;
-		case 'h': usage(stdout); return 0;
+		case 'h': usage(stdout); exit(0);
 		case 'V': print_version(); break;
-		default: usage(stderr); return 2;
+		default: usage(stderr); exit(2);
 		}
 	}
 	numerics_apply(o.llamacpp);
@@ -160,161 +115,105 @@ int main(int argc, char **argv)
 		die("no model given (-m MODEL.gguf); see --help");
 	if (optind + 1 < argc)
 		die("at most one input FILE");
+}
 
-	tool_model tm = load_model(o.model);
-	check_numerics(o.llamacpp, &tm, o.model);
-	const weft_model *m = tm.m;
-	const weft_vocab *voc = tm.voc;
-	const weft_hparams *hp = &m->hp;
-
-	const char *inname;
-	FILE *in = in_open(optind < argc ? argv[optind] : "-", &inname);
-	weft_reader *r = weft_reader_new(in);
-	if (!r)
-		die_lib(NULL);
-	FILE *out = o.tokens_out ? out_open(NULL, 1, o.force) : stdout;
-	if (!o.tokens_out && isatty(STDOUT_FILENO))
-		setvbuf(stdout, NULL, _IOLBF, 0);
-
-	/* Load the cache and logits. */
-	weft_kv *kv = NULL;
-	int32_t *hist = NULL;
-	int64_t n_hist = 0;
-	int next_layer = 0, have_logits = 0;
-	float *logits = malloc((size_t)hp->n_vocab * sizeof *logits);
-	if (!logits)
-		die("out of memory");
+/* The input: a KV cache and its logits (other frames are passed on to out
+ * with --tokens). */
+static void read_input(weft_reader *r, const char *inname, const weft_model *m, weft_kv_in *kin, FILE *out)
+{
 	weft_frame *f;
 	int rc;
 	while ((rc = weft_reader_next(r, &f)) == 1) {
 		const char *kind = weft_frame_kind(f);
-		if (strcmp(kind, "kvcache") == 0) {
-			if (kv)
-				die("%s: frame %" PRIu64 ": a second kvcache frame", inname, f->index);
-			check_cache_numerics(o.llamacpp, f, inname);
-			if (!(kv = weft_kv_begin(m, f, o.n + 1, &hist, &n_hist)))
-				die("%s: %s", inname, weft_errmsg());
-		} else if (strcmp(kind, "kv") == 0) {
-			if (!kv)
-				die("%s: frame %" PRIu64 ": kv frame without a kvcache frame before it", inname, f->index);
-			if (weft_kv_load_layer(kv, m, f, &next_layer) != 0)
-				die("%s: %s", inname, weft_errmsg());
-		} else if (strcmp(kind, "logits") == 0) {
-			if (weft_logits_load(m, f, logits) != 0)
-				die("%s: %s", inname, weft_errmsg());
-			have_logits = 1;
-		} else if (strcmp(kind, "tokens") == 0 || strcmp(kind, "image") == 0) {
+		if (strcmp(kind, WEFT_KIND_TOKENS) == 0 || strcmp(kind, WEFT_KIND_IMAGE) == 0)
 			die("%s: frame %" PRIu64 ": %s frame before decode: run prefill first", inname, f->index, kind);
-		} else if (o.tokens_out && weft_frame_write_raw(out, f) != 0) {
-			die_lib(out_name);
-		}
+		int took = weft_kv_read(kin, m, f);
+		if (took < 0)
+			die("%s: %s", inname, weft_errmsg());
+		if (took == 0 && o.tokens_out && weft_frame_write_raw(out, f) != 0)
+			die_lib("<stdout>");
 		weft_frame_free(f);
 	}
-	if (rc < 0)
+	stream_done(r, rc, inname);
+	if (weft_kv_read_end(kin, m, 1) != 0) {
+		if (!kin->kv)
+			die("%s: no KV cache in the input (pipe prefill's output into decode)", inname);
 		die("%s: %s", inname, weft_errmsg());
-	if (!kv)
-		die("%s: no KV cache in the input (pipe prefill's output into decode)", inname);
-	if (next_layer != hp->n_layer)
-		die("%s: KV cache has %d of %d layers (truncated stream?)", inname, next_layer, hp->n_layer);
-	if (!have_logits)
-		die("%s: no logits frame after the KV cache (truncated stream?)", inname);
-	int64_t ctx = hp->n_ctx_train > 0 ? hp->n_ctx_train : INT64_MAX;
-	if (kv->n_past + o.n > ctx)
-		die("%s: context length exceeded: %" PRId64 " cached + -n %" PRId64 " > context %" PRId64, inname,
-		    kv->n_past, o.n, ctx);
-
-	weft_sampler *smp = weft_sampler_new(&o.sp, hp->n_vocab);
-	weft_pool *pool = weft_pool_new(o.threads);
-	int32_t *gen = malloc((size_t)(o.n + 1) * 4);
-	int32_t *h2 = realloc(hist, (size_t)(n_hist + o.n + 1) * 4);
-	if (!smp || !pool || !gen || !h2)
-		die_lib(NULL);
-	hist = h2;
-	for (int64_t i = 0; i < n_hist; i++)
-		if (hist[i] >= 0)
-			weft_sampler_accept(smp, hist[i]);
-
-	textout txt = {.out = stdout};
-	size_t piece_cap = 256;
-	char *piece = malloc(piece_cap);
-	if (!piece)
-		die("out of memory");
-	int64_t n_gen = 0;
-	int pending = 0; /* last sampled token not yet run through the model */
-	double t0 = now_seconds();
-	while (n_gen < o.n) {
-		int32_t tok = weft_sampler_sample(smp, logits);
-		if (!o.ignore_eos && weft_vocab_is_eog(voc, tok))
-			break;
-		gen[n_gen++] = tok;
-		hist[n_hist++] = tok;
-		weft_sampler_accept(smp, tok);
-		pending = 1;
-		if (!o.tokens_out) {
-			int k = weft_token_to_piece(voc, tok, 0, piece, piece_cap);
-			if (k > (int)piece_cap) {
-				if (!(piece = realloc(piece, piece_cap = (size_t)k)))
-					die("out of memory");
-				k = weft_token_to_piece(voc, tok, 0, piece, piece_cap);
-			}
-			if (k > 0 && text_add(&txt, piece, (size_t)k))
-				break; /* a stop string */
-			fflush(stdout);
-		}
-		if (n_gen >= o.n && !o.kv_out)
-			break;
-		if (weft_model_forward(m, pool, kv, &tok, NULL, 1, 1, logits, 0, NULL) != 0)
-			die("%s: %s", o.model, weft_errmsg());
-		pending = 0;
 	}
-	double t1 = now_seconds();
-	if (pending && o.kv_out && weft_model_forward(m, pool, kv, &gen[n_gen - 1], NULL, 1, 1, logits, 0, NULL) != 0)
+	const int64_t ctx = m->hp.n_ctx_train > 0 ? m->hp.n_ctx_train : INT64_MAX;
+	if (kin->kv->n_past + o.n > ctx)
+		die("%s: context length exceeded: %" PRId64 " cached + -n %" PRId64 " > context %" PRId64, inname,
+		    kin->kv->n_past, o.n, ctx);
+}
+
+/* The generated ids as a tokens frame. */
+static void write_tokens(FILE *out, const weft_vocab *voc, const int32_t *gen, int64_t n_gen)
+{
+	char fp[17];
+	weft_fingerprint_hex(weft_vocab_fingerprint(voc), fp);
+	weft_frame *tf = weft_frame_new(WEFT_KIND_TOKENS);
+	int64_t shape[1] = {n_gen};
+	if (!tf || weft_frame_set(tf, WEFT_KEY_VOCAB, fp) || !weft_frame_add(tf, "ids", WEFT_DT_I32, 1, shape, gen) ||
+	    weft_frame_write(out, tf) != 0)
+		die_lib("<stdout>");
+	weft_frame_free(tf);
+}
+
+int main(int argc, char **argv)
+{
+	parse_options(argc, argv);
+	if (o.kv_out)
+		out_check(o.kv_out); /* before the model runs */
+	tool_model tm = load_model(o.model);
+	check_numerics(o.llamacpp, &tm, o.model);
+	const weft_model *m = tm.m;
+	const weft_vocab *voc = tm.voc;
+
+	const char *inname;
+	FILE *in = in_open(optind < argc ? argv[optind] : "-", &inname);
+	weft_reader *r = stream_open(in);
+	FILE *out = o.tokens_out ? out_open(NULL, 1, o.force) : stdout;
+	if (!o.tokens_out && isatty(STDOUT_FILENO))
+		setvbuf(stdout, NULL, _IOLBF, 0);
+	weft_kv_in kin = {.extra_cap = o.n + 1, .want_llamacpp = o.llamacpp};
+	read_input(r, inname, m, &kin, out);
+	weft_kv *kv = kin.kv;
+	float *logits = kin.logits;
+
+	weft_pool *pool = weft_pool_new(o.threads);
+	if (!pool)
+		die_lib(NULL);
+	/* stop strings apply to text (--tokens writes every token) */
+	weft_gen_opts go = {.n_predict = o.n, .ignore_eos = o.ignore_eos, .stops = o.tokens_out ? NULL : o.stops,
+			    .n_stops = o.tokens_out ? 0 : o.n_stops, .sp = o.sp, .finish_cache = o.kv_out != NULL,
+			    .on_text = o.tokens_out ? NULL : print_text};
+	weft_gen_result gr;
+	if (weft_generate(m, voc, pool, kv, logits, kin.hist, kin.n_hist, &go, &gr) != 0)
 		die("%s: %s", o.model, weft_errmsg());
 
-	if (o.tokens_out) {
-		char fp[17];
-		weft_fingerprint_hex(weft_vocab_fingerprint(voc), fp);
-		weft_frame *tf = weft_frame_new("tokens");
-		int64_t shape[1] = {n_gen};
-		if (!tf || weft_frame_set(tf, "weft.vocab", fp) || !weft_frame_add(tf, "ids", WEFT_DT_I32, 1, shape, gen) ||
-		    weft_frame_write(out, tf) != 0)
-			die_lib(out_name);
-		weft_frame_free(tf);
-	} else {
-		text_flush(&txt);
-	}
+	if (o.tokens_out)
+		write_tokens(out, voc, gr.ids, gr.n);
 	if (o.kv_out) {
+		int32_t *hist = realloc(kin.hist, (size_t)(kin.n_hist + gr.n + 1) * sizeof *hist);
+		if (!hist)
+			die("out of memory");
+		memcpy(hist + kin.n_hist, gr.ids, (size_t)gr.n * sizeof *hist);
+		kin.hist = hist;
+		kin.n_hist += gr.n;
 		FILE *kf = out_open(o.kv_out, 1, 1);
-		weft_frame *hf = weft_kvcache_frame(m, kv, hist, n_hist);
-		mark_numerics(o.llamacpp, hf, o.kv_out);
-		if (!hf || weft_frame_write(kf, hf) != 0)
+		weft_kv_write_args w = {.hist = hist, .n_hist = kin.n_hist, .logits = logits, .llamacpp = o.llamacpp};
+		if (weft_kv_write(kf, m, kv, &w) != 0)
 			die_lib(o.kv_out);
-		weft_frame_free(hf);
-		for (int l = 0; l < hp->n_layer; l++) {
-			weft_frame *lf = weft_kv_layer_frame(m, kv, l, NULL);
-			if (!lf || weft_frame_write(kf, lf) != 0)
-				die_lib(o.kv_out);
-			weft_frame_free(lf);
-		}
-		weft_frame *lg = weft_logits_frame(m, logits, kv->n_past);
-		if (!lg || weft_frame_write(kf, lg) != 0)
-			die_lib(o.kv_out);
-		weft_frame_free(lg);
 		out_close(kf);
 	}
 	if (o.verbose)
-		fprintf(stderr, "\n%s: %" PRId64 " tokens in %.3f s (%.2f tokens/s), %d threads, kernels %s\n", prog, n_gen,
-			t1 - t0, n_gen / (t1 - t0 > 0 ? t1 - t0 : 1e-9), weft_pool_size(pool), weft_kernels_level());
+		fprintf(stderr, "\n%s: %" PRId64 " tokens in %.3f s (%.2f tokens/s), %d threads, kernels %s\n", prog, gr.n,
+			gr.seconds, gr.n / (gr.seconds > 0 ? gr.seconds : 1e-9), weft_pool_size(pool), weft_kernels_level());
 	out_close(out);
 
-	free(piece);
-	free(txt.buf);
-	free(gen);
-	free(hist);
-	free(logits);
-	weft_sampler_free(smp);
+	weft_gen_result_free(&gr);
+	weft_kv_in_free(&kin);
 	weft_pool_free(pool);
-	weft_kv_free(kv);
 	weft_reader_free(r);
 	if (in != stdin)
 		fclose(in);

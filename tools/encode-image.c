@@ -11,9 +11,12 @@
 #include <inttypes.h>
 
 #include "common.h"
+#include "embd.h"
 #include "gguf.h"
+#include "keys.h"
 #include "image.h"
-#include "preprocess.h"
+#include "imgenc.h"
+#include "prune.h"
 #include "vision.h"
 
 static struct {
@@ -22,6 +25,10 @@ static struct {
 	int64_t batch, max_pixels;
 	unsigned img_flags;
 	int alpha;          /* -1: by family (mlp drop, idefics3 white), 0 white, 1 drop */
+	unsigned stats;     /* --stats: statistics for prune-tokens (imgenc.h) */
+	const char *prune;  /* --prune: a pruning method acting inside the encoder */
+	int64_t keep;       /* its budget: --keep N or --ratio R */
+	double ratio;
 } o = {.batch = 16, .alpha = -1};
 
 static void usage(FILE *f)
@@ -42,6 +49,13 @@ static void usage(FILE *f)
 		"      --alpha-drop      discard alpha (default for mlp / LLaVA)\n"
 		"      --alpha-white     composite alpha onto white (default for idefics3)\n"
 		"      --no-exif         ignore JPEG EXIF orientation\n"
+		"      --lenient         accept image damage that libjpeg/libpng only warn about,\n"
+		"                        as PIL does (default: an error)\n"
+		"      --stats LIST      also export, for prune-tokens: keys (the last block's\n"
+		"                        keys), attn (attention received per layer); comma-separated\n"
+		"      --prune METHOD    prune visual tokens inside the encoder (flowcut), keeping\n"
+		"      --keep N          N tokens per tile, or\n"
+		"      --ratio R         the fraction R of them (see prune-tokens(1))\n"
 		"  -o, --output FILE     write to FILE (atomically) instead of stdout\n"
 		"      --force           write binary output to a terminal\n"
 		"  -v, --verbose         timing on stderr\n"
@@ -50,140 +64,10 @@ static void usage(FILE *f)
 		prog, (unsigned long long)WEFT_IMAGE_MAX_PIXELS_DEFAULT);
 }
 
-/* One image argument and, once encoded, its tiles' outputs. */
-typedef struct img {
-	const char *path;
-	int used;              /* referenced by a placeholder */
-	int tiles, rows, cols; /* from preprocessing */
-	float *embd;           /* [tiles][n_tokens][n_embd_out] */
-	float *sal;            /* [tiles][n_layer_run][n_patches] */
-} img;
-
-/* Tiles waiting for the encoder. */
-typedef struct batcher {
-	const weft_vision *v;
-	weft_pool *pool;
-	int cap, n;
-	size_t tile_floats, embd_floats, sal_floats;
-	float *pixels, *embd, *sal; /* [cap][...] */
-	img **owner;                /* per slot: image and tile index */
-	int *tile;
-	int calls;
-	double seconds;
-} batcher;
-
-static void flush_batch(batcher *b)
-{
-	if (!b->n)
-		return;
-	weft_vision_out out = {.embd = b->embd, .saliency = b->sal};
-	double t0 = now_seconds();
-	if (weft_vision_encode(b->v, b->pool, b->pixels, b->n, &out) != 0)
-		die("%s: %s", o.mmproj, weft_errmsg());
-	b->seconds += now_seconds() - t0;
-	b->calls++;
-	for (int i = 0; i < b->n; i++) {
-		img *im = b->owner[i];
-		size_t t = (size_t)b->tile[i];
-		memcpy(im->embd + t * b->embd_floats, b->embd + (size_t)i * b->embd_floats, b->embd_floats * 4);
-		memcpy(im->sal + t * b->sal_floats, b->sal + (size_t)i * b->sal_floats, b->sal_floats * 4);
-	}
-	b->n = 0;
-}
-
-static void *xcalloc(size_t n, size_t size)
-{
-	void *p = n && size ? calloc(n, size) : malloc(1);
-	if (!p)
-		die("out of memory");
-	return p;
-}
-
-/* Decode, preprocess and queue image im's tiles. */
-static void add_image(batcher *b, img *im, const weft_preproc *pp, int number)
-{
-	const char *name = strcmp(im->path, "-") == 0 ? "<stdin>" : im->path;
-	weft_image_opts io = {.max_pixels = (uint64_t)o.max_pixels, .flags = o.img_flags};
-	weft_image *pic = weft_image_load(im->path, &io);
-	if (!pic)
-		die("%s: %s", name, weft_errmsg());
-	weft_pixels px;
-	if (weft_preprocess(pic, pp, &px) != 0)
-		die("%s: %s", name, weft_errmsg());
-	const weft_vision_hparams *hp = &b->v->hp;
-	if (px.c != 3 || px.h != hp->image_size || px.w != hp->image_size || px.n < 1)
-		die("%s: image %d: preprocessing gave %dx%dx%d tiles, the encoder takes 3x%dx%d", name, number, px.c,
-		    px.h, px.w, hp->image_size, hp->image_size);
-	im->tiles = px.n;
-	im->rows = px.rows;
-	im->cols = px.cols;
-	im->embd = xcalloc((size_t)px.n * b->embd_floats, sizeof(float));
-	im->sal = xcalloc((size_t)px.n * b->sal_floats, sizeof(float));
-	for (int t = 0; t < px.n; t++) {
-		memcpy(b->pixels + (size_t)b->n * b->tile_floats, px.data + (size_t)t * b->tile_floats,
-		       b->tile_floats * 4);
-		b->owner[b->n] = im;
-		b->tile[b->n] = t;
-		if (++b->n == b->cap)
-			flush_batch(b);
-	}
-	weft_pixels_free(&px);
-	weft_image_free(pic);
-}
-
-/* The wrapper text around tile t's <image> run, as the model's processor
- * writes it (transformers' Idefics3Processor for idefics3; none for mlp). */
-static void wrapper(const weft_vision *v, const img *im, int t, char *pre, char *suf, size_t cap)
-{
-	static const char fake[] = "<fake_token_around_image>";
-	*pre = *suf = 0;
-	if (v->hp.proj != WEFT_PROJ_IDEFICS3)
-		return;
-	if (im->rows == 0) {
-		snprintf(pre, cap, "%s<global-img>", fake);
-		snprintf(suf, cap, "%s", fake);
-	} else if (t < im->rows * im->cols) {
-		int r = t / im->cols + 1, c = t % im->cols + 1;
-		snprintf(pre, cap, "%s<row_%d_col_%d>", fake, r, c);
-		snprintf(suf, cap, "%s", c == im->cols ? "\n" : "");
-	} else {
-		snprintf(pre, cap, "\n%s<global-img>", fake);
-		snprintf(suf, cap, "%s", fake);
-	}
-}
-
-/* The embd frame for tile t of image number n (1-based), filling
- * placeholder ph. */
-static weft_frame *embd_frame(const weft_vision *v, const img *im, int n, int t, const weft_frame *ph,
-			      const char *fp)
-{
-	const weft_vision_hparams *hp = &v->hp;
-	char pre[96], suf[96];
-	wrapper(v, im, t, pre, suf, sizeof pre);
-	size_t ef = (size_t)hp->n_tokens * hp->n_embd_out, sf = (size_t)hp->n_layer_run * hp->n_patches;
-	int64_t se[2] = {hp->n_tokens, hp->n_embd_out}, ss[2] = {hp->n_layer_run, hp->n_patches};
-	const char *vocab = weft_frame_get(ph, "weft.vocab"), *text = weft_frame_get(ph, "weft.placeholder");
-	weft_frame *f = weft_frame_new("embd");
-	if (!f || weft_frame_setf(f, "weft.image", "%d", n) || weft_frame_setf(f, "weft.tile", "%d", t) ||
-	    weft_frame_setf(f, "weft.tiles", "%d", im->tiles) || weft_frame_setf(f, "weft.rows", "%d", im->rows) ||
-	    weft_frame_setf(f, "weft.cols", "%d", im->cols) ||
-	    weft_frame_set(f, "weft.saliency", hp->has_cls ? "cls_attn" : "attn_recv") ||
-	    weft_frame_setf(f, "weft.patch_side", "%d", hp->n_side) ||
-	    weft_frame_setf(f, "weft.merge", "%d", hp->scale_factor > 0 ? hp->scale_factor : 1) ||
-	    weft_frame_set(f, "weft.mmproj", fp) ||
-	    weft_frame_set(f, "weft.source", strcmp(im->path, "-") == 0 ? "<stdin>" : im->path) ||
-	    weft_frame_set(f, "weft.prefix", pre) || weft_frame_set(f, "weft.suffix", suf) ||
-	    (vocab && weft_frame_set(f, "weft.vocab", vocab)) || (text && weft_frame_set(f, "weft.placeholder", text)) ||
-	    !weft_frame_add(f, "embd", WEFT_DT_F32, 2, se, im->embd + (size_t)t * ef) ||
-	    !weft_frame_add(f, "saliency", WEFT_DT_F32, 2, ss, im->sal + (size_t)t * sf))
-		die_lib(NULL);
-	return f;
-}
-
 /* The image number of a placeholder frame, or die. */
 static int placeholder_number(const weft_frame *f, const char *inname)
 {
-	const char *s = weft_frame_get(f, "weft.image");
+	const char *s = weft_frame_get(f, WEFT_KEY_IMAGE);
 	char *end;
 	long n = s ? strtol(s, &end, 10) : 0;
 	if (!s || !*s || *end || n < 1 || n > 1000000)
@@ -191,15 +75,54 @@ static int placeholder_number(const weft_frame *f, const char *inname)
 	return (int)n;
 }
 
-int main(int argc, char **argv)
+/* --stats keys,attn */
+static unsigned parse_stats(const char *s)
 {
-	enum { O_MMPROJ = 256, O_BATCH, O_MAXPIX, O_ALPHA, O_ALPHA_WHITE, O_NOEXIF, O_FORCE };
+	unsigned m = 0;
+	while (*s) {
+		const size_t k = strcspn(s, ",");
+		if (k == 4 && strncmp(s, "keys", 4) == 0)
+			m |= WEFT_IMGENC_KEYS;
+		else if (k == 4 && strncmp(s, "attn", 4) == 0)
+			m |= WEFT_IMGENC_ATTN;
+		else
+			die("--stats: '%.*s' is not keys or attn", (int)k, s);
+		s += k + (s[k] == ',');
+	}
+	return m;
+}
+
+/* --prune METHOD with its budget: a method acting inside the encoder. */
+static void check_prune(void)
+{
+	if (!o.prune) {
+		if (o.keep || o.ratio > 0)
+			die("--keep / --ratio without --prune METHOD");
+		return;
+	}
+	const int st = weft_prune_stage_of(o.prune);
+	if (st < 0)
+		die("--prune: %s", weft_errmsg());
+	if (st != WEFT_PRUNE_AT_ENCODER)
+		die("--prune %s: that method acts %s: run prune-tokens --method %s", o.prune,
+		    st == WEFT_PRUNE_AT_LLM ? "inside the LLM" : "on embd frames", o.prune);
+	if (!o.keep && !(o.ratio > 0))
+		die("--prune %s: no budget: give --keep N or --ratio R", o.prune);
+}
+
+static void parse_options(int argc, char **argv)
+{
+	enum { O_MMPROJ = 256, O_BATCH, O_MAXPIX, O_ALPHA, O_ALPHA_WHITE, O_NOEXIF, O_LENIENT, O_FORCE, O_STATS, O_PRUNE,
+	       O_KEEP, O_RATIO };
 	static const struct option opts[] = {
 		{"mmproj", required_argument, 0, O_MMPROJ}, {"input", required_argument, 0, 'i'},
 		{"threads", required_argument, 0, 't'},     {"batch", required_argument, 0, O_BATCH},
 		{"max-pixels", required_argument, 0, O_MAXPIX}, {"alpha-drop", no_argument, 0, O_ALPHA},
 		{"alpha-white", no_argument, 0, O_ALPHA_WHITE},
-		{"no-exif", no_argument, 0, O_NOEXIF},      {"output", required_argument, 0, 'o'},
+		{"no-exif", no_argument, 0, O_NOEXIF},      {"lenient", no_argument, 0, O_LENIENT},
+		{"output", required_argument, 0, 'o'},      {"stats", required_argument, 0, O_STATS},
+		{"prune", required_argument, 0, O_PRUNE},   {"keep", required_argument, 0, O_KEEP},
+		{"ratio", required_argument, 0, O_RATIO},
 		{"force", no_argument, 0, O_FORCE},         {"verbose", no_argument, 0, 'v'},
 		{"help", no_argument, 0, 'h'},              {"version", no_argument, 0, 'V'},
 		{0, 0, 0, 0}};
@@ -215,27 +138,81 @@ int main(int argc, char **argv)
 		case O_ALPHA: o.alpha = 1; break;
 		case O_ALPHA_WHITE: o.alpha = 0; break;
 		case O_NOEXIF: o.img_flags |= WEFT_IMAGE_NO_EXIF; break;
+		case O_LENIENT: o.img_flags |= WEFT_IMAGE_LENIENT; break;
+		case O_STATS: o.stats |= parse_stats(optarg); break;
+		case O_PRUNE: o.prune = optarg; break;
+		case O_KEEP:
+			if ((o.keep = opt_int("--keep", optarg, 0, 1 << 20)) == 0)
+				die("--keep 0: a budget of 0 tokens keeps nothing");
+			o.ratio = 0;
+			break;
+		case O_RATIO:
+			o.ratio = opt_real("--ratio", optarg, 0, 1);
+			if (o.ratio == 0)
+				die("--ratio 0: a budget of 0 tokens keeps nothing");
+			o.keep = 0;
+			break;
 		case 'o': o.output = optarg; break;
 		case O_FORCE: o.force = 1; break;
 		case 'v': o.verbose = 1; break;
-		case 'h': usage(stdout); return 0;
+		case 'h': usage(stdout); exit(0);
 		case 'V': print_version(); break;
-		default: usage(stderr); return 2;
+		default: usage(stderr); exit(2);
 		}
 	}
 	if (!o.mmproj)
 		die("no vision model given (--mmproj MMPROJ.gguf); see --help");
-	int n_img = argc - optind, stdin_image = 0;
-	img *imgs = xcalloc((size_t)n_img, sizeof *imgs);
-	for (int i = 0; i < n_img; i++) {
-		imgs[i].path = argv[optind + i];
-		if (strcmp(imgs[i].path, "-") == 0) {
+	check_prune();
+}
+
+/* The whole input stream (it holds token ids and placeholders only, so it
+ * is small); marks the images its placeholders use. */
+static weft_frame **read_stream(const char *inname, FILE *in, char **paths, int *used, int n_img, size_t *n_out,
+				 int *n_ph)
+{
+	weft_reader *r = stream_open(in);
+	weft_frame **frames = NULL, *f;
+	size_t n_frames = 0, cap_frames = 0;
+	int rc, n_placeholders = 0;
+	while ((rc = weft_reader_next(r, &f)) == 1) {
+		if (strcmp(weft_frame_kind(f), WEFT_KIND_IMAGE) == 0) {
+			int n = placeholder_number(f, inname);
+			if (n > n_img)
+				die("%s: frame %" PRIu64 ": stream has <image %d> but only %d image%s given", inname, f->index,
+				    n, n_img, n_img == 1 ? "" : "s");
+			used[n - 1] = 1;
+			n_placeholders++;
+		}
+		if (n_frames == cap_frames &&
+		    !(frames = realloc(frames, (cap_frames = cap_frames ? 2 * cap_frames : 64) * sizeof *frames)))
+			die("out of memory");
+		frames[n_frames++] = f;
+	}
+	stream_done(r, rc, inname);
+	weft_reader_free(r);
+	for (int i = 0; i < n_img; i++)
+		if (!used[i])
+			die("%s: image '%s' (%d) has no <image> placeholder in the stream", inname, paths[i], i + 1);
+	*n_out = n_frames;
+	*n_ph = n_placeholders;
+	return frames;
+}
+
+int main(int argc, char **argv)
+{
+	parse_options(argc, argv);
+	const int n_img = argc - optind;
+	char **paths = argv + optind;
+	int *used = calloc((size_t)n_img + 1, sizeof *used), stdin_image = 0;
+	if (!used)
+		die("out of memory");
+	for (int i = 0; i < n_img; i++)
+		if (strcmp(paths[i], "-") == 0) {
 			if (!o.input || strcmp(o.input, "-") == 0)
 				die("image %d is '-' but standard input carries the stream; give the stream with -i FILE", i + 1);
 			if (stdin_image++)
 				die("image %d: only one image can be read from standard input ('-')", i + 1);
 		}
-	}
 
 	/* The encoder. */
 	double t0 = now_seconds();
@@ -245,78 +222,49 @@ int main(int argc, char **argv)
 	weft_vision *v = weft_vision_load(g);
 	if (!v)
 		die("%s: %s", o.mmproj, weft_errmsg());
-	const weft_vision_hparams *hp = &v->hp;
-	weft_preproc pp = weft_vision_preproc(v);
-	/* each family's reference loader: LLaVA's convert("RGB") drops alpha,
-	 * the Idefics3 processor composites onto white */
-	if (o.alpha < 0 ? hp->proj == WEFT_PROJ_MLP : o.alpha)
-		o.img_flags |= WEFT_IMAGE_ALPHA_DROP;
-	char fp[17];
-	weft_fingerprint_hex(v->fingerprint, fp);
 
 	/* The whole input stream. */
 	const char *inname;
 	FILE *in = in_open(o.input, &inname);
-	weft_reader *r = weft_reader_new(in);
-	if (!r)
-		die_lib(NULL);
-	weft_frame **frames = NULL, *f;
-	size_t n_frames = 0, cap_frames = 0;
-	int rc, n_placeholders = 0;
-	while ((rc = weft_reader_next(r, &f)) == 1) {
-		if (strcmp(weft_frame_kind(f), "image") == 0) {
-			int n = placeholder_number(f, inname);
-			if (n > n_img)
-				die("%s: frame %" PRIu64 ": stream has <image %d> but only %d image%s given", inname, f->index,
-				    n, n_img, n_img == 1 ? "" : "s");
-			imgs[n - 1].used = 1;
-			n_placeholders++;
-		}
-		if (n_frames == cap_frames &&
-		    !(frames = realloc(frames, (cap_frames = cap_frames ? 2 * cap_frames : 64) * sizeof *frames)))
-			die("out of memory");
-		frames[n_frames++] = f;
-	}
-	if (rc < 0)
-		die("%s: %s", inname, weft_errmsg());
-	weft_reader_free(r);
+	size_t n_frames;
+	int n_placeholders;
+	weft_frame **frames = read_stream(inname, in, paths, used, n_img, &n_frames, &n_placeholders), *f;
 	if (in != stdin)
 		fclose(in);
-	for (int i = 0; i < n_img; i++)
-		if (!imgs[i].used)
-			die("%s: image '%s' (%d) has no <image> placeholder in the stream", inname, imgs[i].path, i + 1);
 
 	/* Decode, preprocess and encode every image once. */
 	FILE *out = out_open(o.output, 1, o.force);
-	batcher b = {.v = v, .cap = (int)o.batch};
-	b.tile_floats = (size_t)3 * hp->image_size * hp->image_size;
-	b.embd_floats = (size_t)hp->n_tokens * hp->n_embd_out;
-	b.sal_floats = (size_t)hp->n_layer_run * hp->n_patches;
-	b.pixels = xcalloc((size_t)b.cap * b.tile_floats, sizeof(float));
-	b.embd = xcalloc((size_t)b.cap * b.embd_floats, sizeof(float));
-	b.sal = xcalloc((size_t)b.cap * b.sal_floats, sizeof(float));
-	b.owner = xcalloc((size_t)b.cap, sizeof *b.owner);
-	b.tile = xcalloc((size_t)b.cap, sizeof *b.tile);
-	if (!(b.pool = weft_pool_new(o.threads)))
-		die_lib(NULL);
+	weft_pool *pool = weft_pool_new(o.threads);
+	const int n_patches = v->hp.n_patches;
+	const int fc = !o.prune ? 0 : o.keep ? (int)o.keep : (int)(o.ratio * n_patches + 0.5) > 0 ? (int)(o.ratio * n_patches + 0.5) : 1;
+	weft_imgenc_opts eo = {.batch = (int)o.batch, .alpha = o.alpha, .stats = o.stats, .flowcut = fc,
+			       .image = {.max_pixels = (uint64_t)o.max_pixels, .flags = o.img_flags}};
+	weft_imgenc *enc = pool ? weft_imgenc_new(v, pool, &eo) : NULL;
+	if (!enc)
+		die("%s: %s", o.mmproj, weft_errmsg());
 	double t1 = now_seconds();
 	int n_tiles = 0;
 	for (int i = 0; i < n_img; i++) {
-		add_image(&b, &imgs[i], &pp, i + 1);
-		n_tiles += imgs[i].tiles;
+		if (weft_imgenc_add(enc, paths[i]) < 0)
+			die("%s: %s", strcmp(paths[i], "-") == 0 ? "<stdin>" : paths[i], weft_errmsg());
+		n_tiles += weft_imgenc_tiles(enc, i);
 	}
-	flush_batch(&b);
+	if (weft_imgenc_flush(enc) != 0)
+		die("%s: %s", o.mmproj, weft_errmsg());
 	double t2 = now_seconds();
 
 	/* The stream again, placeholders filled. */
 	for (size_t k = 0; k < n_frames; k++) {
 		f = frames[k];
-		if (strcmp(weft_frame_kind(f), "image") == 0) {
-			int n = placeholder_number(f, inname);
-			const img *im = &imgs[n - 1];
-			for (int t = 0; t < im->tiles; t++) {
-				weft_frame *e = embd_frame(v, im, n, t, f, fp);
-				if (weft_frame_write(out, e) != 0)
+		if (strcmp(weft_frame_kind(f), WEFT_KIND_IMAGE) == 0) {
+			const int n = placeholder_number(f, inname);
+			for (int t = 0; t < weft_imgenc_tiles(enc, n - 1); t++) {
+				weft_embd_tile tile;
+				weft_imgenc_tile(enc, n - 1, t, n, &tile);
+				tile.vocab = weft_frame_get(f, WEFT_KEY_VOCAB);
+				tile.placeholder = weft_frame_get(f, WEFT_KEY_PLACEHOLDER);
+				weft_frame *e = weft_embd_frame(&tile);
+				if (!e || weft_frame_write(out, e) != 0)
 					die_lib(out_name);
 				weft_frame_free(e);
 			}
@@ -326,26 +274,23 @@ int main(int argc, char **argv)
 		weft_frame_free(f);
 	}
 	out_close(out);
-	if (o.verbose)
+	if (o.verbose) {
+		const double enc_s = weft_imgenc_seconds(enc);
+		const int calls = weft_imgenc_calls(enc);
 		fprintf(stderr,
 			"%s: load %.3f s; %d image%s, %d placeholder%s, %d tiles: decode+preprocess %.3f s, "
 			"encode %.3f s in %d call%s (%.2f tiles/s), %d threads, kernels %s\n",
 			prog, t1 - t0, n_img, n_img == 1 ? "" : "s", n_placeholders, n_placeholders == 1 ? "" : "s",
-			n_tiles, t2 - t1 - b.seconds, b.seconds, b.calls, b.calls == 1 ? "" : "s",
-			b.seconds > 0 ? n_tiles / b.seconds : 0.0, weft_pool_size(b.pool), weft_kernels_level());
-
-	for (int i = 0; i < n_img; i++) {
-		free(imgs[i].embd);
-		free(imgs[i].sal);
+			n_tiles, t2 - t1 - enc_s, enc_s, calls, calls == 1 ? "" : "s", enc_s > 0 ? n_tiles / enc_s : 0.0,
+			weft_pool_size(pool), weft_kernels_level());
+		if (weft_imgenc_warnings(enc))
+			fprintf(stderr, "%s: --lenient: %u image decoder warning%s tolerated\n", prog,
+				weft_imgenc_warnings(enc), weft_imgenc_warnings(enc) == 1 ? "" : "s");
 	}
-	free(imgs);
+	free(used);
 	free(frames);
-	free(b.pixels);
-	free(b.embd);
-	free(b.sal);
-	free(b.owner);
-	free(b.tile);
-	weft_pool_free(b.pool);
+	weft_imgenc_free(enc);
+	weft_pool_free(pool);
 	weft_vision_free(v);
 	weft_gguf_close(g);
 	return 0;

@@ -4,6 +4,7 @@
 #include <inttypes.h>
 #include <jansson.h>
 
+#include "keys.h"
 #include "common.h"
 #include "ggml_types.h"
 #include "gguf.h"
@@ -205,7 +206,7 @@ static void print_frame_text(const weft_frame *f)
 	       8 + f->header_len + f->data_len);
 	if (!opt_no_meta)
 		for (int i = 0; i < f->n_meta; i++)
-			if (strcmp(f->meta[i].key, "weft.kind") != 0)
+			if (strcmp(f->meta[i].key, WEFT_KEY_KIND) != 0)
 				printf("  %s = %s\n", f->meta[i].key, f->meta[i].val);
 	if (opt_no_tensors)
 		return;
@@ -240,12 +241,15 @@ static int inspect_stream(FILE *in, const char *name)
 		}
 		weft_frame_free(f);
 	}
+	const int empty = rc == 0 && weft_reader_count(r) == 0;
 	if (rc < 0)
 		fprintf(stderr, "%s: %s: %s\n", prog, name, weft_errmsg());
+	else if (empty) /* as every tool: a stage before failed, or the wrong file */
+		fprintf(stderr, "%s: %s: empty stream (no frames)\n", prog, name);
 	else if (!opt_json)
 		printf("%s: %" PRIu64 " frame%s\n", name, weft_reader_count(r), weft_reader_count(r) == 1 ? "" : "s");
 	weft_reader_free(r);
-	return rc < 0;
+	return rc < 0 || empty;
 }
 
 static int inspect_path(const char *path)

@@ -5,9 +5,11 @@
 #include <getopt.h>
 #include <inttypes.h>
 
+#include "keys.h"
 #include "chat.h"
 #include "common.h"
 #include "gguf.h"
+#include "textprompt.h"
 #include "tokenizer.h"
 
 enum { OUT_STREAM, OUT_IDS, OUT_PIECES };
@@ -33,6 +35,7 @@ static void usage(FILE *f)
 		"      --system TEXT       system message (with --chat)\n"
 		"      --template NAME     chat template: %s\n"
 		"                          (default: detected from tokenizer.chat_template)\n"
+		"      --list-templates    list the chat templates and exit\n"
 		"      --bos, --no-bos     add / do not add BOS (default: model metadata)\n"
 		"      --no-parse-special  treat special-token texts (\"<|im_start|>\") as plain text\n"
 		"      --no-images         treat \"<image>\" as plain text\n"
@@ -72,115 +75,52 @@ static char *join_args(int argc, char **argv, size_t *len)
 
 /* ---- output ---- */
 
-typedef struct {
-	FILE *out;
-	const weft_vocab *v;
+/* The prompt's parts: token runs as tokens frames (or ids / pieces as
+ * text), placeholders as image frames. */
+static void emit_prompt(FILE *out, const weft_vocab *v, const weft_text_prompt *tp, const char *text)
+{
 	char fp[17];
-	int32_t *ids;
-	size_t n, cap;
-	int next_image; /* number for the next bare <image> */
-	int printed;    /* --ids: items already on the line */
-} emitter;
-
-static void flush_tokens(emitter *e)
-{
-	if (o.out == OUT_STREAM) {
-		if (e->n == 0)
-			return;
-		weft_frame *f = weft_frame_new("tokens");
-		int64_t shape[1] = {(int64_t)e->n};
-		if (!f || weft_frame_set(f, "weft.vocab", e->fp) || !weft_frame_add(f, "ids", WEFT_DT_I32, 1, shape, e->ids) ||
-		    weft_frame_write(e->out, f))
-			die_lib(out_name);
-		weft_frame_free(f);
-	} else {
-		char piece[256];
-		for (size_t i = 0; i < e->n; i++) {
-			if (o.out == OUT_IDS) {
-				fprintf(e->out, e->printed++ ? " %" PRId32 : "%" PRId32, e->ids[i]);
-				continue;
+	weft_fingerprint_hex(weft_vocab_fingerprint(v), fp);
+	int printed = 0; /* --ids: items already on the line */
+	for (int k = 0; k < tp->n_parts; k++) {
+		const weft_text_part *pt = &tp->parts[k];
+		const int32_t *ids = tp->ids + pt->off;
+		weft_frame *f = NULL;
+		if (o.out == OUT_STREAM && !pt->image) {
+			const int64_t shape[1] = {pt->n};
+			if (!(f = weft_frame_new(WEFT_KIND_TOKENS)) || weft_frame_set(f, WEFT_KEY_VOCAB, fp) ||
+			    !weft_frame_add(f, "ids", WEFT_DT_I32, 1, shape, ids))
+				die_lib(NULL);
+		} else if (o.out == OUT_STREAM) {
+			char *t = weft_strndup(text + pt->text_off, pt->text_len);
+			if (!t || !(f = weft_frame_new(WEFT_KIND_IMAGE)) || weft_frame_setf(f, WEFT_KEY_IMAGE, "%d", pt->image) ||
+			    weft_frame_set(f, WEFT_KEY_PLACEHOLDER, t) || weft_frame_set(f, WEFT_KEY_VOCAB, fp))
+				die_lib(NULL);
+			free(t);
+		} else if (pt->image) {
+			if (o.out == OUT_IDS)
+				fprintf(out, printed++ ? " <image %d>" : "<image %d>", pt->image);
+			else
+				fprintf(out, "-\t<image %d>\n", pt->image);
+		} else {
+			char piece[256], esc[1100];
+			for (int64_t i = 0; i < pt->n; i++) {
+				if (o.out == OUT_IDS) {
+					fprintf(out, printed++ ? " %" PRId32 : "%" PRId32, ids[i]);
+					continue;
+				}
+				int n = weft_token_to_piece(v, ids[i], 1, piece, sizeof piece);
+				weft_escape(piece, n < 0 ? 0 : (size_t)(n < (int)sizeof piece ? n : (int)sizeof piece), esc,
+					    sizeof esc);
+				fprintf(out, "%" PRId32 "\t%s\n", ids[i], esc);
 			}
-			int k = weft_token_to_piece(e->v, e->ids[i], 1, piece, sizeof piece);
-			char esc[1100];
-			weft_escape(piece, k < 0 ? 0 : (size_t)(k < (int)sizeof piece ? k : (int)sizeof piece), esc,
-				    sizeof esc);
-			fprintf(e->out, "%" PRId32 "\t%s\n", e->ids[i], esc);
 		}
-	}
-	e->n = 0;
-}
-
-static void emit_image(emitter *e, int number, const char *text, size_t len)
-{
-	flush_tokens(e);
-	if (o.out == OUT_STREAM) {
-		weft_frame *f = weft_frame_new("image");
-		char *t = weft_strndup(text, len);
-		if (!f || !t || weft_frame_setf(f, "weft.image", "%d", number) || weft_frame_set(f, "weft.placeholder", t) ||
-		    weft_frame_set(f, "weft.vocab", e->fp) || weft_frame_write(e->out, f))
+		if (f && weft_frame_write(out, f) != 0)
 			die_lib(out_name);
-		free(t);
 		weft_frame_free(f);
-	} else if (o.out == OUT_IDS) {
-		fprintf(e->out, e->printed++ ? " <image %d>" : "<image %d>", number);
-	} else {
-		fprintf(e->out, "-\t<image %d>\n", number);
 	}
-}
-
-static void tokenize_text(emitter *e, const char *text, size_t len)
-{
-	if (weft_tokenize(e->v, text, len, o.parse_special, &e->ids, &e->n, &e->cap) != 0)
-		die_lib(o.inname);
-}
-
-/* Parse "<image>" or "<image N>" at p; returns its length or 0. */
-static size_t image_marker(const char *p, const char *end, int *number)
-{
-	static const char tag[] = "<image";
-	size_t tl = sizeof tag - 1;
-	if ((size_t)(end - p) < tl + 1 || memcmp(p, tag, tl) != 0)
-		return 0;
-	const char *q = p + tl;
-	if (*q == '>') {
-		*number = 0;
-		return tl + 1;
-	}
-	if (*q != ' ')
-		return 0;
-	q++;
-	long n = 0;
-	const char *digits = q;
-	while (q < end && *q >= '0' && *q <= '9' && n < 1000000)
-		n = n * 10 + (*q++ - '0');
-	if (q == digits || q >= end || *q != '>' || n < 1)
-		return 0;
-	*number = (int)n;
-	return (size_t)(q + 1 - p);
-}
-
-static void emit_prompt(emitter *e, const char *text, size_t len)
-{
-	const char *p = text, *end = text + len, *seg = text;
-	while (o.images && p < end) {
-		const char *lt = memchr(p, '<', (size_t)(end - p));
-		if (!lt)
-			break;
-		int number;
-		size_t k = image_marker(lt, end, &number);
-		if (!k) {
-			p = lt + 1;
-			continue;
-		}
-		tokenize_text(e, seg, (size_t)(lt - seg));
-		emit_image(e, number ? number : e->next_image, lt, k);
-		e->next_image = (number ? number : e->next_image) + 1;
-		p = seg = lt + k;
-	}
-	tokenize_text(e, seg, (size_t)(end - seg));
-	flush_tokens(e);
 	if (o.out == OUT_IDS)
-		fputc('\n', e->out);
+		fputc('\n', out);
 }
 
 /* ---- detokenize ---- */
@@ -193,6 +133,8 @@ static void detok_ids(const weft_vocab *v, const int32_t *ids, size_t n, FILE *o
 	if (!o.special_out) {
 		if (n && weft_vocab_add_bos(v) && ids[0] == weft_vocab_bos(v))
 			ids++, n--;
+		if (n && weft_vocab_add_sep(v) && ids[n - 1] == weft_vocab_sep(v))
+			n--;
 		if (n && weft_vocab_add_eos(v) && ids[n - 1] == weft_vocab_eos(v))
 			n--;
 	}
@@ -235,14 +177,14 @@ static void detokenize(const weft_vocab *v, const char *path, FILE *out)
 		free(ids);
 		free(text);
 	} else {
-		weft_reader *r = weft_reader_new(in);
+		weft_reader *r = stream_open(in);
 		weft_frame *f;
 		int rc;
 		while ((rc = weft_reader_next(r, &f)) == 1) {
 			const char *kind = weft_frame_kind(f);
-			if (strcmp(kind, "tokens") == 0) {
+			if (strcmp(kind, WEFT_KIND_TOKENS) == 0) {
 				const weft_tensor *t = weft_frame_tensor(f, "ids");
-				if (weft_frame_check_fp(f, "weft.vocab", weft_vocab_fingerprint(v)) != 0)
+				if (weft_frame_check_fp(f, WEFT_KEY_VOCAB, weft_vocab_fingerprint(v)) != 0)
 					die("%s: %s", name, weft_errmsg());
 				if (!t || t->dtype != WEFT_DT_I32 || t->ndim != 1)
 					die("%s: frame %" PRIu64 ": tokens frame without an I32 'ids' vector", name, f->index);
@@ -252,14 +194,13 @@ static void detokenize(const weft_vocab *v, const char *path, FILE *out)
 						die("%s: frame %" PRIu64 ": token id %" PRId32 " out of range", name, f->index,
 						    ids[i]);
 				detok_ids(v, ids, t->nelem, out);
-			} else if (strcmp(kind, "image") == 0) {
-				const char *num = weft_frame_get(f, "weft.image");
+			} else if (strcmp(kind, WEFT_KIND_IMAGE) == 0) {
+				const char *num = weft_frame_get(f, WEFT_KEY_IMAGE);
 				fprintf(out, "<image %s>", num ? num : "?");
 			}
 			weft_frame_free(f);
 		}
-		if (rc < 0)
-			die("%s: %s", name, weft_errmsg());
+		stream_done(r, rc, name);
 		weft_reader_free(r);
 	}
 	if (in != stdin)
@@ -268,32 +209,14 @@ static void detokenize(const weft_vocab *v, const char *path, FILE *out)
 
 /* ---- main ---- */
 
-static int chat_template(const weft_gguf *g)
-{
-	if (o.tmpl) {
-		int t = weft_chat_from_name(o.tmpl);
-		if (t == WEFT_CHAT_NONE)
-			die("--template: unknown template '%s' (known: %s)", o.tmpl, weft_chat_names());
-		return t;
-	}
-	weft_gguf_str s;
-	if (weft_gguf_get_str(g, "tokenizer.chat_template", &s) == 0) {
-		int t = weft_chat_detect(s.ptr, (size_t)s.len);
-		if (t != WEFT_CHAT_NONE)
-			return t;
-		die("%s: chat template in tokenizer.chat_template not recognised; choose one with --template (%s)",
-		    o.model, weft_chat_names());
-	}
-	die("%s: no tokenizer.chat_template; choose one with --template (%s)", o.model, weft_chat_names());
-}
-
 int main(int argc, char **argv)
 {
-	enum { O_SYSTEM = 256, O_TEMPLATE, O_BOS, O_NOBOS, O_NOPS, O_NOIMG, O_IDS, O_PIECES, O_FORCE, O_SPECIAL };
+	enum { O_SYSTEM = 256, O_TEMPLATE, O_LIST, O_BOS, O_NOBOS, O_NOPS, O_NOIMG, O_IDS, O_PIECES, O_FORCE, O_SPECIAL };
 	static const struct option opts[] = {
 		{"model", required_argument, 0, 'm'},     {"file", required_argument, 0, 'f'},
 		{"chat", no_argument, 0, 'c'},            {"system", required_argument, 0, O_SYSTEM},
-		{"template", required_argument, 0, O_TEMPLATE}, {"bos", no_argument, 0, O_BOS},
+		{"template", required_argument, 0, O_TEMPLATE}, {"list-templates", no_argument, 0, O_LIST},
+		{"bos", no_argument, 0, O_BOS},
 		{"no-bos", no_argument, 0, O_NOBOS},      {"no-parse-special", no_argument, 0, O_NOPS},
 		{"no-images", no_argument, 0, O_NOIMG},   {"ids", no_argument, 0, O_IDS},
 		{"pieces", no_argument, 0, O_PIECES},     {"detokenize", no_argument, 0, 'd'},
@@ -311,6 +234,7 @@ int main(int argc, char **argv)
 		case 'o': o.output = optarg; break;
 		case O_SYSTEM: o.system = optarg; break;
 		case O_TEMPLATE: o.tmpl = optarg; break;
+		case O_LIST: weft_family_list(weft_chat_family(), stdout); return 0;
 		case O_BOS: o.bos = 1; break;
 		case O_NOBOS: o.bos = 0; break;
 		case O_NOPS: o.parse_special = 0; break;
@@ -337,6 +261,8 @@ int main(int argc, char **argv)
 	weft_vocab *v = weft_vocab_load(g);
 	if (!v)
 		die("%s: %s", o.model, weft_errmsg());
+	if (weft_vocab_warning(v))
+		fprintf(stderr, "%s: warning: %s: %s\n", prog, o.model, weft_vocab_warning(v));
 
 	if (o.detok) {
 		if (optind + 1 < argc)
@@ -361,7 +287,12 @@ int main(int argc, char **argv)
 			fclose(in);
 	}
 	if (o.chat) {
-		int tmpl = chat_template(g);
+		int tmpl = weft_chat_pick(g, o.tmpl);
+		if (tmpl == WEFT_CHAT_NONE) {
+			if (o.tmpl)
+				die("--template: %s", weft_errmsg());
+			die("%s: %s", o.model, weft_errmsg());
+		}
 		weft_chat_msg msgs[2];
 		size_t n = 0;
 		if (o.system)
@@ -375,22 +306,16 @@ int main(int argc, char **argv)
 		len = strlen(prompt);
 	}
 
-	emitter e = {.v = v, .next_image = 1};
-	weft_fingerprint_hex(weft_vocab_fingerprint(v), e.fp);
-	e.out = out_open(o.output, o.out == OUT_STREAM, o.force);
-	int bos = o.bos >= 0 ? o.bos : weft_vocab_add_bos(v);
-	if (bos) {
-		if (weft_vocab_bos(v) < 0)
-			die("%s: --bos: the model has no BOS token", o.model);
-		e.ids = malloc(16 * sizeof *e.ids);
-		if (!e.ids)
-			die("out of memory");
-		e.cap = 16;
-		e.ids[e.n++] = weft_vocab_bos(v);
-	}
-	emit_prompt(&e, text, len);
-	out_close(e.out);
-	free(e.ids);
+	const int bos = o.bos >= 0 ? o.bos : weft_vocab_add_bos(v);
+	weft_text_prompt tp;
+	if (weft_text_prompt_build(&tp, v, text, len,
+				   (bos ? WEFT_TEXT_BOS | WEFT_TEXT_ENDS : 0) | (o.parse_special ? WEFT_TEXT_SPECIAL : 0) |
+					   (o.images ? WEFT_TEXT_IMAGES : 0)) != 0)
+		die("%s: %s", bos && weft_vocab_bos(v) < 0 ? o.model : o.inname, weft_errmsg());
+	FILE *out = out_open(o.output, o.out == OUT_STREAM, o.force);
+	emit_prompt(out, v, &tp, text);
+	out_close(out);
+	weft_text_prompt_free(&tp);
 	free(text);
 	weft_vocab_free(v);
 	weft_gguf_close(g);

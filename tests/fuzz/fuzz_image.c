@@ -1,8 +1,9 @@
 /* fuzz_image.c - libFuzzer harness for image decoding and preprocessing.
  *
  * Decodes the input (PNG, JPEG or PNM by content) under a 2^16-pixel limit,
- * once with the default conversion and once dropping alpha and ignoring
- * EXIF; every decoded image goes through both processors with small sizes
+ * once with the defaults (damage is an error) and once dropping alpha,
+ * ignoring EXIF and tolerating what the libraries only warn about
+ * (WEFT_IMAGE_LENIENT); every decoded image goes through both processors with small sizes
  * (CLIP crop 32 with LLaVA padding, Idefics3 longest edge 96 in 32-pixel
  * tiles) so each run stays fast.  Failures must leave a one-line message.
  * Seeds: tests/fuzz/seeds/image (see its README). */
@@ -46,7 +47,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(buf, data, size);
 	for (int k = 0; k < 2; k++) {
 		weft_image_opts o = {.max_pixels = 1 << 16,
-				     .flags = k ? WEFT_IMAGE_ALPHA_DROP | WEFT_IMAGE_NO_EXIF : 0};
+				     .flags = k ? WEFT_IMAGE_ALPHA_DROP | WEFT_IMAGE_NO_EXIF | WEFT_IMAGE_LENIENT : 0};
 		weft_image *im = weft_image_decode(buf, size, &o);
 		if (!im) {
 			check_error();

@@ -8,7 +8,9 @@ printf 'plain text, not a stream\n' >"$TMP/text"
 expect_error text_stream "inspect: $TMP/text: frame 0: not a weft stream (input starts with text)" "$I" "$TMP/text"
 expect_error text_stdin "inspect: <stdin>: frame 0: not a weft stream (input starts with text)" sh -c "\"$I\" <\"$TMP/text\""
 : >"$TMP/empty"
-"$I" "$TMP/empty" >"$TMP/out" 2>&1 && grep -q ': 0 frames' "$TMP/out" && pass empty_stream || fail empty_stream "$(cat "$TMP/out")"
+expect_error empty_stream "inspect: $TMP/empty: empty stream (no frames)" "$I" "$TMP/empty"
+expect_error dev_null "inspect: /dev/null: empty stream (no frames)" "$I" /dev/null
+expect_error directory "inspect: $TMP: is a directory" "$I" "$TMP"
 expect_error missing_file "inspect: $TMP/none: No such file or directory" "$I" "$TMP/none"
 
 if [ -z "$SHARED" ]; then

@@ -52,7 +52,20 @@ f2=$("$D" -m "$TM" --greedy -n 6 --ignore-eos "$TMP/k32.wst")
 cat "$TMP/c32.wst" "$TMP/b.wst" | "$P" -m "$TM" | "$WEFT_BIN/inspect" | grep -q '^  v F32 \[' &&
 	pass kv_f32_extended || fail kv_f32_extended "a later prefill did not keep the F32 cache"
 expect_error kv_type_conflict "holds f32 values, but --kv-type f16" sh -c "cat '$TMP/c32.wst' '$TMP/b.wst' | '$P' -m '$TM' --kv-type f16"
-expect_error kv_type_bad "--kv-type: 'q8_0' is not f16 or f32" "$P" -m "$TM" --kv-type q8_0 "$TMP/p.wst"
+expect_error kv_type_bad "--kv-type: 'q4_0' is not f16, f32 or q8_0" "$P" -m "$TM" --kv-type q4_0 "$TMP/p.wst"
+expect_error kv_q8_0_head "prefill: $TM: KV cache: type q8_0 cannot hold rows of 16 values" "$P" -m "$TM" --kv-type q8_0 "$TMP/p.wst"
+# --kv-type q8_0 (llama.cpp's -ctk/-ctv q8_0): byte rows in the stream, kept
+# across turns; the one-layer 64-wide fixture answers as with its F32 cache
+L256=tests/data/llm/tiny-llama256-q4_k_m.gguf
+"$T" -m "$L256" 'hello world, hello' >"$TMP/p256.wst"
+"$P" -m "$L256" --kv-type q8_0 "$TMP/p256.wst" >"$TMP/c8.wst" &&
+	"$WEFT_BIN/inspect" "$TMP/c8.wst" | grep -q "^  k U8 \[2, 25, 68\]" && "$WEFT_BIN/inspect" "$TMP/c8.wst" | grep -q 'weft.kv_type = Q8_0' &&
+	pass kv_q8_0_frames || fail kv_q8_0_frames "no Q8_0 rows in the stream"
+q1=$("$D" -m "$L256" --greedy -n 6 --ignore-eos --kv-out "$TMP/k8.wst" "$TMP/c8.wst")
+q2=$("$D" -m "$L256" --greedy -n 6 --ignore-eos "$TMP/k8.wst")
+q12=$("$D" -m "$L256" --greedy -n 12 --ignore-eos "$TMP/c8.wst")
+[ -n "$q1" ] && [ "$q1$q2" = "$q12" ] && "$WEFT_BIN/inspect" "$TMP/k8.wst" | grep -q 'weft.kv_type = Q8_0' &&
+	pass kv_q8_0_continues || fail kv_q8_0_continues "'$q1' + '$q2' vs '$q12'"
 
 # qwen2 runs too; extra outputs are written when asked
 "$T" -m "$TQ" 'abc def' | "$P" -m "$TQ" --mass --window-q 2 >"$TMP/q.wst" &&
@@ -118,7 +131,8 @@ expect_error n_absurd "decode: -n: expected a number in 0..1048576, got '9999999
 expect_error decode_needs_prefill "decode: $TMP/p.wst: frame 0: tokens frame before decode: run prefill first" "$D" -m "$TM" "$TMP/p.wst"
 head -c 3000 "$TMP/c.wst" >"$TMP/cut.wst"
 expect_error truncated_cache "decode: $TMP/cut.wst: frame 1: truncated: " "$D" -m "$TM" "$TMP/cut.wst"
-expect_error empty_prompt "prefill: <stdin>: no tokens to prefill" sh -c "\"$P\" -m \"$TM\" </dev/null"
+expect_error empty_prompt "prefill: <stdin>: empty stream (no frames)" sh -c "\"$P\" -m \"$TM\" </dev/null"
+expect_error no_tokens "prefill: $TMP/c.wst: no tokens to prefill" "$P" -m "$TM" "$TMP/c.wst"
 expect_error prefill_disk_full "prefill: <stdout>: write error: No space left on device" sh -c "\"$P\" -m \"$TM\" \"$TMP/p.wst\" >/dev/full"
 expect_error prefill_no_partial "context length exceeded" "$P" -m "$TM" --ctx 4 -o "$TMP/never.wst" "$TMP/p.wst"
 if [ -e "$TMP/never.wst" ] || ls "$TMP" | grep -q 'never.wst.tmp'; then fail no_partial_output "partial file left"; else pass no_partial_output; fi

@@ -78,7 +78,7 @@ head -c 100000 "$V" >"$TMP/trunc.gguf"
 expect_error truncated_gguf "tokenize: $TMP/trunc.gguf: truncated file: metadata 'tokenizer.ggml.tokens' array count 50257 exceeds remaining 99496 bytes" "$T" -m "$TMP/trunc.gguf" hi
 expect_error other_vocab "stream is for another vocabulary" "$T" -m "$VS" -d "$TMP/s.wst"
 expect_error bad_id "tokenize: <stdin>: not a token id for this vocabulary (50257 tokens) at byte 2" sh -c "echo '1 99999999' | \"$T\" -m \"$V\" -d"
-expect_error template_unknown "tokenize: --template: unknown template 'nope'" "$T" -m "$V" --chat --template nope hi
+expect_error template_unknown "tokenize: --template: unknown chat template 'nope'" "$T" -m "$V" --chat --template nope hi
 expect_error no_chat_template "tokenize: $V: no tokenizer.chat_template; choose one with --template" "$T" -m "$V" --chat hi
 expect_error system_needs_chat "tokenize: --system needs --chat" "$T" -m "$V" --system x hi
 
@@ -95,6 +95,74 @@ awk 'BEGIN { for (i = 0; i < 200000; i++) print "word " i }' >"$TMP/big.txt"
 { "$T" -m "$V" --ids -f "$TMP/big.txt" 2>"$TMP/pipe.err"; echo $? >"$TMP/pipe.rc"; } | head -c 10 >/dev/null
 rc=$(cat "$TMP/pipe.rc")
 [ "$rc" = 141 ] && [ ! -s "$TMP/pipe.err" ] && pass sigpipe_quiet || fail sigpipe_quiet "status $rc, stderr: $(head -c 200 "$TMP/pipe.err")"
+
+# --- pre-tokenizer names: tokenizer.ggml.pre of a copy of gpt-2 rewritten ---
+u64le() { # the 8 bytes of $1, little-endian
+	n=$1 i=0
+	while [ $i -lt 8 ]; do printf "\\$(printf '%03o' $((n % 256)))"; n=$((n / 256)); i=$((i + 1)); done
+}
+set_pre() { # SRC DST NAME: SRC with its tokenizer.ggml.pre string replaced by NAME
+	off=$(LC_ALL=C grep -obUaF 'tokenizer.ggml.pre' "$1" | head -n 1 | cut -d: -f1)
+	olen=$(od -An -tu8 -j $((off + 22)) -N 8 "$1" | tr -d ' ')
+	{ head -c $((off + 22)) "$1"; u64le ${#3}; printf '%s' "$3"; tail -c +$((off + 31 + olen)) "$1"; } >"$2"
+}
+set_pre "$V" "$TMP/pre.gguf" no-such-pre
+expect_error unknown_pre "tokenize: $TMP/pre.gguf: tokenizer: unknown pre-tokenizer 'no-such-pre'" "$T" -m "$TMP/pre.gguf" hi
+set_pre "$V" "$TMP/pre.gguf" kimi-k2
+expect_error unsupported_pre "tokenize: $TMP/pre.gguf: tokenizer: pre-tokenizer 'kimi-k2' is not supported" "$T" -m "$TMP/pre.gguf" hi
+set_pre "$V" "$TMP/pre.gguf" gpt-2
+cmp -s "$V" "$TMP/pre.gguf" && pass set_pre_identity || fail set_pre_identity "rewriting gpt-2 as gpt-2 changed the file"
+
+# --- llama.cpp itself as the oracle (scripts/build-peer, scripts/fetch-vocab):
+# every vocabulary of llama.cpp's models/ on tests/data/text/tokenizer-tricky.txt
+# (case splits, digits, Unicode spaces, marks, CJK, Hangul, emoji, controls),
+# then each pre-tokenizer that has no vocabulary there, as llama-bpe's
+# vocabulary with tokenizer.ggml.pre rewritten ("whitespace" is left out:
+# llama.cpp aborts on that text with it) ---
+C=${WEFT_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/weft}
+VD=${WEFT_VOCAB_DIR:-$C/vocab/llama.cpp-0.3.36}
+LT=$C/peer/llama.cpp-0.3.36/bin/llama-tokenize
+[ -x "$LT" ] || LT=$C/peer/llama.cpp-0.3.36/build/bin/llama-tokenize
+TT=tests/data/text/tokenizer-tricky.txt
+same_as_llamacpp() { # NAME GGUF
+	ref=$("$LT" -m "$2" -f "$TT" --ids --no-bos --no-escape --no-parse-special --log-disable 2>"$TMP/lt.err" |
+		tail -n 1 | tr -d '[],')
+	got=$("$T" -m "$2" -f "$TT" --ids --no-bos --no-parse-special --no-images 2>"$TMP/w.err")
+	if [ -z "$ref" ]; then fail "$1" "llama-tokenize failed: $(head -c 200 "$TMP/lt.err")"
+	elif [ "$ref" = "$got" ]; then pass "$1"
+	else fail "$1" "ids differ from llama.cpp's: $(head -c 200 "$TMP/w.err")"; fi
+}
+if [ ! -x "$LT" ]; then
+	skip llamacpp_oracle "llama-tokenize not built (scripts/build-peer)"
+elif [ ! -f "$VD/ggml-vocab-llama-bpe.gguf" ]; then
+	skip llamacpp_oracle "llama.cpp's vocabularies absent (scripts/fetch-vocab)"
+else
+	for g in "$VD"/ggml-vocab-*.gguf; do
+		n=$(basename "$g" .gguf)
+		if "$T" -m "$g" --ids x 2>"$TMP/err" >/dev/null; then
+			same_as_llamacpp "llamacpp_${n#ggml-vocab-}" "$g"
+		else
+			skip "llamacpp_${n#ggml-vocab-}" "$(cat "$TMP/err")"
+		fi
+	done
+	# with the special tokens each vocabulary adds (BOS, and EOS / SEP where its
+	# metadata asks, as BERT's [CLS] ... [SEP]), on a short text
+	for g in "$VD"/ggml-vocab-*.gguf; do
+		n=$(basename "$g" .gguf)
+		"$T" -m "$g" --ids x >/dev/null 2>&1 || continue
+		ref=$("$LT" -m "$g" -p 'Hello world, again.' --ids --log-disable 2>/dev/null | tail -n 1 | tr -d '[],')
+		got=$("$T" -m "$g" --ids 'Hello world, again.' 2>&1)
+		[ -n "$ref" ] && [ "$ref" = "$got" ] && pass "llamacpp_specials_${n#ggml-vocab-}" ||
+			fail "llamacpp_specials_${n#ggml-vocab-}" "weft '$got', llama.cpp '$ref'"
+	done
+	for pre in default gpt-4o llama4 tekken chameleon deepseek-v3 spark2_5 youtu jais-2 exaone-moe laguna \
+		ufakzeka granite-embed-multi-97m minicpm5 seed-coder bailingmoe viking poro-chat bloom smollm \
+		stablelm2 glm4 dbrx trillion minimax-m2 sarvam-moe granite-embed-multi-311m afmoe tiny_aya \
+		cohere2moe superbpe; do
+		set_pre "$VD/ggml-vocab-llama-bpe.gguf" "$TMP/pre.gguf" "$pre"
+		same_as_llamacpp "llamacpp_pre_$pre" "$TMP/pre.gguf"
+	done
+fi
 
 # --- chat template from the real model ---
 M=$(smollm2)

@@ -196,6 +196,14 @@ for f in cmyk.jpg progressive.jpg grey16.png palette-trns.png interlaced-ga16.pn
 	"$E" --mmproj "$LM" -i "$W/p.wst" "tests/fuzz/seeds/image/$f" | "$I" 2>/dev/null | grep -q '^  embd F32 \[16, 64\]' &&
 		pass "decodes_$f" || fail "decodes_$f" "no embd frame"
 done
+# damaged entropy data: an error by default, decoded with --lenient (and counted with -v)
+cp tests/data/image/flip.jpg "$W/zeroed.jpg"
+printf '\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000' |
+	dd of="$W/zeroed.jpg" bs=1 seek=$(($(stat -c %s "$W/zeroed.jpg") / 2)) conv=notrunc 2>/dev/null
+expect_error damaged_jpeg "encode-image: $W/zeroed.jpg: corrupt JPEG: " "$E" --mmproj "$LM" -i "$W/p.wst" "$W/zeroed.jpg"
+"$E" --lenient -v --mmproj "$LM" -i "$W/p.wst" "$W/zeroed.jpg" 2>"$W/len.err" | "$I" 2>/dev/null | grep -q '^  embd F32 \[16, 64\]' &&
+	grep -q -- '--lenient: 1 image decoder warning tolerated' "$W/len.err" && pass lenient_decodes ||
+	fail lenient_decodes "$(tail -n 1 "$W/len.err")"
 expect_error truncated_jpeg "encode-image: $W/cut.jpg: truncated JPEG" "$E" --mmproj "$LM" -i "$W/p.wst" "$W/cut.jpg"
 expect_error truncated_png "encode-image: $W/cut.png: truncated PNG" "$E" --mmproj "$LM" -i "$W/p.wst" "$W/cut.png"
 expect_error text_as_png "encode-image: $W/text.png: not an image (unknown format)" "$E" --mmproj "$LM" -i "$W/p.wst" "$W/text.png"

@@ -354,6 +354,44 @@ static void render_vicuna(void) { check_template(WEFT_CHAT_VICUNA); }
 static void render_llama2(void) { check_template(WEFT_CHAT_LLAMA2); }
 static void render_llama3(void) { check_template(WEFT_CHAT_LLAMA3); }
 
+/* Invariants every registered template (chat_templates.def) must keep,
+ * walked over the family table: a lookup by its listed name finds it; a
+ * summary; the user's text appears verbatim; the assistant opening only
+ * appends; a longer conversation extends a shorter one; an unknown role
+ * is refused. */
+static void every_template(void)
+{
+	const weft_family *fam = weft_chat_family();
+	CHECK_EQ_INT(fam->n, WEFT_CHAT_COUNT - 1);
+	const weft_chat_msg conv[] = {{"system", "Be brief."}, {"user", "What is 2+2?"}, {"assistant", "4"},
+				      {"user", "And 3+3?"}};
+	for (size_t i = 0; i < fam->n && !t_failed; i++) {
+		const weft_method *m = weft_family_at(fam, i);
+		const int t = (int)i + 1;
+		CHECK(m && m->name && m->summary && *m->summary);
+		CHECK_EQ_INT(weft_family_find(fam, m->name), (int)i);
+		CHECK_EQ_INT(weft_chat_from_name(m->name), t);
+		char *two = weft_chat_render(t, conv, 2, 0), *two_a = weft_chat_render(t, conv, 2, 1),
+		     *four = weft_chat_render(t, conv, 4, 1);
+		CHECK(two && two_a && four);
+		if (two && two_a && four) {
+			if (!strstr(two, "What is 2+2?") || !strstr(four, "And 3+3?"))
+				FAILF("%s: the user's text is not in the prompt", m->name);
+			if (strncmp(two_a, two, strlen(two)) != 0)
+				FAILF("%s: the assistant opening does not extend the prompt", m->name);
+			if (strncmp(four, two, strlen(two)) != 0)
+				FAILF("%s: a longer conversation does not extend the shorter one", m->name);
+		}
+		free(two), free(two_a), free(four);
+		const weft_chat_msg bad[] = {{"tool", "x"}};
+		CHECK(weft_chat_render(t, bad, 1, 1) == NULL);
+		CHECK_STR(weft_errmsg(), "unknown chat role 'tool'");
+	}
+	CHECK_EQ_INT(weft_family_find(fam, "alpaca"), -1);
+	CHECK_STR(weft_errmsg(),
+		  "unknown chat template 'alpaca' (known: chatml, qwen2, smolvlm, vicuna, llama2, llama3)");
+}
+
 static void names(void)
 {
 	static const char *const all[] = { "chatml", "qwen2", "smolvlm", "vicuna",
@@ -584,6 +622,7 @@ int main(void)
 	RUN(render_llama2);
 	RUN(render_llama3);
 	RUN(names);
+	RUN(every_template);
 	RUN(errors);
 	RUN(long_conversation);
 	RUN(detect);

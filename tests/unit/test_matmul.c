@@ -20,6 +20,7 @@
  *    scalar one. */
 #include "ggml_types.h"
 #include "kernels.h"
+#include "backend.h"
 #include "matmul_int.h"
 #include "test.h"
 #include "util.h"
@@ -133,16 +134,16 @@ static weft_pool *pool2;
 /* Back to the best level (tests force levels). */
 static void restore_level(void)
 {
-	if (weft_kernels_force("avx512") != 0 && weft_kernels_force("avx2") != 0)
-		weft_kernels_force("scalar");
+	weft_kernels_force(NULL);
 }
 
 /* Compare level lvl against scalar for every type and shape. */
-static void level_vs_scalar(const char *lvl)
+static void level_vs_scalar(weft_level lvl)
 {
-	if (weft_kernels_force(lvl) != 0)
-		SKIP("this CPU lacks %s", lvl);
-	weft_kernels_force("scalar");
+	const weft_backend *be = weft_backend_at(lvl);
+	if (!be)
+		SKIP("this CPU lacks level %d", (int)lvl);
+	weft_backend_select(WEFT_LEVEL_SCALAR);
 	int checked = 0;
 	for (int ti = 0; ti < N_TYPES && !t_failed; ti++)
 		for (int si = 0; si < N_SHAPES && !t_failed; si++) {
@@ -152,9 +153,9 @@ static void level_vs_scalar(const char *lvl)
 				continue;
 			uint8_t *w = make_weights(t, s.k, s.n_out);
 			float *x = make_x(s.k, s.T), *wf = malloc((size_t)s.k * sizeof *wf);
-			weft_kernels_force("scalar");
+			weft_backend_select(WEFT_LEVEL_SCALAR);
 			float *yr = run_mm(pool2, t, w, x, s);
-			weft_kernels_force(lvl);
+			weft_backend_select(lvl);
 			float *y = run_mm(pool2, t, w, x, s);
 			CHECK(yr && y);
 			uint64_t rb = weft_type_row_bytes(t, (uint64_t)s.k);
@@ -165,7 +166,7 @@ static void level_vs_scalar(const char *lvl)
 					double a = y[tt * s.n_out + o], b = yr[tt * s.n_out + o];
 					if (!(fabs(a - b) <= tol)) {
 						FAILF("%s %s k=%lld n_out=%lld T=%lld: y[%lld][%lld] = %.9g, scalar %.9g (tol %g)",
-						      lvl, weft_type_get(t)->name, (long long)s.k, (long long)s.n_out,
+						      be->name, weft_type_get(t)->name, (long long)s.k, (long long)s.n_out,
 						      (long long)s.T, (long long)tt, (long long)o, a, b, tol);
 						break;
 					}
@@ -178,9 +179,9 @@ static void level_vs_scalar(const char *lvl)
 	CHECK(checked > 1000);
 }
 
-static void avx2_vs_scalar(void) { level_vs_scalar("avx2"); }
-static void avx512_vs_scalar(void) { level_vs_scalar("avx512"); }
-static void llamacpp_vs_scalar(void) { level_vs_scalar("llama.cpp"); }
+static void avx2_vs_scalar(void) { level_vs_scalar(WEFT_LEVEL_AVX2); }
+static void avx512_vs_scalar(void) { level_vs_scalar(WEFT_LEVEL_AVX512); }
+static void llamacpp_vs_scalar(void) { level_vs_scalar(WEFT_LEVEL_LLAMACPP); }
 
 static float h2f(const uint8_t *p) { return weft_fp16_to_fp32((uint16_t)(p[0] | p[1] << 8)); }
 
@@ -193,7 +194,7 @@ static float h2f(const uint8_t *p) { return weft_fp16_to_fp32((uint16_t)(p[0] | 
  * repacked order instead. */
 static void llamacpp_order(void)
 {
-	if (weft_kernels_force("llama.cpp") != 0)
+	if (weft_backend_select(WEFT_LEVEL_LLAMACPP) != 0)
 		SKIP("this CPU lacks the AVX-512 level whose llama.cpp build the llama.cpp level reproduces");
 	const uint32_t ty[] = {WEFT_TYPE_Q4_1, WEFT_TYPE_Q8_0, WEFT_TYPE_Q4_0};
 	const shape sh[] = {{32, 3, 1}, {576, 19, 5}, {1536, 7, 64}, {4864, 5, 3}, {576, 16, 5}, {64, 8, 70}};
@@ -291,7 +292,7 @@ static void act_bounds(uint32_t t, const float *x, int64_t k, float *e)
 
 static void scalar_vs_double(void)
 {
-	weft_kernels_force("scalar");
+	weft_backend_select(WEFT_LEVEL_SCALAR);
 	int checked = 0;
 	for (int ti = 0; ti < N_TYPES && !t_failed; ti++)
 		for (int si = 0; si < N_SHAPES && !t_failed; si++) {
@@ -376,14 +377,13 @@ static void threads_identical(void)
  * bit for bit, at every level (chunked prefill = one prefill = decode). */
 static void batch_equals_single(void)
 {
-	const char *lv[] = {"scalar", "avx2", "avx512", "llama.cpp"};
 	/* k = 200 and 232: the float kernels' scalar tails (not a multiple of
 	 * 16); k = 2061: the k-blocked float GEMM with a ragged last block */
 	const shape sh[] = {{576, 203, 130}, {1536, 37, 9}, {4864, 13, 6}, {96, 5, 2},
 			    {200, 31, 13},  {232, 9, 7},  {2061, 11, 8}};
 	const int n_sh = (int)(sizeof sh / sizeof sh[0]);
-	for (int l = 0; l < 4 && !t_failed; l++) {
-		if (weft_kernels_force(lv[l]) != 0)
+	for (int l = 0; l < WEFT_LEVEL_N && !t_failed; l++) {
+		if (weft_backend_select(l) != 0)
 			continue;
 		for (int ti = 0; ti < N_TYPES && !t_failed; ti++)
 			for (int si = 0; si < n_sh && !t_failed; si++) {
@@ -398,7 +398,7 @@ static void batch_equals_single(void)
 					CHECK(weft_matmul(pool2, t, w, s.k, s.n_out, x + tt * s.k, 1, y1, s.n_out) == 0);
 					if (memcmp(y1, y + tt * s.n_out, (size_t)s.n_out * sizeof *y1))
 						FAILF("%s %s k=%lld n_out=%lld T=%lld: token %lld differs from a T=1 call",
-						      lv[l], weft_type_get(t)->name, (long long)s.k, (long long)s.n_out,
+						      weft_kernels_level(), weft_type_get(t)->name, (long long)s.k, (long long)s.n_out,
 						      (long long)s.T, (long long)tt);
 				}
 				free(w), free(x), free(y), free(y1);
@@ -412,10 +412,9 @@ static void batch_equals_single(void)
  * without the flag the activations' rounding to F16 shows. */
 static void f32_activations(void)
 {
-	const char *lv[] = {"scalar", "avx2", "avx512"};
 	const int64_t k = 200, n = 37, T = 9;
-	for (int l = 0; l < 3 && !t_failed; l++) {
-		if (weft_kernels_force(lv[l]) != 0)
+	for (int l = 0; l < WEFT_LEVEL_LLAMACPP && !t_failed; l++) {
+		if (weft_backend_select(l) != 0)
 			continue;
 		uint8_t *w = make_weights(WEFT_TYPE_F16, k, n);
 		float *wf = malloc(sizeof(float) * (size_t)(k * n)), *x = make_x(k, T);
@@ -432,7 +431,7 @@ static void f32_activations(void)
 			mx = fmax(mx, fabs(yf[i]));
 		}
 		if (!(d32 <= 1e-6 * mx) || !(d16 > 1e-5 * mx))
-			FAILF("%s: |flag - F32| %g, |no flag - F32| %g (max %g)", lv[l], d32, d16, mx);
+			FAILF("%s: |flag - F32| %g, |no flag - F32| %g (max %g)", weft_kernels_level(), d32, d16, mx);
 		free(w), free(wf), free(x), free(y16), free(y32), free(yf);
 	}
 	restore_level();
@@ -459,9 +458,8 @@ static void round_bf16_identical(void)
 		}
 		memcpy(&x[i], &b, 4);
 	}
-	const char *lv[] = {"scalar", "avx2", "avx512"};
-	for (int l = 0; l < 3 && !t_failed; l++) {
-		if (weft_kernels_force(lv[l]) != 0)
+	for (int l = 0; l < WEFT_LEVEL_LLAMACPP && !t_failed; l++) {
+		if (weft_backend_select(l) != 0)
 			continue;
 		for (int n = N; n >= N - 9 && !t_failed; n -= 3)
 			for (int with_h = 1; with_h >= 0 && !t_failed; with_h--) { /* h is optional */
@@ -474,7 +472,7 @@ static void round_bf16_identical(void)
 					uint32_t xb;
 					memcpy(&xb, &x[i], 4);
 					if ((with_h && h[i] != e) || memcmp(&f[i], &ef, 4))
-						FAILF("%s n=%d%s: x[%d] = 0x%08x: bf16 0x%04x, expected 0x%04x", lv[l], n,
+						FAILF("%s n=%d%s: x[%d] = 0x%08x: bf16 0x%04x, expected 0x%04x", weft_kernels_level(), n,
 						      with_h ? "" : " (no h)", i, (unsigned)xb, h[i], e);
 				}
 			}
@@ -495,19 +493,18 @@ static void quant_q8_identical(void)
 		x[i] = g % 7 == 1 ? 0.0f : g % 7 == 2 ? v * 1e-7f : g % 7 == 3 ? v * 3e4f
 		     : g % 7 == 4 ? (float)((int)(v * 8)) * 0.5f : v;
 	}
-	const char *lv[] = {"scalar", "avx2", "avx512"};
 	int tested = 0;
-	for (int l = 0; l < 3 && !t_failed; l++) {
-		if (weft_kernels_force(lv[l]) != 0)
+	for (int l = 0; l < WEFT_LEVEL_LLAMACPP && !t_failed; l++) {
+		if (weft_backend_select(l) != 0)
 			continue;
 		const weft_kern *kt = weft_kern_get();
 		if (!kt->quant_q8)
 			continue;
 		for (int q81 = 0; q81 < 2 && !t_failed; q81++)
 			for (int c = 0; c <= 128 && !t_failed; c += 128) {
-				weft_act a[2];
+				weft_qact a[2];
 				for (int i = 0; i < 2; i++) {
-					a[i] = (weft_act){.k = k, .q_stride = k, .l_stride = k / 4, .g_stride = k / 32};
+					a[i] = (weft_qact){.k = k, .q_stride = k, .l_stride = k / 4, .g_stride = k / 32};
 					a[i].q = calloc((size_t)k, 1);
 					a[i].dl = calloc((size_t)k / 4, sizeof(float));
 					a[i].corr = calloc((size_t)k / 4, sizeof(int32_t));
@@ -522,7 +519,7 @@ static void quant_q8_identical(void)
 				CHECK(!memcmp(a[0].bs, a[1].bs, (size_t)k / 32 * sizeof(int32_t)));
 				CHECK(!memcmp(a[0].s, a[1].s, (size_t)k / 32 * sizeof(float)));
 				if (t_failed)
-					FAILF("%s quant_q8 (q81 %d, c %d) differs from the scalar one", lv[l], q81, c);
+					FAILF("%s quant_q8 (q81 %d, c %d) differs from the scalar one", weft_kernels_level(), q81, c);
 				for (int i = 0; i < 2; i++)
 					free(a[i].q), free(a[i].dl), free(a[i].corr), free(a[i].bs), free(a[i].s);
 				tested++;

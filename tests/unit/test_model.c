@@ -21,6 +21,7 @@
 #include "ggml_types.h"
 #include "gguf.h"
 #include "kernels.h"
+#include "keys.h"
 #include "kvstream.h"
 #include "model.h"
 #include "tokenizer.h"
@@ -325,7 +326,7 @@ static void decode_equals_prefill(void)
 					FAILF("%s: token %d: decode differs from prefill by %.3g", all_fixtures[f], t,
 					      rel_err(lg, one + (size_t)t * nv, 1, nv));
 			}
-			CHECK(t_failed || (kv->n_past == T && kv->len[0] == T && kv->pos[0][T - 1] == T - 1));
+			CHECK(t_failed || (kv->n_past == T && kv->len[0] == T && kv->layer[0].pos[T - 1] == T - 1));
 			weft_kv_free(kv);
 			free(one);
 			free(lg);
@@ -452,14 +453,14 @@ static void kv_frame_layer_bounds(void)
 	const int32_t ids[3] = {5, 9, 12};
 	weft_kv *kv = weft_kv_new(l.m, 3), *kv2 = weft_kv_new(l.m, 3);
 	CHECK(kv && kv2 && weft_model_forward(l.m, tiny_pool, kv, ids, NULL, 3, 0, NULL, 0, NULL) == 0);
-	weft_frame *f = kv ? weft_kv_layer_frame(l.m, kv, 1, NULL) : NULL;
-	CHECK(f && weft_frame_set(f, "weft.layer", "2") == 0);
+	weft_frame *f = kv ? weft_kv_layer_frame(l.m, kv, 1, NULL, 0) : NULL;
+	CHECK(f && weft_frame_set(f, WEFT_KEY_LAYER, "2") == 0);
 	if (!t_failed) {
 		kv2->n_past = 3;
-		int next = 2; /* as after the two real layers */
-		CHECK(weft_kv_load_layer(kv2, l.m, f, &next) == -1);
+		weft_kv_in in = {.kv = kv2, .next_layer = 2}; /* as after the two real layers */
+		CHECK(weft_kv_read(&in, l.m, f) == -1);
 		CHECK_STR(weft_errmsg(), "frame 0: kv frame for layer 2, but the model has 2 layers");
-		CHECK_EQ_INT(next, 2);
+		CHECK_EQ_INT(in.next_layer, 2);
 	}
 	weft_frame_free(f);
 	weft_kv_free(kv);
@@ -709,7 +710,7 @@ static uint8_t *build(int what, size_t *len)
 #define KEY(s) (snprintf(k, sizeof k, "%s.%s", arch, s), k)
 	if (what != 3)
 		gb_kv_u32(&b, KEY("block_count"), NL);
-	gb_kv_u32(&b, KEY("context_length"), 64);
+	gb_kv_u32(&b, KEY("context_length"), what == 14 ? 0 : 64);
 	gb_kv_u32(&b, KEY("embedding_length"), D);
 	gb_kv_u32(&b, KEY("feed_forward_length"), FF);
 	gb_kv_u32(&b, KEY("attention.head_count"), NH);
@@ -770,6 +771,7 @@ static void bad_models(void)
 		"missing tensor 'blk.0.ffn_up.weight'",
 		"tensor 'blk.0.ffn_down.weight': unsupported type i32",
 		"tensor 'output.weight': shape [32, 16, 2], expected [32, 16]",
+		"key 'llama.context_length' is 0 (a model needs a training context length)",
 	};
 	for (int what = 0; what < (int)(sizeof want / sizeof *want); what++) {
 		size_t n;

@@ -4,12 +4,23 @@
  * computation in double, and the pool path against the inline path. */
 #include <stdint.h>
 
+#include "backend.h"
 #include "kernels.h"
 #include "ops_int.h"
 #include "test.h"
 #include "util.h"
 
-static const char *lvl_names[WEFT_LVL_N] = {"scalar", "avx2", "avx512"};
+/* The CPU levels whose ops are compared with the scalar reference (the
+ * llama.cpp level has its own tests: test_llamacpp_ops). */
+#define N_CPU_LEVELS WEFT_LEVEL_LLAMACPP
+static const char *lvl_names[N_CPU_LEVELS] = {"scalar", "avx2", "avx512"};
+
+/* The ops of a level's backend, or NULL when this CPU lacks it. */
+static const weft_ops_vt *ops_at(weft_level lvl)
+{
+	const weft_backend *b = weft_backend_at(lvl);
+	return b ? &b->ops : NULL;
+}
 static const int sizes[] = {1, 7, 64, 576, 1000};
 #define N_SIZES (int)(sizeof sizes / sizeof sizes[0])
 
@@ -63,7 +74,7 @@ static double max_rel_f(const float *a, const float *b, int64_t n, double floor)
 
 static const weft_ops_vt *ref(void)
 {
-	return weft_ops_level(WEFT_LVL_SCALAR);
+	return ops_at(WEFT_LEVEL_SCALAR);
 }
 
 /* ---- scalar references vs double formulas ---- */
@@ -330,7 +341,7 @@ static void test_add_convert_ref(void)
 
 static void check_level(int lvl)
 {
-	const weft_ops_vt *v = weft_ops_level(lvl), *r = ref();
+	const weft_ops_vt *v = ops_at(lvl), *r = ref();
 	if (!v)
 		SKIP("this CPU lacks %s", lvl_names[lvl]);
 	for (int si = 0; si < N_SIZES; si++) {
@@ -410,24 +421,44 @@ static void check_level(int lvl)
 
 static void test_avx2_vs_scalar(void)
 {
-	check_level(WEFT_LVL_AVX2);
+	check_level(WEFT_LEVEL_AVX2);
 }
 
 static void test_avx512_vs_scalar(void)
 {
-	check_level(WEFT_LVL_AVX512);
+	check_level(WEFT_LEVEL_AVX512);
 }
 
-static void test_dispatch(void)
+/* One backend table: selecting a level makes its backend the one the
+ * public functions and both kernel shorthands use, under its one name. */
+static void test_backend_table(void)
 {
-	const weft_ops_vt *cur = weft_ops_get();
-	CHECK(cur != NULL);
-	if (cur)
-		CHECK(strncmp(weft_kernels_level(), cur->name, strlen(cur->name)) == 0 ||
-		      !weft_ops_level(WEFT_LVL_AVX512));
-	float x[3] = {1, 2, 3}, y[3];
-	weft_rmsnorm(y, x, NULL, 3, 0.0f);
-	CHECK_NEAR(y[2], 3 / sqrt(14.0 / 3), 1e-6);
+	const weft_backend *start = weft_backend_get();
+	CHECK(start != NULL && ops_at(WEFT_LEVEL_SCALAR) != NULL);
+	for (int lvl = 0; lvl < WEFT_LEVEL_N; lvl++) {
+		const weft_backend *b = weft_backend_at(lvl);
+		if (!b) {
+			CHECK_EQ_INT(weft_backend_select(lvl), -1);
+			continue;
+		}
+		CHECK_EQ_INT((int)b->level, lvl);
+		CHECK_EQ_INT(weft_backend_select(lvl), 0);
+		CHECK(weft_backend_get() == b && weft_ops_get() == &b->ops && weft_kern_get() == &b->mm);
+		CHECK(strcmp(weft_kernels_level(), b->name) == 0);
+		/* the public level names select the same backend */
+		CHECK_EQ_INT(weft_kernels_force(lvl == WEFT_LEVEL_AVX512 ? "avx512" : b->name), 0);
+		CHECK(weft_backend_get() == b);
+		float x[3] = {1, 2, 3}, y[3];
+		weft_rmsnorm(y, x, NULL, 3, 0.0f);
+		CHECK_NEAR(y[2], 3 / sqrt(14.0 / 3), 1e-6);
+	}
+	CHECK_EQ_INT(weft_level_parse("avx2"), WEFT_LEVEL_AVX2);
+	CHECK_EQ_INT(weft_level_parse("sse9"), -1);
+	CHECK_EQ_INT(weft_kernels_force("sse9"), -1);
+	CHECK_EQ_INT(weft_backend_select(WEFT_LEVEL_N), -1);
+	CHECK_EQ_INT(weft_kernels_force(NULL), 0); /* the CPU's best level */
+	CHECK(weft_backend_get() == start || getenv("WEFT_KERNELS"));
+	CHECK_EQ_INT(weft_backend_select(start->level), 0);
 }
 
 /* ---- attention ---- */
@@ -464,7 +495,8 @@ static void attn_make(attn_data *d, const attn_case *c)
 	d->a = (weft_attn_args){.Q = d->Q,
 				.K = d->K,
 				.V = d->V,
-				.kv_head_stride = d->stride,
+				.kv_type = WEFT_TYPE_F16,
+				.kv_head_rows = d->stride / c->hd,
 				.kv_len = c->kv_len,
 				.T = c->T,
 				.n_head = c->n_head,
@@ -494,7 +526,7 @@ static void attn_naive(const attn_data *d, double *out, double *mass)
 				double s = 0;
 				for (int k = 0; k < hd; k++)
 					s += (double)a->Q[(t * a->n_head + h) * hd + k] *
-					     weft_fp16_to_fp32(d->K[g * a->kv_head_stride + j * hd + k]);
+					     weft_fp16_to_fp32(d->K[g * d->stride + j * hd + k]);
 				S[t * L + j] = j < n ? s * a->scale : -INFINITY;
 				mx = S[t * L + j] > mx ? S[t * L + j] : mx;
 			}
@@ -506,7 +538,7 @@ static void attn_naive(const attn_data *d, double *out, double *mass)
 			for (int64_t j = 0; j < n; j++) {
 				const double p = exp(S[t * L + j] - mx) / sum;
 				for (int k = 0; k < hd; k++)
-					o[k] += p * weft_fp16_to_fp32(d->V[g * a->kv_head_stride + j * hd + k]);
+					o[k] += p * weft_fp16_to_fp32(d->V[g * d->stride + j * hd + k]);
 				mass[g * d->mstride + j] += p;
 			}
 		}
@@ -523,8 +555,8 @@ static void attn_case_check(const attn_case *c, weft_pool *pool)
 	attn_naive(&d, eo, em);
 	float *out = malloc(sizeof(float) * (size_t)no), *out2 = malloc(sizeof(float) * (size_t)no);
 	float *mass = malloc(sizeof(float) * (size_t)nm), *mass2 = malloc(sizeof(float) * (size_t)nm);
-	for (int lvl = 0; lvl < WEFT_LVL_N; lvl++) {
-		const weft_ops_vt *vt = weft_ops_level(lvl);
+	for (int lvl = 0; lvl < N_CPU_LEVELS; lvl++) {
+		const weft_ops_vt *vt = ops_at(lvl);
 		if (!vt)
 			continue;
 		for (int with_mass = 0; with_mass < 2; with_mass++) {
@@ -577,12 +609,12 @@ static void attn_case_check(const attn_case *c, weft_pool *pool)
 	float *Kf = malloc(sizeof(float) * (size_t)nkv), *Vf = malloc(sizeof(float) * (size_t)nkv);
 	for (int64_t i = 0; i < nkv; i++)
 		Kf[i] = weft_fp16_to_fp32(d.K[i]), Vf[i] = weft_fp16_to_fp32(d.V[i]);
-	for (int lvl = 0; lvl < WEFT_LVL_N; lvl++) {
-		const weft_ops_vt *vt = weft_ops_level(lvl);
+	for (int lvl = 0; lvl < N_CPU_LEVELS; lvl++) {
+		const weft_ops_vt *vt = ops_at(lvl);
 		if (!vt)
 			continue;
 		weft_attn_args a32 = d.a;
-		a32.K = Kf, a32.V = Vf, a32.kv_f32 = 1;
+		a32.K = Kf, a32.V = Vf, a32.kv_type = WEFT_TYPE_F32;
 		for (int64_t i = 0; i < nm; i++)
 			mass[i] = 0.0f;
 		a32.out = out, a32.mass = mass, a32.mass_stride = d.mstride;
@@ -600,6 +632,40 @@ static void attn_case_check(const attn_case *c, weft_pool *pool)
 			worst = fmax(worst, fabs(mass[i] - em[i]) / (1 + em[i]));
 		if (!(worst <= 1e-5))
 			FAILF("%s f32 K/V T=%lld hd=%d: rel err %g", vt->name, (long long)c->T, c->hd, worst);
+	}
+	/* Q8_0 K/V rows (a quantized cache): every level (all fall back to the
+	 * scalar references, which dequantize each row) equals the scalar
+	 * reference over the dequantized rows as F32, bit for bit */
+	if (c->hd % 32 == 0) {
+		const int64_t rb = (int64_t)weft_type_row_bytes(WEFT_TYPE_Q8_0, (uint64_t)c->hd), rows = nkv / c->hd;
+		uint8_t *Kq = malloc((size_t)(rows * rb)), *Vq = malloc((size_t)(rows * rb));
+		for (int64_t r = 0; r < rows; r++) {
+			CHECK(weft_quantize_row(WEFT_TYPE_Q8_0, Kf + r * c->hd, Kq + r * rb, c->hd) == 0 &&
+			      weft_quantize_row(WEFT_TYPE_Q8_0, Vf + r * c->hd, Vq + r * rb, c->hd) == 0 &&
+			      weft_dequantize_row(WEFT_TYPE_Q8_0, Kq + r * rb, Kf + r * c->hd, c->hd) == 0 &&
+			      weft_dequantize_row(WEFT_TYPE_Q8_0, Vq + r * rb, Vf + r * c->hd, c->hd) == 0);
+		}
+		weft_attn_args ad = d.a;
+		ad.K = Kf, ad.V = Vf, ad.kv_type = WEFT_TYPE_F32, ad.out = out, ad.mass = mass, ad.mass_stride = d.mstride;
+		for (int64_t i = 0; i < nm; i++)
+			mass[i] = 0.0f;
+		weft_attention_vt(pool, &ad, ref());
+		for (int lvl = 0; lvl < WEFT_LEVEL_N; lvl++) {
+			const weft_ops_vt *vt = ops_at(lvl);
+			if (!vt)
+				continue;
+			weft_attn_args aq = d.a;
+			aq.K = Kq, aq.V = Vq, aq.kv_type = WEFT_TYPE_Q8_0, aq.out = out2, aq.mass = mass2;
+			aq.mass_stride = d.mstride;
+			for (int64_t i = 0; i < nm; i++)
+				mass2[i] = 0.0f;
+			weft_attention_vt(pool, &aq, vt);
+			if (memcmp(out, out2, sizeof(float) * (size_t)(c->T * c->n_head * c->hd)) ||
+			    memcmp(mass, mass2, sizeof(float) * (size_t)nm))
+				FAILF("%s q8_0 K/V T=%lld hd=%d: differs from the reference over the dequantized rows",
+				      vt->name, (long long)c->T, c->hd);
+		}
+		free(Kq), free(Vq);
 	}
 	free(Kf), free(Vf);
 	free(eo), free(em), free(out), free(out2), free(mass), free(mass2);
@@ -706,7 +772,7 @@ static void ggml_fa_row(const attn_data *d, int h, int64_t t, int tiled, float *
 {
 	const weft_attn_args *a = &d->a;
 	const int hd = a->hd, g = h / (a->n_head / a->n_head_kv);
-	const uint16_t *K = d->K + g * a->kv_head_stride, *V = d->V + g * a->kv_head_stride;
+	const uint16_t *K = d->K + g * d->stride, *V = d->V + g * d->stride;
 	const float *q = a->Q + (t * a->n_head + h) * hd;
 	const int64_t n = (int64_t)a->kv_len[g] - a->T + t + 1;
 	float acc[128] = {0}, M = -INFINITY, S = 0.0f;
@@ -769,7 +835,7 @@ static void ggml_fa_row(const attn_data *d, int h, int64_t t, int tiled, float *
 
 static void test_llamacpp_ops(void)
 {
-	const weft_ops_vt *v = weft_ops_llamacpp(), *r = ref();
+	const weft_ops_vt *v = ops_at(WEFT_LEVEL_LLAMACPP), *r = ref();
 	if (!v)
 		SKIP("this CPU lacks the AVX-512 level whose llama.cpp build the llama.cpp level reproduces");
 	const int64_t rots[][2] = {{64, 64}, {64, 32}, {128, 128}, {80, 80}, {2, 2}};
@@ -892,8 +958,8 @@ static void test_sgemm(void)
 			for (int64_t j = 0; j < N; j++)
 				for (int64_t k = 0; k < K; k++)
 					E[i * N + j] += (double)A[i * lda + k] * B[k * ldb + j];
-		for (int lvl = 0; lvl < WEFT_LVL_N; lvl++) {
-			const weft_ops_vt *vt = weft_ops_level(lvl);
+		for (int lvl = 0; lvl < N_CPU_LEVELS; lvl++) {
+			const weft_ops_vt *vt = ops_at(lvl);
 			if (!vt)
 				continue;
 			for (int64_t i = 0; i < M * ldc; i++)
@@ -928,7 +994,7 @@ int main(void)
 	RUN(test_add_convert_ref);
 	RUN(test_avx2_vs_scalar);
 	RUN(test_avx512_vs_scalar);
-	RUN(test_dispatch);
+	RUN(test_backend_table);
 	RUN(test_attention);
 	RUN(test_attention_shapes);
 	RUN(test_attention_public);

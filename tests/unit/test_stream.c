@@ -270,7 +270,28 @@ static void oversized_and_foreign(void)
 	/* header length 2^40 */
 	uint8_t big[16] = {0, 0, 0, 0, 0, 1, 0, 0, '{', '}'};
 	CHECK_EQ_INT(read_all(big, sizeof big, err, sizeof err), -1);
-	CHECK_STR(err, "frame 0: header length 1099511627776 out of range (2..16777216)");
+	CHECK_STR(err, "frame 0: not a weft stream (header length 1099511627776 is not a multiple of 8 in 8..16777216)");
+	/* files piped in by mistake are named */
+	const uint8_t gguf[16] = {'G', 'G', 'U', 'F', 3, 0, 0, 0, 7}, jpeg[16] = {0xff, 0xd8, 0xff, 0xe0, 0, 16, 'J'};
+	CHECK_EQ_INT(read_all(gguf, sizeof gguf, err, sizeof err), -1);
+	CHECK_STR(err, "frame 0: not a weft stream (the input is a GGUF file)");
+	CHECK_EQ_INT(read_all(jpeg, sizeof jpeg, err, sizeof err), -1);
+	CHECK_STR(err, "frame 0: not a weft stream (the input is a JPEG image)");
+	/* a later frame whose header length is off the 8-byte grid (a flipped
+	 * bit) is called corrupt, not a CRC mismatch */
+	{
+		size_t l1;
+		uint8_t *one = raw_frame("{\"__metadata__\":{\"weft.version\":\"1\",\"weft.kind\":\"x\",\"weft.crc32\":\"00000000\"}}",
+					 NULL, 0, &l1);
+		uint8_t *two = malloc(2 * l1);
+		memcpy(two, one, l1);
+		memcpy(two + l1, one, l1);
+		two[l1] ^= 1;
+		CHECK_EQ_INT(read_all(two, 2 * l1, err, sizeof err), -2); /* the first frame reads */
+		if (strstr(err, "is not a multiple of 8 in 8..16777216 (corrupt stream)") == NULL || strncmp(err, "frame 1: ", 9))
+			FAILF("flipped header length: '%s'", err);
+		free(one), free(two);
+	}
 	/* plain text piped in by mistake */
 	const char *text = "Hello, this is not a stream\n";
 	CHECK_EQ_INT(read_all((const uint8_t *)text, strlen(text), err, sizeof err), -1);

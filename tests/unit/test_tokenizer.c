@@ -1,11 +1,14 @@
 /* test_tokenizer.c - tokenizer parity with llama.cpp's test vectors
  * (shared/data/vocab), special tokens, pieces, errors, SmolLM2 ids. */
 #include "test.h"
+#include "gguf_build.h"
 
 #include "gguf.h"
 #include "tokenizer.h"
+#include "tokenizer_int.h" /* kind and clean_spaces, to predict round trips */
 #include "util.h"
 
+#include <dirent.h>
 #include <stdint.h>
 
 static weft_vocab *load_vocab(const char *name)
@@ -60,30 +63,43 @@ static size_t cleanup(char *t, size_t total)
 	return o;
 }
 
-/* Check every vector of one vocab file as test-tokenizer-0 does (no BOS,
- * special tokens not parsed), then the round trip. */
-static void check_vectors(const char *name, int clean)
+/* Check every vector of one vocab file (DIR/ggml-vocab-NAME.gguf with its
+ * .inp / .out) as llama.cpp's test-tokenizer-0 does (no BOS, special tokens
+ * not parsed), then the round trip where the tokenizer is lossless (not
+ * WordPiece, which lower-cases and drops accents).  clean: < 0 asks the
+ * vocabulary whether llama.cpp cleans up spaces when detokenizing.  Counts
+ * the vectors in *total and those that matched in *ok.  Returns 0, -1 when
+ * the vector files are missing or -2 when the vocabulary does not load
+ * (nothing checked). */
+static int check_vectors_in(const char *dir, const char *name, int clean, size_t *ok, size_t *total)
 {
-	const char *d = t_shared_dir();
-	if (!d)
-		SKIP("no shared data (../shared/data)");
-	weft_vocab *v = load_vocab(name);
+	char path[4200];
+	*ok = *total = 0;
+	snprintf(path, sizeof path, "%s/ggml-vocab-%s.gguf", dir, name);
+	weft_gguf *g = weft_gguf_open(path);
+	weft_vocab *v = g ? weft_vocab_load(g) : NULL;
+	if (g)
+		weft_gguf_close(g);
 	if (!v) {
 		FAILF("cannot load vocab %s: %s", name, weft_errmsg());
-		return;
+		return -2;
 	}
-	char path[4200];
-	snprintf(path, sizeof path, "%s/vocab/ggml-vocab-%s.gguf.inp", d, name);
+	if (clean < 0)
+		clean = v->clean_spaces;
+	int lossless = v->kind != WEFT_VOCAB_WPM;
 	size_t ilen, olen;
+	snprintf(path, sizeof path, "%s/ggml-vocab-%s.gguf.inp", dir, name);
 	char *inp = t_read_file(path, &ilen);
-	snprintf(path, sizeof path, "%s/vocab/ggml-vocab-%s.gguf.out", d, name);
+	snprintf(path, sizeof path, "%s/ggml-vocab-%s.gguf.out", dir, name);
 	char *out = t_read_file(path, &olen);
+	int rc = 0;
 	if (!inp || !out) {
-		FAILF("cannot read test vectors for %s", name);
+		rc = -1;
 		goto done;
 	}
+	/* inputs are separated by this line; the last one ends the file */
 	static const char sep[] = "\n__ggml_vocab_test__\n";
-	size_t pos = 0, nvec = 0;
+	size_t pos = 0;
 	char *line = out;
 	int32_t *ids = NULL;
 	size_t n = 0, cap = 0;
@@ -91,28 +107,29 @@ static void check_vectors(const char *name, int clean)
 		char *next = strstr(inp + pos, sep); /* the .inp files hold no NUL */
 		size_t slen = next ? (size_t)(next - (inp + pos)) : ilen - pos;
 		char *s = inp + pos;
+		size_t nvec = (*total)++;
 		pos = next ? (size_t)(next - inp) + strlen(sep) : ilen;
 		if (!*line) {
 			FAILF("%s: more inputs than output lines", name);
 			break;
 		}
-		char *eol = strchr(line, '\n');
+		char *eol = strchr(line, '\n'), *c = line;
 		if (eol)
 			*eol = 0;
+		line = eol ? eol + 1 : line + strlen(line);
 		n = 0;
 		if (weft_tokenize(v, s, slen, 0, &ids, &n, &cap) != 0) {
 			FAILF("%s vector %zu: %s", name, nvec, weft_errmsg());
-			break;
+			continue;
 		}
-		char *p = line;
 		size_t k = 0;
 		int bad = 0;
 		for (;;) {
-			while (*p == ' ')
-				p++;
-			if (!*p)
+			while (*c == ' ')
+				c++;
+			if (!*c)
 				break;
-			long want = strtol(p, &p, 10);
+			long want = strtol(c, &c, 10);
 			if (k >= n || ids[k] != want) {
 				char esc[200];
 				weft_escape(s, slen, esc, sizeof esc);
@@ -129,7 +146,7 @@ static void check_vectors(const char *name, int clean)
 			FAILF("%s vector %zu \"%s\": %zu ids, expected %zu", name, nvec, esc, n, k);
 			bad = 1;
 		}
-		if (!bad) { /* round trip */
+		if (!bad && lossless) { /* round trip */
 			size_t dl;
 			char *dt = weft_detokenize(v, ids, n, 1, &dl);
 			char *want = malloc(slen + 1);
@@ -140,12 +157,12 @@ static void check_vectors(const char *name, int clean)
 				weft_escape(s, slen, esc, sizeof esc);
 				weft_escape(dt ? dt : "", dt ? dl : 0, esc2, sizeof esc2);
 				FAILF("%s vector %zu: detokenized \"%s\" from \"%s\"", name, nvec, esc2, esc);
+				bad = 1;
 			}
 			free(dt);
 			free(want);
 		}
-		nvec++;
-		line = eol ? eol + 1 : line + strlen(line);
+		*ok += !bad;
 	}
 	if (*line)
 		FAILF("%s: more output lines than inputs", name);
@@ -153,6 +170,199 @@ static void check_vectors(const char *name, int clean)
 done:
 	free(inp);
 	free(out);
+	weft_vocab_free(v);
+	return rc;
+}
+
+static void check_vectors(const char *name, int clean)
+{
+	const char *d = t_shared_dir();
+	if (!d)
+		SKIP("no shared data (../shared/data)");
+	char dir[4200];
+	snprintf(dir, sizeof dir, "%s/vocab", d);
+	size_t ok, total;
+	if (check_vectors_in(dir, name, clean, &ok, &total) == -1)
+		FAILF("cannot read test vectors for %s", name);
+}
+
+/* llama.cpp's own vocabularies (scripts/fetch-vocab): one test per
+ * ggml-vocab-*.gguf, named tokenizer.llamacpp_vocab_NAME, each checked on
+ * all of its vectors; a vocabulary without vectors must load (or, for a
+ * tokenizer model weft does not implement, is a visible SKIP). */
+static const char *vocab_dir(void)
+{
+	static char buf[4096];
+	const char *env = getenv("WEFT_VOCAB_DIR");
+	if (env) {
+		snprintf(buf, sizeof buf, "%s", env);
+	} else {
+		const char *c = getenv("WEFT_CACHE"), *x = getenv("XDG_CACHE_HOME"), *h = getenv("HOME");
+		if (c)
+			snprintf(buf, sizeof buf, "%s/vocab/llama.cpp-0.3.36", c);
+		else if (x)
+			snprintf(buf, sizeof buf, "%s/weft/vocab/llama.cpp-0.3.36", x);
+		else
+			snprintf(buf, sizeof buf, "%s/.cache/weft/vocab/llama.cpp-0.3.36", h ? h : ".");
+	}
+	return buf;
+}
+
+static char cur_vocab[256];
+
+static void one_llamacpp_vocab(void)
+{
+	const char *dir = vocab_dir();
+	char path[4400];
+	snprintf(path, sizeof path, "%s/ggml-vocab-%s.gguf", dir, cur_vocab);
+	snprintf(path + strlen(path), sizeof path - strlen(path), ".inp");
+	FILE *f = fopen(path, "rb");
+	if (!f) { /* no vectors: it must load, unless its model is one weft lacks */
+		path[strlen(path) - 4] = 0;
+		weft_gguf *g = weft_gguf_open(path);
+		weft_vocab *v = g ? weft_vocab_load(g) : NULL;
+		if (g)
+			weft_gguf_close(g);
+		if (!v && strstr(weft_errmsg(), "unsupported tokenizer model"))
+			SKIP("%s (no test vectors either)", weft_errmsg());
+		if (!v) {
+			FAILF("%s: %s", path, weft_errmsg());
+			return;
+		}
+		int32_t *ids = NULL;
+		size_t n = 0, cap = 0;
+		CHECK(weft_tokenize(v, "Hello world", 11, 0, &ids, &n, &cap) == 0 && n > 0);
+		free(ids);
+		weft_vocab_free(v);
+		printf("INFO tokenizer.llamacpp_vocab_%s: loads, tokenizes; no test vectors in llama.cpp's models/\n",
+		       cur_vocab);
+		return;
+	}
+	fclose(f);
+	size_t ok, total;
+	if (check_vectors_in(dir, cur_vocab, -1, &ok, &total) == 0)
+		printf("INFO tokenizer.llamacpp_vocab_%s: %zu/%zu vectors match llama.cpp\n", cur_vocab, ok, total);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void llamacpp_vocabs(void)
+{
+	const char *dir = vocab_dir();
+	DIR *d = opendir(dir);
+	if (!d) {
+		printf("SKIP tokenizer.llamacpp_vocabs: %s absent (run scripts/fetch-vocab)\n", dir);
+		return;
+	}
+	char *names[256];
+	size_t nn = 0;
+	for (struct dirent *e; (e = readdir(d)) && nn < 256;) {
+		size_t l = strlen(e->d_name);
+		if (strncmp(e->d_name, "ggml-vocab-", 11) == 0 && l > 16 && l - 16 < sizeof cur_vocab &&
+		    strcmp(e->d_name + l - 5, ".gguf") == 0) {
+			names[nn] = malloc(l - 15);
+			memcpy(names[nn], e->d_name + 11, l - 16);
+			names[nn++][l - 16] = 0;
+		}
+	}
+	closedir(d);
+	qsort(names, nn, sizeof *names, cmp_str);
+	if (!nn)
+		printf("SKIP tokenizer.llamacpp_vocabs: no ggml-vocab-*.gguf in %s (run scripts/fetch-vocab)\n", dir);
+	for (size_t i = 0; i < nn; i++) {
+		char tname[300];
+		snprintf(cur_vocab, sizeof cur_vocab, "%s", names[i]);
+		snprintf(tname, sizeof tname, "llamacpp_vocab_%s", names[i]);
+		t_run(tname, one_llamacpp_vocab);
+		free(names[i]);
+	}
+}
+
+/* A tiny gpt2 vocabulary whose tokenizer.ggml.pre is pre (NULL: no key),
+ * with tokenizer.ggml.bos_token_id = bos when bos >= 0. */
+static weft_vocab *tiny_bpe_bos(const char *pre, long bos)
+{
+	static const char *const toks[] = { "a", "b", "ab" }, *const merges[] = { "a b" };
+	gguf_builder b;
+	gb_init(&b, 3);
+	gb_kv_str(&b, "tokenizer.ggml.model", "gpt2");
+	if (pre)
+		gb_kv_str(&b, "tokenizer.ggml.pre", pre);
+	gb_kv_arr_str(&b, "tokenizer.ggml.tokens", 3, toks);
+	gb_kv_arr_str(&b, "tokenizer.ggml.merges", 1, merges);
+	if (bos >= 0)
+		gb_kv_u32(&b, "tokenizer.ggml.bos_token_id", (uint32_t)bos);
+	size_t n;
+	uint8_t *file = gb_finish(&b, &n);
+	weft_gguf *g = weft_gguf_open_mem(file, n);
+	weft_vocab *v = g ? weft_vocab_load(g) : NULL;
+	weft_gguf_close(g);
+	free(file);
+	gb_free(&b);
+	return v;
+}
+
+static weft_vocab *tiny_bpe(const char *pre) { return tiny_bpe_bos(pre, -1); }
+
+/* finding 7 of issue 14: a special id outside the vocabulary keeps the
+ * default id, as llama.cpp does, and is reported (the tools print it) */
+static void special_id_out_of_range(void)
+{
+	weft_vocab *ok = tiny_bpe_bos("gpt-2", 2), *bad = tiny_bpe_bos("gpt-2", 3), *far = tiny_bpe_bos("gpt-2", 4000000000L);
+	CHECK(ok && bad && far);
+	if (ok && bad && far) {
+		CHECK_EQ_INT(weft_vocab_bos(ok), 2);
+		CHECK(weft_vocab_warning(ok) == NULL);
+		CHECK_EQ_INT(weft_vocab_bos(bad), -1); /* llama.cpp's BPE default (11) is outside 3 tokens too */
+		CHECK_STR(weft_vocab_warning(bad),
+			  "tokenizer.ggml.bos_token_id = 3 is outside the vocabulary (3 tokens); using -1 instead");
+		CHECK(weft_vocab_warning(far) && strstr(weft_vocab_warning(far), "= 4000000000 is outside"));
+	}
+	weft_vocab_free(ok);
+	weft_vocab_free(bad);
+	weft_vocab_free(far);
+}
+
+/* llama.cpp refuses a pre-tokenizer name it does not know; weft too, in one
+ * line; a known one weft lacks says so; none at all means "default". */
+static void pre_tokenizer_names(void)
+{
+	weft_vocab *v = tiny_bpe("no-such-pre");
+	CHECK(v == NULL);
+	CHECK_STR(weft_errmsg(), "tokenizer: unknown pre-tokenizer 'no-such-pre'");
+	weft_vocab_free(v);
+	v = tiny_bpe("kimi-k2");
+	CHECK(v == NULL);
+	CHECK_STR(weft_errmsg(), "tokenizer: pre-tokenizer 'kimi-k2' is not supported");
+	weft_vocab_free(v);
+	static const char *const known[] = { "deepseek-llm", "qwen35", "gemma4", "llama4", "tekken", "chameleon",
+					     "spark2_5", "youtu", "jais-2", "exaone-moe", "laguna", "ufakzeka",
+					     "granite-embed-multi-97m", "sarvam-moe", "whitespace", "glm4",
+					     "tiny_aya", "cohere2moe", "afmoe", "superbpe" };
+	for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) {
+		v = tiny_bpe(known[i]);
+		if (!v) {
+			FAILF("%s: %s", known[i], weft_errmsg());
+			continue;
+		}
+		CHECK_STR(weft_vocab_pre(v), known[i]);
+		int32_t *ids = NULL;
+		size_t n = 0, cap = 0;
+		CHECK(weft_tokenize(v, "ab", 2, 0, &ids, &n, &cap) == 0 && n == 1 && ids[0] == 2);
+		free(ids);
+		weft_vocab_free(v);
+	}
+	v = tiny_bpe(NULL);
+	CHECK(v && strcmp(weft_vocab_pre(v), "default") == 0);
+	weft_vocab_free(v);
+	v = tiny_bpe("");
+	CHECK(v && strcmp(weft_vocab_pre(v), "default") == 0);
+	weft_vocab_free(v);
+	v = tiny_bpe("glm4"); /* ChatGLM's loader has no default BOS */
+	CHECK(v && weft_vocab_bos(v) == -1);
 	weft_vocab_free(v);
 }
 
@@ -458,8 +668,11 @@ int main(void)
 	RUN(vectors_starcoder);
 	RUN(vectors_llama_spm);
 	RUN(vectors_phi3);
+	llamacpp_vocabs();
+	RUN(pre_tokenizer_names);
 	RUN(special_tokens);
 	RUN(special_ids);
+	RUN(special_id_out_of_range);
 	RUN(pieces);
 	RUN(invalid_utf8_and_empty);
 	RUN(long_input);

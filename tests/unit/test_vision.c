@@ -117,7 +117,7 @@ static void check_family(const char *fam, const char *mmproj_file, double tol_em
 		double e;
 		const int64_t ne = (int64_t)n_tiles * hp->n_tokens * hp->n_embd_out;
 		const int64_t ns = (int64_t)n_tiles * hp->n_layer_run * hp->n_patches;
-		weft_vision_out out = {malloc(sizeof(float) * ne), malloc(sizeof(float) * ns)};
+		weft_vision_out out = {.embd = malloc(sizeof(float) * ne), .saliency = malloc(sizeof(float) * ns)};
 		if (embd->n != ne || sal->n != ns) {
 			FAILF("%s: reference shapes (embd %lld, saliency %lld) differ from weft's (%lld, %lld)", img,
 			      (long long)embd->n, (long long)sal->n, (long long)ne, (long long)ns);

@@ -31,6 +31,11 @@ void *weft_calloc(size_t n, size_t size);
 void *weft_realloc(void *p, size_t n);
 char *weft_strndup(const char *s, size_t n);
 
+/* Make room for `need` elements of `size` bytes in the growable array *p
+ * of capacity *cap (elements): doubles it (from 16) as needed.  0, or -1
+ * with "out of memory" (the array is kept). */
+int weft_grow(void *p, size_t *cap, size_t need, size_t size);
+
 /* Overflow-checked size arithmetic: return 0 on success, -1 on overflow. */
 int weft_mul_overflow(uint64_t a, uint64_t b, uint64_t *out);
 int weft_add_overflow(uint64_t a, uint64_t b, uint64_t *out);

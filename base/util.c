@@ -162,3 +162,24 @@ void weft_escape(const char *s, size_t n, char *out, size_t max_out)
 	}
 	out[o < max_out ? o : max_out - 1] = 0;
 }
+
+int weft_grow(void *p, size_t *cap, size_t need, size_t size)
+{
+	if (need <= *cap)
+		return 0;
+	size_t c = *cap ? *cap : 16;
+	while (c < need) {
+		if (c > SIZE_MAX / 2 / size) {
+			weft_error("out of memory");
+			return -1;
+		}
+		c *= 2;
+	}
+	void **pp = p;
+	void *np = weft_realloc(*pp, c * size);
+	if (!np)
+		return -1;
+	*pp = np;
+	*cap = c;
+	return 0;
+}

@@ -4,13 +4,14 @@
  * Block layouts are those of ggml's ggml-common.h (all little-endian, fp16
  * scales stored as IEEE half).  Blocks are read with memcpy-free byte
  * access, so source data may have any alignment. */
+#include "ggml_blocks.h"
 #include "ggml_types.h"
 #include "util.h"
 
 #include <math.h>
 #include <string.h>
 
-#define QK_K 256
+#define SZ(T) (uint32_t)WEFT_SZ(T)
 
 /* Types with a known size.  Ids that are not WEFT_TYPE_* constants (the
  * IQ/TQ/MXFP4 families) are listed so files using them can be opened and
@@ -18,35 +19,35 @@
 static const weft_type_info type_table[WEFT_TYPE_COUNT] = {
 	[WEFT_TYPE_F32] = {"f32", 1, 4, 1},
 	[WEFT_TYPE_F16] = {"f16", 1, 2, 1},
-	[WEFT_TYPE_Q4_0] = {"q4_0", 32, 18, 1},
-	[WEFT_TYPE_Q4_1] = {"q4_1", 32, 20, 1},
-	[WEFT_TYPE_Q5_0] = {"q5_0", 32, 22, 1},
-	[WEFT_TYPE_Q5_1] = {"q5_1", 32, 24, 1},
-	[WEFT_TYPE_Q8_0] = {"q8_0", 32, 34, 1},
-	[WEFT_TYPE_Q8_1] = {"q8_1", 32, 36, 1},
-	[WEFT_TYPE_Q2_K] = {"q2_K", QK_K, 84, 1},
-	[WEFT_TYPE_Q3_K] = {"q3_K", QK_K, 110, 1},
-	[WEFT_TYPE_Q4_K] = {"q4_K", QK_K, 144, 1},
-	[WEFT_TYPE_Q5_K] = {"q5_K", QK_K, 176, 1},
-	[WEFT_TYPE_Q6_K] = {"q6_K", QK_K, 210, 1},
-	[WEFT_TYPE_Q8_K] = {"q8_K", QK_K, 292, 1},
-	[16] = {"iq2_xxs", QK_K, 66, 0},
-	[17] = {"iq2_xs", QK_K, 74, 0},
-	[18] = {"iq3_xxs", QK_K, 98, 0},
-	[19] = {"iq1_s", QK_K, 50, 0},
+	[WEFT_TYPE_Q4_0] = {"q4_0", WEFT_QK, SZ(q4_0), 1},
+	[WEFT_TYPE_Q4_1] = {"q4_1", WEFT_QK, SZ(q4_1), 1},
+	[WEFT_TYPE_Q5_0] = {"q5_0", WEFT_QK, SZ(q5_0), 1},
+	[WEFT_TYPE_Q5_1] = {"q5_1", WEFT_QK, SZ(q5_1), 1},
+	[WEFT_TYPE_Q8_0] = {"q8_0", WEFT_QK, SZ(q8_0), 1},
+	[WEFT_TYPE_Q8_1] = {"q8_1", WEFT_QK, SZ(q8_1), 1},
+	[WEFT_TYPE_Q2_K] = {"q2_K", WEFT_QK_K, SZ(q2_K), 1},
+	[WEFT_TYPE_Q3_K] = {"q3_K", WEFT_QK_K, SZ(q3_K), 1},
+	[WEFT_TYPE_Q4_K] = {"q4_K", WEFT_QK_K, SZ(q4_K), 1},
+	[WEFT_TYPE_Q5_K] = {"q5_K", WEFT_QK_K, SZ(q5_K), 1},
+	[WEFT_TYPE_Q6_K] = {"q6_K", WEFT_QK_K, SZ(q6_K), 1},
+	[WEFT_TYPE_Q8_K] = {"q8_K", WEFT_QK_K, SZ(q8_K), 1},
+	[16] = {"iq2_xxs", WEFT_QK_K, 66, 0},
+	[17] = {"iq2_xs", WEFT_QK_K, 74, 0},
+	[18] = {"iq3_xxs", WEFT_QK_K, 98, 0},
+	[19] = {"iq1_s", WEFT_QK_K, 50, 0},
 	[20] = {"iq4_nl", 32, 18, 0},
-	[21] = {"iq3_s", QK_K, 110, 0},
-	[22] = {"iq2_s", QK_K, 82, 0},
-	[23] = {"iq4_xs", QK_K, 136, 0},
+	[21] = {"iq3_s", WEFT_QK_K, 110, 0},
+	[22] = {"iq2_s", WEFT_QK_K, 82, 0},
+	[23] = {"iq4_xs", WEFT_QK_K, 136, 0},
 	[WEFT_TYPE_I8] = {"i8", 1, 1, 1},
 	[WEFT_TYPE_I16] = {"i16", 1, 2, 1},
 	[WEFT_TYPE_I32] = {"i32", 1, 4, 1},
 	[WEFT_TYPE_I64] = {"i64", 1, 8, 1},
 	[WEFT_TYPE_F64] = {"f64", 1, 8, 1},
-	[29] = {"iq1_m", QK_K, 56, 0},
+	[29] = {"iq1_m", WEFT_QK_K, 56, 0},
 	[WEFT_TYPE_BF16] = {"bf16", 1, 2, 1},
-	[34] = {"tq1_0", QK_K, 54, 0},
-	[35] = {"tq2_0", QK_K, 66, 0},
+	[34] = {"tq1_0", WEFT_QK_K, 54, 0},
+	[35] = {"tq2_0", WEFT_QK_K, 66, 0},
 	[39] = {"mxfp4", 32, 17, 0},
 };
 
@@ -99,19 +100,21 @@ static void sth(uint8_t *p, float f) { st16(p, weft_fp32_to_fp16(f)); }
 
 static void dq_q4_0(const uint8_t *b, float *y)
 {
+	const uint8_t *qs = b + WEFT_OFF(q4_0, qs);
 	float d = ldh(b);
 	for (int j = 0; j < 16; j++) {
-		y[j] = (float)((b[2 + j] & 0xf) - 8) * d;
-		y[j + 16] = (float)((b[2 + j] >> 4) - 8) * d;
+		y[j] = (float)((qs[j] & 0xf) - 8) * d;
+		y[j + 16] = (float)((qs[j] >> 4) - 8) * d;
 	}
 }
 
 static void dq_q4_1(const uint8_t *b, float *y)
 {
-	float d = ldh(b), m = ldh(b + 2);
+	const uint8_t *qs = b + WEFT_OFF(q4_1, qs);
+	float d = ldh(b), m = ldh(b + WEFT_OFF(q4_1, m));
 	for (int j = 0; j < 16; j++) {
-		y[j] = (float)(b[4 + j] & 0xf) * d + m;
-		y[j + 16] = (float)(b[4 + j] >> 4) * d + m;
+		y[j] = (float)(qs[j] & 0xf) * d + m;
+		y[j + 16] = (float)(qs[j] >> 4) * d + m;
 	}
 }
 
@@ -119,8 +122,8 @@ static void dq_q4_1(const uint8_t *b, float *y)
 static void dq_q5_0(const uint8_t *b, float *y)
 {
 	float d = ldh(b);
-	uint32_t qh = ld32(b + 2);
-	const uint8_t *qs = b + 6;
+	uint32_t qh = ld32(b + WEFT_OFF(q5_0, qh));
+	const uint8_t *qs = b + WEFT_OFF(q5_0, qs);
 	for (int j = 0; j < 16; j++) {
 		int lo = (qs[j] & 0xf) | (int)((qh >> j) & 1) << 4;
 		int hi = (qs[j] >> 4) | (int)((qh >> (j + 16)) & 1) << 4;
@@ -131,9 +134,9 @@ static void dq_q5_0(const uint8_t *b, float *y)
 
 static void dq_q5_1(const uint8_t *b, float *y)
 {
-	float d = ldh(b), m = ldh(b + 2);
-	uint32_t qh = ld32(b + 4);
-	const uint8_t *qs = b + 8;
+	float d = ldh(b), m = ldh(b + WEFT_OFF(q5_1, m));
+	uint32_t qh = ld32(b + WEFT_OFF(q5_1, qh));
+	const uint8_t *qs = b + WEFT_OFF(q5_1, qs);
 	for (int j = 0; j < 16; j++) {
 		int lo = (qs[j] & 0xf) | (int)((qh >> j) & 1) << 4;
 		int hi = (qs[j] >> 4) | (int)((qh >> (j + 16)) & 1) << 4;
@@ -146,14 +149,14 @@ static void dq_q8_0(const uint8_t *b, float *y)
 {
 	float d = ldh(b);
 	for (int j = 0; j < 32; j++)
-		y[j] = (float)(int8_t)b[2 + j] * d;
+		y[j] = (float)(int8_t)b[WEFT_OFF(q8_0, qs) + j] * d;
 }
 
 static void dq_q8_1(const uint8_t *b, float *y)
 {
-	float d = ldh(b); /* b + 2 holds s = d * sum(q), unused here */
+	float d = ldh(b); /* s = d * sum(q) is unused here */
 	for (int j = 0; j < 32; j++)
-		y[j] = (float)(int8_t)b[4 + j] * d;
+		y[j] = (float)(int8_t)b[WEFT_OFF(q8_1, qs) + j] * d;
 }
 
 /* Q2_K: scales[16] (low nibble scale, high nibble min), qs[64], d, dmin.
@@ -161,8 +164,8 @@ static void dq_q8_1(const uint8_t *b, float *y)
  * 8h + 2j + (l >= 16). */
 static void dq_q2_k(const uint8_t *b, float *y)
 {
-	const uint8_t *sc = b, *qs = b + 16;
-	float d = ldh(b + 80), dmin = ldh(b + 82);
+	const uint8_t *sc = b + WEFT_OFF(q2_K, scales), *qs = b + WEFT_OFF(q2_K, qs);
+	float d = ldh(b + WEFT_OFF(q2_K, d)), dmin = ldh(b + WEFT_OFF(q2_K, dmin));
 	for (int h = 0; h < 2; h++)
 		for (int j = 0; j < 4; j++)
 			for (int l = 0; l < 32; l++) {
@@ -178,8 +181,8 @@ static void dq_q2_k(const uint8_t *b, float *y)
  * subtracted. */
 static void dq_q3_k(const uint8_t *b, float *y)
 {
-	const uint8_t *hm = b, *qs = b + 32, *s = b + 96;
-	float d = ldh(b + 108);
+	const uint8_t *hm = b + WEFT_OFF(q3_K, hmask), *qs = b + WEFT_OFF(q3_K, qs), *s = b + WEFT_OFF(q3_K, scales);
+	float d = ldh(b + WEFT_OFF(q3_K, d));
 	int sc[16];
 	for (int i = 0; i < 16; i++) {
 		int lo = i < 8 ? s[i] & 0xf : s[i - 8] >> 4;
@@ -202,8 +205,8 @@ static void dq_q3_k(const uint8_t *b, float *y)
  * bit 2c (low) or 2c+1 (high) of qh[l] is set. */
 static void dq_q45_k(const uint8_t *b, const uint8_t *qs, const uint8_t *qh, float *y)
 {
-	float d = ldh(b), dmin = ldh(b + 2);
-	const uint8_t *s = b + 4;
+	float d = ldh(b), dmin = ldh(b + WEFT_OFF(q4_K, dmin));
+	const uint8_t *s = b + WEFT_OFF(q4_K, scales); /* the same in Q5_K */
 	for (int c = 0; c < 4; c++) {
 		int sc, m;
 		weft_scale_min_k4(2 * c, s, &sc, &m);
@@ -228,9 +231,9 @@ static void dq_q45_k(const uint8_t *b, const uint8_t *qs, const uint8_t *qh, flo
  * bits at shift 2k of qh[32h + l]; scale scales[8h + l/16 + 2k]. */
 static void dq_q6_k(const uint8_t *b, float *y)
 {
-	const uint8_t *ql = b, *qh = b + 128;
-	const int8_t *sc = (const int8_t *)(b + 192);
-	float d = ldh(b + 208);
+	const uint8_t *ql = b + WEFT_OFF(q6_K, ql), *qh = b + WEFT_OFF(q6_K, qh);
+	const int8_t *sc = (const int8_t *)(b + WEFT_OFF(q6_K, scales));
+	float d = ldh(b + WEFT_OFF(q6_K, d));
 	for (int h = 0; h < 2; h++)
 		for (int l = 0; l < 32; l++)
 			for (int k = 0; k < 4; k++) {
@@ -247,8 +250,8 @@ static void dq_q8_k(const uint8_t *b, float *y)
 	uint32_t u = ld32(b);
 	float d;
 	memcpy(&d, &u, 4);
-	for (int j = 0; j < QK_K; j++)
-		y[j] = d * (float)(int8_t)b[4 + j];
+	for (int j = 0; j < WEFT_QK_K; j++)
+		y[j] = d * (float)(int8_t)b[WEFT_OFF(q8_K, qs) + j];
 }
 
 int weft_dequantize_row(uint32_t type, const void *src, float *dst, int64_t n)
@@ -294,8 +297,8 @@ int weft_dequantize_row(uint32_t type, const void *src, float *dst, int64_t n)
 		case WEFT_TYPE_Q8_1: dq_q8_1(s, y); break;
 		case WEFT_TYPE_Q2_K: dq_q2_k(s, y); break;
 		case WEFT_TYPE_Q3_K: dq_q3_k(s, y); break;
-		case WEFT_TYPE_Q4_K: dq_q45_k(s, s + 16, NULL, y); break;
-		case WEFT_TYPE_Q5_K: dq_q45_k(s, s + 48, s + 16, y); break;
+		case WEFT_TYPE_Q4_K: dq_q45_k(s, s + WEFT_OFF(q4_K, qs), NULL, y); break;
+		case WEFT_TYPE_Q5_K: dq_q45_k(s, s + WEFT_OFF(q5_K, qs), s + WEFT_OFF(q5_K, qh), y); break;
 		case WEFT_TYPE_Q6_K: dq_q6_k(s, y); break;
 		case WEFT_TYPE_Q8_K: dq_q8_k(s, y); break;
 		default: return -1; /* unreachable: can_dequant covers the above */
@@ -346,7 +349,7 @@ static void q_q4_0(const float *x, uint8_t *b)
 	sth(b, d);
 	for (int j = 0; j < 16; j++) {
 		int lo = clampi(x[j] * id + 8.5f, 0, 15), hi = clampi(x[j + 16] * id + 8.5f, 0, 15);
-		b[2 + j] = (uint8_t)(lo | hi << 4);
+		b[WEFT_OFF(q4_0, qs) + j] = (uint8_t)(lo | hi << 4);
 	}
 }
 
@@ -356,11 +359,11 @@ static void q_q4_1(const float *x, uint8_t *b)
 	minmax(x, 32, &mn, &mx);
 	float d = (mx - mn) / 15, id = d != 0 ? 1.0f / d : 0.0f;
 	sth(b, d);
-	sth(b + 2, mn);
+	sth(b + WEFT_OFF(q4_1, m), mn);
 	for (int j = 0; j < 16; j++) {
 		int lo = clampi((x[j] - mn) * id + 0.5f, 0, 15);
 		int hi = clampi((x[j + 16] - mn) * id + 0.5f, 0, 15);
-		b[4 + j] = (uint8_t)(lo | hi << 4);
+		b[WEFT_OFF(q4_1, qs) + j] = (uint8_t)(lo | hi << 4);
 	}
 }
 
@@ -383,7 +386,7 @@ static void q_q5_0(const float *x, uint8_t *b)
 	for (int j = 0; j < 32; j++)
 		q[j] = clampi(x[j] * id + 16.5f, 0, 31);
 	sth(b, d);
-	pack5(q, b + 2, b + 6);
+	pack5(q, b + WEFT_OFF(q5_0, qh), b + WEFT_OFF(q5_0, qs));
 }
 
 static void q_q5_1(const float *x, uint8_t *b)
@@ -395,8 +398,8 @@ static void q_q5_1(const float *x, uint8_t *b)
 	for (int j = 0; j < 32; j++)
 		q[j] = clampi((x[j] - mn) * id + 0.5f, 0, 31);
 	sth(b, d);
-	sth(b + 2, mn);
-	pack5(q, b + 4, b + 8);
+	sth(b + WEFT_OFF(q5_1, m), mn);
+	pack5(q, b + WEFT_OFF(q5_1, qh), b + WEFT_OFF(q5_1, qs));
 }
 
 /* Q8_0 / Q8_1: d = amax / 127, q = round(x / d) (half away from zero). */
@@ -442,14 +445,14 @@ int weft_quantize_row(uint32_t type, const float *src, void *dst, int64_t n)
 		case WEFT_TYPE_Q4_1: q_q4_1(x, b); break;
 		case WEFT_TYPE_Q5_0: q_q5_0(x, b); break;
 		case WEFT_TYPE_Q5_1: q_q5_1(x, b); break;
-		case WEFT_TYPE_Q8_0: sth(b, q8_block(x, b + 2)); break;
+		case WEFT_TYPE_Q8_0: sth(b, q8_block(x, b + WEFT_OFF(q8_0, qs))); break;
 		case WEFT_TYPE_Q8_1: {
-			float d = q8_block(x, b + 4);
+			float d = q8_block(x, b + WEFT_OFF(q8_1, qs));
 			int sum = 0;
 			for (int j = 0; j < 32; j++)
-				sum += (int8_t)b[4 + j];
+				sum += (int8_t)b[WEFT_OFF(q8_1, qs) + j];
 			sth(b, d);
-			sth(b + 2, (float)sum * d);
+			sth(b + WEFT_OFF(q8_1, s), (float)sum * d);
 			break;
 		}
 		default:

@@ -1,0 +1,321 @@
+/* eval_record.c - the run file: its header (the configuration), the item
+ * records, and reading one back (eval_report.h; the format is in man 1
+ * eval-interleaved FILES). */
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "chat.h"
+#include "eval_int.h"
+#include "eval_report.h"
+#include "kv.h"
+#include "util.h"
+
+/* ---- header ---- */
+
+static json_t *str_or_null(const char *s) { return s ? json_string(s) : json_null(); }
+
+static json_t *run_options(const weft_eval_run_opts *o)
+{
+	json_t *stops = json_array(), *stages = json_array();
+	for (int i = 0; i < o->n_stops; i++)
+		json_array_append_new(stops, json_string(o->stops[i]));
+	static const char *const hooks[] = {"tiles", "prompt", "cache"};
+	for (int i = 0; i < o->n_stages; i++)
+		json_array_append_new(stages, json_pack("{s:s, s:s, s:s}", "name", o->stages[i].name, "params",
+							o->stages[i].params ? o->stages[i].params : "", "at",
+							hooks[o->stages[i].at]));
+	return json_pack("{s:s, s:I, s:f, s:i, s:f, s:f, s:f, s:i, s:I, s:o, s:I, s:I, s:s, s:s, s:o, s:s, s:I, s:i, "
+			 "s:b, s:o}",
+			 "scoring", o->likelihood ? "likelihood" : "generate", "n_predict", (json_int_t)o->n_predict,
+			 "temp", (double)o->sp.temp, "top_k", o->sp.top_k, "top_p", (double)o->sp.top_p, "min_p",
+			 (double)o->sp.min_p, "repeat_penalty", (double)o->sp.repeat_penalty, "repeat_last_n",
+			 o->sp.repeat_last_n, "seed", (json_int_t)o->sp.seed, "stops", stops, "ctx", (json_int_t)o->ctx,
+			 "chunk", (json_int_t)(o->chunk > 0 ? o->chunk : 512), "kv_type",
+			 weft_kv_type_name(o->kv_type >= 0 ? (weft_kv_type)o->kv_type : WEFT_KV_F16), "numerics",
+			 o->llamacpp ? "llama.cpp" : "weft", "system", str_or_null(o->system), "ll_norm",
+			 o->ll_sum ? "sum" : "mean", "max_pixels", (json_int_t)o->image.max_pixels, "alpha", o->alpha,
+			 "exif", !(o->image.flags & WEFT_IMAGE_NO_EXIF), "stages", stages);
+}
+
+char *weft_eval_header(const weft_eval_config *c)
+{
+	const weft_eval_runner *r = c->runner;
+	json_t *cfg = json_pack("{s:s, s:s, s:s, s:o, s:o}", "kind", c->kind, "dataset_sha256", c->set->sha256, "format",
+				c->set->format, "metric", str_or_null(c->metric >= 0 ? weft_metric_name(c->metric) : NULL),
+				"mc_prompt", str_or_null(c->mc_prompt));
+	json_object_set_new(cfg, "mc_extract", json_string(weft_mc_extract_name(c->score->extract)));
+	json_object_set_new(cfg, "random_fallback", c->score->random_fallback ? json_integer((json_int_t)c->score->seed)
+									 : json_false());
+	if (r) {
+		json_object_set_new(cfg, "model", json_string(weft_eval_runner_model_fp(r)));
+		json_object_set_new(cfg, "vocab", json_string(weft_eval_runner_vocab_fp(r)));
+		json_object_set_new(cfg, "mmproj", c->mmproj ? json_string(weft_eval_runner_mmproj_fp(r)) : json_null());
+		json_object_set_new(cfg, "template", json_string(weft_eval_runner_template(r)));
+	}
+	if (c->run)
+		json_object_set_new(cfg, "options", run_options(c->run));
+	if (c->preds)
+		json_object_set_new(cfg, "preds_sha256", json_string(c->preds_sha256));
+	char *canon = json_dumps(cfg, JSON_COMPACT | JSON_SORT_KEYS);
+	char id[65] = "";
+	if (canon)
+		ev_sha256_hex(canon, strlen(canon), id);
+	free(canon);
+	json_t *paths = json_pack("{s:s, s:o, s:o, s:o}", "dataset", c->set->path, "model", str_or_null(c->model),
+				  "mmproj", str_or_null(c->mmproj), "preds", str_or_null(c->preds));
+	json_t *h = json_pack("{s:i, s:s, s:s, s:o, s:I, s:[i,i], s:o, s:o}", "weft_eval", 1, "version", WEFT_VERSION,
+			      "config_id", id, "config", cfg, "dataset_items", (json_int_t)c->set->n, "shard",
+			      c->shard_i, c->shard_n > 0 ? c->shard_n : 1, "paths", paths, "threads",
+			      r ? json_integer(weft_eval_runner_threads(r)) : json_null());
+	char *s = h ? json_dumps(h, JSON_COMPACT) : NULL;
+	json_decref(h);
+	if (!s) {
+		weft_error("out of memory");
+		return NULL;
+	}
+	ev_wstr w = {.s = s, .n = strlen(s), .cap = strlen(s) + 1};
+	ev_wstr_add(&w, "\n");
+	return ev_wstr_take(&w);
+}
+
+/* ---- records ---- */
+
+static json_t *text_json(const char *s, size_t n)
+{
+	size_t k;
+	char *v = ev_utf8_sanitize(s, n, &k);
+	json_t *j = v ? json_stringn(v, k) : NULL;
+	free(v);
+	return j ? j : json_null();
+}
+
+static json_t *answers_json(const weft_eval_item *it)
+{
+	if (it->metric == WEFT_METRIC_MC && it->gold >= 0) {
+		const char l[2] = {(char)('A' + it->gold), 0};
+		return json_string(l);
+	}
+	json_t *a = json_array();
+	for (int i = 0; i < it->n_answers; i++)
+		json_array_append_new(a, text_json(it->answers[i], strlen(it->answers[i])));
+	return a;
+}
+
+static json_t *cost_time(const weft_eval_out *o, int64_t rss_kb)
+{
+	const double tps = o->decode_ms > 0 ? o->n_tokens / (o->decode_ms / 1e3) : 0;
+	return json_pack("{s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:I}", "tokenize_ms", o->tokenize_ms, "encode_ms",
+			 o->encode_ms, "prefill_ms", o->prefill_ms, "ttft_ms", o->ttft_ms, "decode_ms", o->decode_ms,
+			 "decode_tps", tps, "total_ms", o->total_ms, "rss_kb", (json_int_t)rss_kb);
+}
+
+char *weft_eval_record(const weft_eval_item *it, const weft_eval_out *out, const char *prediction, size_t len,
+		       const weft_score *sc, const char *error, int64_t rss_kb)
+{
+	json_t *r = json_pack("{s:I, s:o, s:o, s:s}", "index", (json_int_t)it->index, "id", text_json(it->id, strlen(it->id)),
+			      "category", text_json(it->category, strlen(it->category)), "metric",
+			      weft_metric_name(it->metric));
+	const int failed = error != NULL;
+	json_object_set_new(r, "prediction", !failed && prediction ? text_json(prediction, len) : json_null());
+	json_object_set_new(r, "extracted", !failed && sc ? text_json(sc->extracted, strlen(sc->extracted)) : json_null());
+	json_object_set_new(r, "rule", !failed && sc ? json_string(sc->rule) : json_null());
+	json_object_set_new(r, "answer", answers_json(it));
+	json_object_set_new(r, "score", json_real(!failed && sc ? sc->score : 0.0));
+	json_object_set_new(r, "error", failed ? text_json(error, strlen(error)) : json_null());
+	if (out && !failed) {
+		json_t *toks = json_array();
+		for (int64_t i = 0; i < out->n_tokens; i++)
+			json_array_append_new(toks, json_integer(out->tokens[i]));
+		json_object_set_new(r, "stop", json_string(out->stop));
+		json_object_set_new(r, "tokens", toks);
+		if (out->option_ll) {
+			json_t *ll = json_array();
+			for (int i = 0; i < out->n_options; i++)
+				json_array_append_new(ll, json_real(out->option_ll[i]));
+			json_object_set_new(r, "option_ll", ll);
+		}
+		json_object_set_new(r, "visual_tokens", json_integer(out->visual_in));
+		json_object_set_new(r, "visual_kept", json_integer(out->visual_kept));
+		json_object_set_new(r, "prompt_tokens", json_integer(out->prompt_tokens));
+		json_object_set_new(r, "gen_tokens", json_integer(out->n_tokens));
+		json_object_set_new(r, "kv_bytes", json_integer((json_int_t)out->kv_bytes));
+	}
+	char *body = json_dumps(r, JSON_COMPACT);
+	json_decref(r);
+	char *t = NULL;
+	if (out && !failed) { /* timings last, at microsecond precision */
+		json_t *tj = cost_time(out, rss_kb);
+		t = json_dumps(tj, JSON_COMPACT | JSON_REAL_PRECISION(9));
+		json_decref(tj);
+	}
+	if (!body || (out && !failed && !t)) {
+		free(body);
+		free(t);
+		weft_error("out of memory");
+		return NULL;
+	}
+	ev_wstr w = {0};
+	ev_wstr_addn(&w, body, strlen(body) - 1);
+	if (t)
+		ev_wstr_addf(&w, ",\"time\":%s", t);
+	ev_wstr_add(&w, "}\n");
+	free(body);
+	free(t);
+	return ev_wstr_take(&w);
+}
+
+/* ---- reading a run file ---- */
+
+static double num(const json_t *o, const char *k) { return json_number_value(json_object_get(o, k)); }
+
+static int parse_header(weft_eval_log *log, const char *line, size_t n)
+{
+	json_error_t err;
+	json_t *h = json_loadb(line, n, 0, &err);
+	const char *id = json_string_value(json_object_get(h, "config_id"));
+	json_t *cfg = json_object_get(h, "config"), *shard = json_object_get(h, "shard");
+	const char *sha = json_string_value(json_object_get(cfg, "dataset_sha256"));
+	if (!json_is_object(h) || json_integer_value(json_object_get(h, "weft_eval")) != 1 || !id || strlen(id) != 64 ||
+	    !sha || strlen(sha) != 64 || !json_is_array(shard)) {
+		json_decref(h);
+		weft_error("line 1: not an eval-interleaved run file (no weft_eval header)");
+		return -1;
+	}
+	memcpy(log->config_id, id, 65);
+	memcpy(log->dataset_sha256, sha, 65);
+	log->dataset_items = json_integer_value(json_object_get(h, "dataset_items"));
+	log->shard_i = (int)json_integer_value(json_array_get(shard, 0));
+	log->shard_n = (int)json_integer_value(json_array_get(shard, 1));
+	json_decref(h);
+	if (log->shard_n < 1 || log->shard_i < 0 || log->shard_i >= log->shard_n || log->dataset_items < 1) {
+		weft_error("line 1: bad shard or item count in the header");
+		return -1;
+	}
+	return (log->header = weft_strndup(line, n)) ? 0 : -1;
+}
+
+static int parse_record(weft_eval_rec *r, const char *line, size_t n)
+{
+	json_error_t err;
+	json_t *o = json_loadb(line, n, 0, &err);
+	json_t *idx = json_object_get(o, "index"), *id = json_object_get(o, "id");
+	if (!json_is_object(o) || !json_is_integer(idx) || !json_is_string(id) ||
+	    !json_is_number(json_object_get(o, "score"))) {
+		json_decref(o);
+		return -1;
+	}
+	memset(r, 0, sizeof *r);
+	r->index = json_integer_value(idx);
+	r->id = weft_strndup(json_string_value(id), json_string_length(id));
+	const char *cat = json_string_value(json_object_get(o, "category"));
+	r->category = weft_strndup(cat ? cat : "", cat ? strlen(cat) : 0);
+	r->failed = !json_is_null(json_object_get(o, "error"));
+	r->score = num(o, "score");
+	r->gen_tokens = json_integer_value(json_object_get(o, "gen_tokens"));
+	r->prompt_tokens = json_integer_value(json_object_get(o, "prompt_tokens"));
+	r->visual_in = json_integer_value(json_object_get(o, "visual_tokens"));
+	r->visual_kept = json_integer_value(json_object_get(o, "visual_kept"));
+	r->kv_bytes = (uint64_t)json_integer_value(json_object_get(o, "kv_bytes"));
+	json_t *t = json_object_get(o, "time");
+	if ((r->timed = json_is_object(t))) {
+		r->tokenize_ms = num(t, "tokenize_ms");
+		r->encode_ms = num(t, "encode_ms");
+		r->prefill_ms = num(t, "prefill_ms");
+		r->ttft_ms = num(t, "ttft_ms");
+		r->decode_ms = num(t, "decode_ms");
+		r->total_ms = num(t, "total_ms");
+		r->rss_kb = json_integer_value(json_object_get(t, "rss_kb"));
+	}
+	json_decref(o);
+	r->line = weft_strndup(line, n);
+	return r->id && r->category && r->line ? 0 : -1;
+}
+
+int weft_eval_log_read(weft_eval_log *log, const char *path)
+{
+	memset(log, 0, sizeof *log);
+	FILE *f = fopen(path, "rb");
+	if (!f) {
+		weft_error("%s", strerror(errno));
+		return -1;
+	}
+	ev_wstr w = {0};
+	char buf[1 << 16];
+	size_t k;
+	while ((k = fread(buf, 1, sizeof buf, f)) > 0)
+		ev_wstr_addn(&w, buf, k);
+	fclose(f);
+	char *data = ev_wstr_take(&w);
+	if (!data)
+		return -1;
+	log->path = weft_strndup(path, strlen(path));
+	const char *p = data, *end = data + strlen(data);
+	size_t cap = 0;
+	int64_t ln = 0;
+	int rc = -1;
+	if (p == end) {
+		weft_error("empty file");
+		goto out;
+	}
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		ln++;
+		if (!nl) { /* a line cut short by a kill: left out */
+			log->torn = 1;
+			if (ln == 1) {
+				weft_error("line 1: incomplete header");
+				goto out;
+			}
+			break;
+		}
+		const size_t n = (size_t)(nl - p);
+		if (ln == 1) {
+			if (parse_header(log, p, n) != 0)
+				goto out;
+		} else if (n) {
+			if (weft_grow(&log->recs, &cap, (size_t)log->n + 1, sizeof *log->recs) != 0)
+				goto out;
+			if (parse_record(&log->recs[log->n], p, n) != 0) {
+				weft_error("line %" PRId64 ": not an item record", ln);
+				goto out;
+			}
+			if (log->recs[log->n].index < 0 || log->recs[log->n].index >= log->dataset_items) {
+				log->n++;
+				weft_error("line %" PRId64 ": item index out of range", ln);
+				goto out;
+			}
+			log->n++;
+		}
+		p = nl + 1;
+		log->good_bytes = p - data;
+	}
+	rc = 0;
+out:
+	free(data);
+	if (rc)
+		weft_eval_log_free(log);
+	return rc;
+}
+
+void weft_eval_log_free(weft_eval_log *log)
+{
+	for (int64_t i = 0; i < log->n; i++) {
+		free(log->recs[i].id);
+		free(log->recs[i].category);
+		free(log->recs[i].line);
+	}
+	free(log->recs);
+	free(log->header);
+	free(log->path);
+	memset(log, 0, sizeof *log);
+}
+
+int64_t weft_eval_shard_items(int64_t n_items, int i, int n)
+{
+	if (n <= 1)
+		return n_items;
+	return n_items / n + (i < n_items % n ? 1 : 0);
+}

@@ -1,0 +1,360 @@
+/* test_eval.c - eval-interleaved's library: the readers on the committed
+ * fixtures (tests/data/eval, scripts/gen-eval-fixtures.py), the run file,
+ * summaries and their bootstrap, and likelihood scoring's reuse of the
+ * prompt's KV cache against one uninterrupted forward pass.  The expected
+ * prompts below are the layouts the readers document (lmms-eval's for
+ * MMMU, VLMEvalKit's for its TSV), written out by hand. */
+#include <jansson.h>
+#include <math.h>
+#include <unistd.h>
+
+#include "chat.h"
+#include "eval.h"
+#include "eval_report.h"
+#include "eval_run.h"
+#include "gguf.h"
+#include "model.h"
+#include "test.h"
+#include "textprompt.h"
+#include "util.h"
+
+#define D "tests/data/eval/"
+
+static int read_set(weft_eval_set *s, const char *path)
+{
+	weft_eval_read_opts o = {.metric = -1};
+	if (weft_eval_read(s, path, &o) != 0) {
+		FAILF("%s: %s", path, weft_errmsg());
+		return -1;
+	}
+	return 0;
+}
+
+static void reader_weft(void)
+{
+	weft_eval_set s;
+	if (read_set(&s, D "weft.jsonl"))
+		return;
+	CHECK_STR(s.format, "weft");
+	CHECK_EQ_INT(s.n, 7);
+	CHECK_EQ_INT(s.n_unknown, 1);
+	CHECK_STR(s.unknown[0], "wording");
+	for (int64_t i = 0; i < s.n; i++)
+		if (s.items[i].error)
+			FAILF("item %lld: %s", (long long)i, s.items[i].error);
+	const weft_eval_item *it = &s.items[1]; /* content parts; the answer as option text */
+	CHECK_STR(it->prompt, "Compare<image 1>and<image 2>. Which is wider?");
+	CHECK_EQ_INT(it->n_images, 2);
+	CHECK_STR(it->images[1].path, "tests/data/eval/img/tall.png");
+	CHECK_EQ_INT(it->metric, WEFT_METRIC_MC);
+	CHECK_EQ_INT(it->gold, 0);
+	CHECK_EQ_INT(s.items[2].metric, WEFT_METRIC_EXACT);
+	CHECK_STR(s.items[2].answers[0], "3");
+	CHECK_EQ_INT(s.items[3].metric, WEFT_METRIC_VQA);
+	CHECK_EQ_INT(s.items[3].n_answers, 10);
+	CHECK_EQ_INT(s.items[4].metric, WEFT_METRIC_ANLS);
+	CHECK_EQ_INT(s.items[5].n_images, 0);
+	CHECK_STR(s.items[6].category, "color");
+	weft_eval_set_free(&s);
+}
+
+static void reader_mmmu(void)
+{
+	weft_eval_set s;
+	if (read_set(&s, D "mmmu.jsonl"))
+		return;
+	CHECK_STR(s.format, "mmmu");
+	CHECK_EQ_INT(s.n, 3);
+	const weft_eval_item *a = &s.items[0], *b = &s.items[1], *c = &s.items[2];
+	CHECK(!a->error && !b->error && !c->error);
+	CHECK_EQ_INT(a->n_choices, 3);
+	CHECK_STR(a->choices[2], "it's blue");
+	CHECK_STR(a->prompt, "Which colour is shown in <image 1>?\nA. red\nB. green\nC. it's blue\n\n"
+			     "Answer with the option's letter from the given choices directly.");
+	CHECK_STR(a->category, "Art");
+	CHECK_STR(b->id, "2");
+	CHECK_STR(b->category, "");
+	CHECK_STR(b->prompt, "<image 1> is wider than which?\nA. <image 2>\nB. nothing\n\n"
+			     "Answer with the option's letter from the given choices directly.");
+	CHECK_EQ_INT(b->n_images, 2);
+	CHECK_EQ_INT(c->metric, WEFT_METRIC_EXACT);
+	CHECK_EQ_INT(c->n_answers, 2);
+	CHECK_STR(c->answers[1], "four");
+	CHECK_STR(c->category, "Math");
+	CHECK_STR(c->prompt, "How many sides has <image 1>?\n\nAnswer the question using a single word or phrase.");
+	weft_eval_set_free(&s);
+}
+
+/* The shared MMMU-Pro sample, unmodified. */
+static void reader_mmmu_pro_sample(void)
+{
+	weft_eval_set s;
+	if (access("../shared/data/mmmu-pro-sample/data.jsonl", R_OK) != 0)
+		SKIP("../shared/data/mmmu-pro-sample/data.jsonl not found");
+	if (read_set(&s, "../shared/data/mmmu-pro-sample/data.jsonl"))
+		return;
+	CHECK_EQ_INT(s.n, 21);
+	for (int64_t i = 0; i < s.n; i++)
+		if (s.items[i].error)
+			FAILF("mmmu-pro-sample item %lld: %s", (long long)i, s.items[i].error);
+	CHECK_STR(s.items[0].category, "Clinical_Medicine");
+	CHECK_STR(s.items[11].category, "ai2d");
+	CHECK_EQ_INT(s.items[5].n_images, 5);
+	weft_eval_set_free(&s);
+}
+
+static void reader_muirbench(void)
+{
+	weft_eval_set s;
+	if (read_set(&s, D "muir.jsonl"))
+		return;
+	CHECK_STR(s.format, "muirbench");
+	CHECK(!s.items[0].error && !s.items[1].error);
+	CHECK_STR(s.items[0].prompt, "Which image matches <image>?\nA. <image>\nB. <image>\n\n"
+				     "Answer with the option's letter from the given choices directly.");
+	CHECK_EQ_INT(s.items[0].n_images, 3);
+	CHECK_EQ_INT(s.items[0].gold, 1);
+	CHECK_STR(s.items[1].category, "Counting");
+	weft_eval_set_free(&s);
+}
+
+static void reader_vlmevalkit(void)
+{
+	weft_eval_set s;
+	if (read_set(&s, D "bench.tsv"))
+		return;
+	CHECK_STR(s.format, "vlmevalkit");
+	CHECK_EQ_INT(s.n, 5);
+	CHECK_STR(s.items[0].prompt, "<image 1>\nHint: Look closely.\nQuestion: What colour is it?\nOptions:\nA. red\n"
+				     "B. green\nPlease select the correct answer from the options above. \n");
+	CHECK_EQ_INT(s.items[0].n_images, 1);
+	/* the image decodes to the PNG it was made from */
+	size_t n, m;
+	unsigned char *png = weft_eval_image_bytes(&s, &s.items[0].images[0], &n);
+	weft_eval_image file = {.kind = WEFT_EVAL_IMAGE_PATH, .path = D "img/red.png"};
+	unsigned char *want = weft_eval_image_bytes(&s, &file, &m);
+	CHECK(png && want && n == m && memcmp(png, want, n) == 0);
+	free(png);
+	free(want);
+	/* row 2 names row 1's image by index; row 3 holds two */
+	CHECK(!s.items[1].error);
+	CHECK_EQ_INT(s.items[1].n_images, 1);
+	CHECK_EQ_INT(s.items[1].images[0].off, s.items[0].images[0].off);
+	CHECK_EQ_INT(s.items[2].n_images, 2);
+	CHECK(strncmp(s.items[2].prompt, "Question: Is <image 1> wider", 28) == 0);
+	CHECK_EQ_INT(s.items[2].n_choices, 3);
+	/* a broken base64 cell fails when its image is read */
+	CHECK(weft_eval_image_bytes(&s, &s.items[3].images[0], &n) == NULL);
+	CHECK(strstr(weft_errmsg(), "bad base64 at character 1") != NULL);
+	/* a quoted cell with a tab and doubled quotes; no options: exact */
+	CHECK_STR(s.items[4].prompt, "<image 1>\nSay \"tall\"\tquoted");
+	CHECK_EQ_INT(s.items[4].metric, WEFT_METRIC_EXACT);
+	CHECK_STR(s.items[4].answers[0], "tall");
+	weft_eval_set_free(&s);
+}
+
+static void reader_errors(void)
+{
+	weft_eval_set s;
+	if (read_set(&s, D "bad.jsonl"))
+		return;
+	static const char *const want[] = {
+		NULL, "malformed JSON", "<image 2> but the item has 1 image", "image 2 (tests/data/eval/img/tall.png) has no <image 2> placeholder",
+		NULL, NULL, "duplicate id (first on line 1)", "answer 'D' is outside the options A..B", "unknown metric 'bleu'",
+		"not a JSON object", NULL};
+	CHECK_EQ_INT(s.n, 11);
+	for (int64_t i = 0; i < s.n && i < 11; i++) {
+		const char *e = s.items[i].error;
+		if ((want[i] == NULL) != (e == NULL) || (e && !strstr(e, want[i])))
+			FAILF("item %lld: error '%s', expected '%s'", (long long)i, e ? e : "(none)", want[i] ? want[i] : "(none)");
+	}
+	weft_eval_set_free(&s);
+	/* file-level problems */
+	CHECK(weft_eval_read(&s, D "nonexistent.jsonl", NULL) == -1);
+	CHECK(strstr(weft_errmsg(), "No such file") != NULL);
+	CHECK(weft_eval_read(&s, D "img/red.png", NULL) == -1);
+	CHECK(strstr(weft_errmsg(), "not a JSONL file") != NULL);
+	weft_eval_read_opts o = {.format = "tsv", .metric = -1};
+	CHECK(weft_eval_read(&s, D "weft.jsonl", &o) == -1);
+	CHECK(strstr(weft_errmsg(), "unknown input format 'tsv'") != NULL);
+	o.format = "vlmevalkit";
+	CHECK(weft_eval_read(&s, D "weft.jsonl", &o) == -1);
+	CHECK(strstr(weft_errmsg(), "not a TSV file") != NULL);
+}
+
+/* A run file written with the library and read back. */
+static void run_file(void)
+{
+	weft_eval_set s;
+	if (read_set(&s, D "weft.jsonl"))
+		return;
+	weft_score_opts so = {0};
+	weft_eval_config c = {.kind = "score", .set = &s, .score = &so, .metric = -1, .shard_n = 1, .preds = "p"};
+	char *h = weft_eval_header(&c);
+	char path[] = "/tmp/weft-test-eval-XXXXXX";
+	int fd = mkstemp(path);
+	FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+	if (!h || !f) {
+		FAILF("header or temporary file");
+		return;
+	}
+	fputs(h, f);
+	/* scores 1, 0, 0.5, 1, 0, failed, 1 */
+	const double sc[7] = {1, 0, 0.5, 1, 0, 0, 1};
+	for (int i = 0; i < 7; i++) {
+		weft_score w = {.score = sc[i], .extracted = "x", .rule = "exact"};
+		char *line = weft_eval_record(&s.items[i], NULL, "p", 1, i == 5 ? NULL : &w, i == 5 ? "boom" : NULL, 0);
+		fputs(line, f);
+		free(line);
+	}
+	fputs("{\"index\":7,\"id\":\"torn", f); /* a record cut short */
+	fclose(f);
+	weft_eval_log log;
+	CHECK_EQ_INT(weft_eval_log_read(&log, path), 0);
+	CHECK_EQ_INT(log.n, 7);
+	CHECK_EQ_INT(log.torn, 1);
+	CHECK_EQ_INT(log.recs[5].failed, 1);
+	weft_eval_boot b = {.resamples = 1000, .seed = 7};
+	char *sum = weft_eval_summary(&log, &b);
+	json_error_t err;
+	json_t *j = sum ? json_loads(sum, 0, &err) : NULL;
+	CHECK(j != NULL);
+	/* (1 + 0 + 0.5 + 1 + 0 + 0 + 1) / 7 */
+	CHECK_NEAR(json_real_value(json_object_get(j, "accuracy")), 3.5 / 7, 1e-9);
+	CHECK_NEAR(json_real_value(json_object_get(j, "accuracy_ran")), 3.5 / 6, 1e-9);
+	CHECK_EQ_INT(json_integer_value(json_object_get(j, "failed")), 1);
+	CHECK(json_is_true(json_object_get(j, "complete")));
+	json_t *color = json_object_get(json_object_get(j, "categories"), "color");
+	/* color: items 0, 3, 6: scores 1, 1, 1 */
+	CHECK_NEAR(json_real_value(json_object_get(color, "accuracy")), 1.0, 0);
+	CHECK_EQ_INT(json_integer_value(json_object_get(color, "n")), 3);
+	json_t *ci = json_object_get(j, "accuracy_ci95");
+	CHECK(json_real_value(json_array_get(ci, 0)) < 0.5 && json_real_value(json_array_get(ci, 1)) > 0.5);
+	/* the same seed, the same summary */
+	char *sum2 = weft_eval_summary(&log, &b);
+	CHECK(sum2 && strcmp(sum, sum2) == 0);
+	free(sum2);
+	json_decref(j);
+	free(sum);
+	weft_eval_log_free(&log);
+	/* a file that is not a run file */
+	CHECK_EQ_INT(weft_eval_log_read(&log, D "weft.jsonl"), -1);
+	CHECK(strstr(weft_errmsg(), "not an eval-interleaved run file") != NULL);
+	unlink(path);
+	free(h);
+	weft_eval_set_free(&s);
+}
+
+static void bootstrap(void)
+{
+	double x[100];
+	for (int i = 0; i < 100; i++)
+		x[i] = i % 2;
+	weft_eval_boot b = {.resamples = 2000, .seed = 1};
+	double lo, hi, lo2, hi2;
+	weft_eval_bootstrap_mean(x, 100, &b, &lo, &hi);
+	/* mean 0.5, standard error 0.05: about 0.5 -+ 1.96 * 0.05 */
+	CHECK(lo > 0.38 && lo < 0.42 && hi > 0.58 && hi < 0.62);
+	weft_eval_bootstrap_mean(x, 100, &b, &lo2, &hi2);
+	CHECK(lo == lo2 && hi == hi2);
+	for (int i = 0; i < 100; i++)
+		x[i] = 1;
+	weft_eval_bootstrap_mean(x, 100, &b, &lo, &hi);
+	CHECK(lo == 1 && hi == 1);
+	weft_eval_bootstrap_mean(x, 0, &b, &lo, &hi);
+	CHECK(isnan(lo) && isnan(hi));
+	/* shards: every index in exactly one, sizes add up */
+	int64_t tot = 0;
+	for (int i = 0; i < 3; i++)
+		tot += weft_eval_shard_items(10, i, 3);
+	CHECK_EQ_INT(tot, 10);
+	CHECK_EQ_INT(weft_eval_shard_items(10, 0, 3), 4);
+	CHECK_EQ_INT(weft_eval_shard_items(10, 2, 3), 3);
+	CHECK(weft_eval_in_shard(7, 1, 3) && !weft_eval_in_shard(7, 0, 3));
+}
+
+static double logprob(const float *l, int n, int t)
+{
+	double mx = l[0], s = 0;
+	for (int i = 1; i < n; i++)
+		mx = l[i] > mx ? l[i] : mx;
+	for (int i = 0; i < n; i++)
+		s += exp(l[i] - mx);
+	return l[t] - mx - log(s);
+}
+
+/* Likelihood scoring from the prompt's cache equals the log-probabilities
+ * of prompt + option run in one forward pass. */
+static void likelihood_reuse(void)
+{
+	const char *model = "tests/data/vlm/tiny-llava-llm-f32.gguf";
+	char *choices[] = {"red", "a green leaf", "blue"};
+	weft_eval_item it = {.id = "q", .category = "", .metric = WEFT_METRIC_MC, .prompt = "Which colour?",
+			     .choices = choices, .n_choices = 3, .gold = 0};
+	weft_eval_run_opts ro = {.n_predict = 4, .kv_type = WEFT_KV_F32, .tmpl = "vicuna", .likelihood = 1, .threads = 1};
+	weft_eval_runner *r = weft_eval_runner_new(model, NULL, &ro);
+	weft_eval_set s = {0};
+	weft_eval_out out;
+	if (!r)
+		SKIP("%s", weft_errmsg());
+	CHECK_EQ_INT(weft_eval_run_item(r, &s, &it, &out), 0);
+	CHECK_EQ_INT(out.n_options, 3);
+	/* the reference: one pass over the whole text */
+	weft_gguf *g = weft_gguf_open(model);
+	weft_model *m = g ? weft_model_load(g) : NULL;
+	weft_vocab *v = g ? weft_vocab_load(g) : NULL;
+	weft_pool *pool = weft_pool_new(1);
+	if (!m || !v || !pool) {
+		FAILF("load: %s", weft_errmsg());
+		return;
+	}
+	weft_chat_msg msg = {"user", it.prompt};
+	char *text = weft_chat_render(weft_chat_from_name("vicuna"), &msg, 1, 1);
+	weft_text_prompt tp;
+	CHECK_EQ_INT(weft_text_prompt_build(&tp, v, text, strlen(text), WEFT_TEXT_BOS | WEFT_TEXT_SPECIAL), 0);
+	for (int c = 0; c < 3; c++) {
+		int32_t *ids = malloc((size_t)(tp.n_ids + 64) * sizeof *ids);
+		memcpy(ids, tp.ids, (size_t)tp.n_ids * sizeof *ids);
+		int32_t *opt = NULL;
+		size_t n = 0, cap = 0;
+		weft_tokenize(v, choices[c], strlen(choices[c]), 0, &opt, &n, &cap);
+		memcpy(ids + tp.n_ids, opt, n * sizeof *ids);
+		const int64_t T = tp.n_ids + (int64_t)n;
+		weft_kv *kv = weft_kv_new_type(m, T, WEFT_KV_F32);
+		float *logits = malloc((size_t)T * m->hp.n_vocab * sizeof *logits);
+		CHECK_EQ_INT(weft_model_forward(m, pool, kv, ids, NULL, T, 512, logits, 1, NULL), 0);
+		double ll = 0;
+		for (size_t i = 0; i < n; i++)
+			ll += logprob(logits + (size_t)(tp.n_ids - 1 + (int64_t)i) * m->hp.n_vocab, m->hp.n_vocab, opt[i]);
+		CHECK_NEAR(out.option_ll[c], ll / (double)n, 1e-4);
+		free(ids), free(opt), free(logits);
+		weft_kv_free(kv);
+	}
+	int best = 0;
+	for (int c = 1; c < 3; c++)
+		best = out.option_ll[c] > out.option_ll[best] ? c : best;
+	CHECK_EQ_INT(out.choice, best);
+	weft_text_prompt_free(&tp);
+	free(text);
+	weft_eval_out_free(&out);
+	weft_pool_free(pool);
+	weft_vocab_free(v);
+	weft_model_free(m);
+	weft_gguf_close(g);
+	weft_eval_runner_free(r);
+}
+
+int main(void)
+{
+	t_suite = "eval";
+	RUN(reader_weft);
+	RUN(reader_mmmu);
+	RUN(reader_mmmu_pro_sample);
+	RUN(reader_muirbench);
+	RUN(reader_vlmevalkit);
+	RUN(reader_errors);
+	RUN(run_file);
+	RUN(bootstrap);
+	RUN(likelihood_reuse);
+	TEST_MAIN_END();
+}
