@@ -324,11 +324,13 @@ class Gen:
         if cat == "color":
             s, c = r.choice(SHAPES), r.choice(list(COLORS))
             im, _ = scene(r, [(s, c, r.uniform(16, 32) * k)], S)
+            self.facts = {"shape": s, "color": c}
             q, w = self.template("color", s=s)
             return q + self.hint(HINT_WORD, q), [im], c, "exact", None, w
         if cat == "shape":
             s, c = r.choice(SHAPES), r.choice(list(COLORS))
             im, _ = scene(r, [(s, c, r.uniform(16, 32) * k)], S)
+            self.facts = {"shape": s, "color": c}
             q, w = self.template("shape")
             return q + self.hint(HINT_WORD, q), [im], s, "exact", None, w
         if cat == "count":
@@ -341,6 +343,8 @@ class Gen:
                 objs += [(s2, r.choice(list(COLORS)), r.uniform(6.5, 10) * k) for _ in range(r.randint(1, 2))]
                 r.shuffle(objs)
             im, _ = scene(r, objs, S)
+            self.facts = {"count_shape": s, "count": n, "count_color": c0 if same_col else None,
+                          "only_kind": len(objs) == n}
             q, w = self.template("count", ss=PLURAL[s])
             return q + self.hint(HINT_NUM), [im], str(n), "exact", None, w
         if cat == "position":
@@ -358,6 +362,7 @@ class Gen:
             cv = Canvas(r, S)
             cv.shape(s, pl[0][0], pl[0][1], rad, COLORS[c], r)
             im = cv.done()
+            self.facts = {"shape": s, "color": c, "cell": cell}
             if mode == "mc":
                 q, w = self.template("position_mc", s=s, c=c)
                 text, ch, letter = self.mc(CELLS[cell], CELLS)
@@ -372,6 +377,7 @@ class Gen:
             c1, c2 = r.sample(list(COLORS), 2)
             big, small = r.uniform(18, 26) * k, r.uniform(7, 11) * k
             im, _ = scene(r, [(s, c1, big), (s, c2, small)], S)
+            self.facts = {"pair_shape": s, "big_color": c1, "small_color": c2}
             if r.random() < 0.5:
                 q, w = self.template("size_big", s=s, ss=PLURAL[s])
                 return q + self.hint(HINT_WORD, q), [im], c1, "exact", None, w
@@ -381,13 +387,16 @@ class Gen:
             s1, s2 = r.choice(SHAPES), r.choice(SHAPES)
             c1, c2 = r.sample(list(COLORS), 2)
             im, _ = scene(r, [(s1, c1, r.uniform(20, 30) * k), (s2, c2, r.uniform(3.5, 5) * k)], S)
+            self.facts = {"big_shape": s1, "big_color": c1, "small_shape": s2, "small_color": c2}
             q, w = self.template("small_object", s=s2)
             return q + self.hint(HINT_WORD, q), [im], c2, "exact", None, w
         if cat == "text":
             ch = r.choice(CHARS)
             cv = Canvas(r, S)
             font = ImageFont.load_default(size=int(r.uniform(48, 80) * k * SS))
-            col = jitter(COLORS[r.choice(["red", "green", "blue", "purple", "black", "black"])], r)
+            cname = r.choice(["red", "green", "blue", "purple", "black", "black"])
+            col = jitter(COLORS[cname], r)
+            self.facts = {"char": ch, "char_color": cname}
             x0, y0, x1, y1 = cv.d.textbbox((0, 0), ch, font=font)
             W, H = x1 - x0, y1 - y0
             px = r.uniform(2 * SS, S * SS - W - 2 * SS) - x0 if S * SS - W > 4 * SS else (S * SS - W) / 2 - x0
@@ -398,6 +407,7 @@ class Gen:
             return q + self.hint(HINT_WORD, q), [im], ch, "exact", None, w
         if cat == "garment":
             im, lab, src = self.fm()
+            self.facts = {"garment": lab}
             q, w = self.template("garment")
             text, ch, letter = self.mc(GARMENTS[lab], GARMENTS)
             return q + text + self.hint(HINT_MC), [(im, src)], letter, "mc", ch, w
@@ -409,6 +419,7 @@ class Gen:
                 col = r.choice(list(COLORS))
                 im, _ = scene(r, [(s, col, r.uniform(6.5, 10) * k) for _ in range(n)], S)
                 ims.append(im)
+            self.facts = {"count_shape": s, "n1": n1, "n2": n2}
             q, w = self.template("multi_count", ss=PLURAL[s])
             options = ["the first image", "the second image"]
             text = "\nA. %s\nB. %s" % tuple(options)
@@ -422,9 +433,85 @@ class Gen:
                     b, lb, sb = self.fm(la)
             else:
                 b, lb, sb = self.fm(r.choice([x for x in range(10) if x != la]))
+            self.facts = {"garment1": la, "garment2": lb}
             q, w = self.template("multi_garment")
             return q + self.hint(HINT_YN), [(a, sa), (b, sb)], "yes" if la == lb else "no", "exact", None, w
         raise ValueError(cat)
+
+
+# Follow-up questions about the same image(s), for the training split's
+# multi-turn conversations (the image is already in the conversation, so
+# no placeholder); drawn with their own generator so the items themselves
+# do not depend on them.
+XQ = {
+    "color": ["What colour is the {s}?", "What color is the shape?", "Which colour is it?"],
+    "shape": ["What shape is it?", "Which shape is shown?", "What is the shape?"],
+    "count": ["How many {ss} are there?", "Count the {ss}.", "How many {ss} do you see?"],
+    "cell": ["Where is the {s}?", "In which part of the image is the {s}?"],
+    "lr": ["Is the {s} on the left or on the right?"],
+    "tb": ["Is the {s} at the top or at the bottom?"],
+    "big_color": ["What colour is the larger {s}?", "What color is the big shape?"],
+    "small_color": ["What colour is the smaller {s}?", "What color is the small shape?"],
+    "big_shape": ["What shape is the big one?", "Which shape is the large object?"],
+    "small_shape": ["What shape is the tiny one?", "Which shape is the small object?"],
+    "char": ["What character is drawn?", "Which digit or letter is shown?"],
+    "char_color": ["What colour is the character?", "What color is the text?"],
+    "garment": ["What garment is this? Answer with its name.", "Which piece of clothing is it? Name it."],
+    "garment_n": ["What garment is in the {nth} image? Answer with its name."],
+    "count_n": ["How many {ss} are in the {nth} image?"],
+}
+
+
+def extras(cat, f, r):
+    """[(question, answer)] follow-ups answerable from the facts f."""
+    out = []
+
+    def ask(key, ans, **kw):
+        out.append((r.choice(XQ[key]).format(**kw), ans))
+    if "shape" in f:
+        ask("color", f["color"], s=f["shape"])
+        ask("shape", f["shape"])
+    if "cell" in f:
+        cy, cx = divmod(f["cell"], 3)
+        opts = [c for c in CELLS if c != CELLS[f["cell"]]]
+        r.shuffle(opts)
+        ch = opts[:3] + [CELLS[f["cell"]]]
+        r.shuffle(ch)
+        out.append((r.choice(XQ["cell"]).format(s=f["shape"]) + "".join(
+            "\n%s. %s" % ("ABCD"[i], c) for i, c in enumerate(ch)), "ABCD"[ch.index(CELLS[f["cell"]])]))
+        if cx != 1:
+            ask("lr", "left" if cx == 0 else "right", s=f["shape"])
+        if cy != 1:
+            ask("tb", "top" if cy == 0 else "bottom", s=f["shape"])
+    if "count" in f:
+        ask("count", str(f["count"]), ss=PLURAL[f["count_shape"]])
+        if f["only_kind"]:
+            out.append((r.choice(["What shape are the objects?", "Which shape are they?"]), f["count_shape"]))
+        if f["count_color"]:
+            out.append((r.choice(["What colour are the {ss}?", "What color are the shapes?"]).format(
+                ss=PLURAL[f["count_shape"]]), f["count_color"]))
+    if "pair_shape" in f:
+        ask("big_color", f["big_color"], s=f["pair_shape"])
+        ask("small_color", f["small_color"], s=f["pair_shape"])
+        out.append((r.choice(["What shape are the two objects?", "Which shape are both?"]), f["pair_shape"]))
+    if "big_shape" in f:
+        ask("small_color", f["small_color"], s=f["small_shape"])
+        ask("big_color", f["big_color"], s=f["big_shape"])
+        ask("big_shape", f["big_shape"])
+        ask("small_shape", f["small_shape"])
+    if "char" in f:
+        ask("char", f["char"])
+        ask("char_color", f["char_color"])
+    if "garment" in f:
+        ask("garment", GARMENTS[f["garment"]])
+    if "n1" in f:
+        for nth, n in (("first", f["n1"]), ("second", f["n2"])):
+            ask("count_n", str(n), ss=PLURAL[f["count_shape"]], nth=nth)
+    if "garment1" in f:
+        for nth, g in (("first", f["garment1"]), ("second", f["garment2"])):
+            ask("garment_n", GARMENTS[g], nth=nth)
+    r.shuffle(out)
+    return out
 
 
 def png_bytes(im):
@@ -473,6 +560,8 @@ def generate(split, n, out, size=None, forbid=None):
         it["answer"] = ans
         it["metric"] = metric
         it["wording"] = wording
+        if split != "test":  # follow-ups for multi-turn training conversations
+            it["extra"] = extras(cat, g.facts, random.Random("%s-%d" % (split, idx)))
         items.append(it)
     tmp = os.path.join(out, "items.jsonl.tmp")
     with open(tmp, "w") as f:
