@@ -14,10 +14,10 @@ first letter A-D standing alone at the start equals the expected letter.
 Prints accuracy per category (and for questions worded as no training item
 was), the mean time per stage, and with --answers writes every item's
 output.  With --peer DIR (llama.cpp's bin directory) the same questions go
-to llama-mtmd-cli too (greedy, -n 8, same chat template with SmolLM2's
-default system message, as llama.cpp renders it) and weft's answers are
-also computed with that system message, to compare the two engines on the
-same prompt.
+to llama-mtmd-cli too (greedy, -n 8, its own chat formatting: ChatML
+without a system message, as weft's tokenize --chat renders it; image N
+for <image N>): accuracy per category and how often the two engines give
+identical text and the same first word / letter.
 """
 import argparse
 import json
@@ -30,7 +30,6 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-SYSTEM = "You are a helpful AI assistant named SmolLM, trained by Hugging Face"
 
 
 def first_word(text):
@@ -38,11 +37,16 @@ def first_word(text):
     return m.group(0) if m else ""
 
 
-def score(item, text):
+def extract(item, text):
+    """The answer a reply gives: its option letter (mc) or first word."""
     if item["metric"] == "mc":
         m = re.match(r"^\W*([A-Z])(?![a-z])", text.strip())
-        return bool(m) and m.group(1) == item["answer"]
-    return first_word(text) == item["answer"].lower()
+        return m.group(1) if m else ""
+    return first_word(text)
+
+
+def score(item, text):
+    return extract(item, text) == (item["answer"] if item["metric"] == "mc" else item["answer"].lower())
 
 
 def cache_dir():
@@ -116,7 +120,7 @@ def main():
     tmpd = tempfile.mkdtemp(prefix="weft-eval-")
     tmp = os.path.join(tmpd, "x")
     stats, tsum, rows = {}, {}, []
-    agree = n_peer = 0
+    agree = agree_ans = n_peer = 0
     t_all = time.time()
     for i, it in enumerate(items):
         out, times = run_weft(it, a.bench, llm, mmproj, tmp, threads=a.threads)
@@ -130,14 +134,14 @@ def main():
                 s[0] += ok
                 s[1] += 1
         if a.peer:
-            ws, _ = run_weft(it, a.bench, llm, mmproj, tmp, system=SYSTEM, threads=a.threads)
             po = run_peer(it, a.bench, llm, mmproj, a.peer)
-            row.update(weft_sys=ws, peer=po, peer_correct=score(it, po), weft_sys_correct=score(it, ws))
+            row.update(peer=po, peer_correct=score(it, po))
             n_peer += 1
-            agree += ws.strip() == po.strip()
-            for key in ("peer " + it["category"], "peer all", "weft+sys all"):
+            agree += out.strip() == po.strip()
+            agree_ans += extract(it, out) == extract(it, po)
+            for key in ("peer " + it["category"], "peer all"):
                 s = stats.setdefault(key, [0, 0])
-                s[0] += row["peer_correct"] if key.startswith("peer") else row["weft_sys_correct"]
+                s[0] += row["peer_correct"]
                 s[1] += 1
         rows.append(row)
         if (i + 1) % 50 == 0:
@@ -147,15 +151,16 @@ def main():
     os.rmdir(tmpd)
     print("demo benchmark %s: %d items, llm %s, mmproj %s" % (a.bench, len(items), os.path.basename(llm),
                                                              os.path.basename(mmproj)))
-    cats = [k for k in stats if not k.startswith(("peer", "weft+sys")) and k not in ("all", "new wording")]
-    for k in sorted(cats) + ["new wording", "all"] + sorted(k for k in stats if k.startswith(("peer", "weft+sys"))):
+    cats = [k for k in stats if not k.startswith("peer") and k not in ("all", "new wording")]
+    for k in sorted(cats) + ["new wording", "all"] + sorted(k for k in stats if k.startswith("peer")):
         if k in stats:
             s = stats[k]
             print("  %-22s %4d / %4d  %5.1f %%" % (k, s[0], s[1], 100.0 * s[0] / s[1]))
     n = len(items)
     print("  mean time per item: " + ", ".join("%s %.3f s" % (k, v / n) for k, v in tsum.items()))
     if a.peer:
-        print("  weft (with the system message) and llama-mtmd-cli: identical text on %d / %d items" % (agree, n_peer))
+        print("  weft and llama-mtmd-cli: identical text on %d / %d items, the same scored answer on %d / %d"
+              % (agree, n_peer, agree_ans, n_peer))
     if a.answers:
         with open(a.answers, "w") as f:
             for r in rows:
