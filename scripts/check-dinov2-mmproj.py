@@ -25,8 +25,9 @@ Exit 0 when pos, embd and feat are within 1e-4 (max-relative), else 1.
 --write-ref FILE writes the reference for tests/tools/demo.sh: the
 projector output (embd, tanh GELU in the ViT as weft runs it, class token
 dropped) of the astronaut and coffee photos as text, one line per image:
-"NAME N_TOKENS N_EMBD v0 v1 ..." (%.6g), from data/demo-vlm/ref-*.png that
-it also writes (the photos at the mmproj's size, PNG).
+"NAME N_TOKENS N_EMBD STRIDE v0 v1 ..." (%.7g): rows 0, STRIDE, 2 STRIDE...
+of embd, all channels; NAME is a PNG it writes next to FILE (the photo at
+the mmproj's size).
 """
 import os
 import sys
@@ -109,8 +110,9 @@ def main():
             from PIL import Image
             x = weft_vlm.preprocess(Image.open(png), S, hp["mean"], hp["std"])[None]
             e = weft_vlm.projector_forward(enc, weft_vlm.vit_forward(enc, x, k, "tanh")[:, 1:])[0]
-            lines.append("%s %d %d %s" % (os.path.basename(png), e.shape[0], e.shape[1],
-                                          " ".join("%.6g" % v for v in e.reshape(-1))))
+            stride = 7  # tokens 0, 7, ..., 63: rows across the whole 8 x 8 grid, all channels
+            lines.append("%s %d %d %d %s" % (os.path.basename(png), e.shape[0], e.shape[1], stride,
+                                             " ".join("%.7g" % v for v in e[::stride].reshape(-1))))
         with open(ref + ".tmp", "w") as f:
             f.write("\n".join(lines) + "\n")
         os.replace(ref + ".tmp", ref)
