@@ -6,7 +6,8 @@ r"""Accuracy of a VLM on the demo benchmark through weft's real pipeline
       | prefill -m LLM | decode -m LLM --greedy -n 8
 
     eval-demo-bench.py [--bench data/demo-bench] [--llm M] [--mmproj P]
-                       [--limit N] [--answers FILE.jsonl] [--peer DIR]
+                       [--limit N] [--every K] [--answers FILE.jsonl] [--peer DIR]
+                       [--questions data/demo/questions.tsv]
 
 Scoring (data/README.md): "exact" - the first word of the answer
 (lower-cased, letters and digits) equals the expected answer; "mc" - the
@@ -17,7 +18,10 @@ output.  With --peer DIR (llama.cpp's bin directory) the same questions go
 to llama-mtmd-cli too (greedy, -n 8, its own chat formatting: ChatML
 without a system message, as weft's tokenize --chat renders it; image N
 for <image N>): accuracy per category and how often the two engines give
-identical text and the same first word / letter.
+identical text and the same first word / letter.  --every K takes every
+K-th item (a sample across all categories); --questions TSV asks the demo's
+questions (images<TAB>expected<TAB>question, images relative to the TSV's
+directory; an expected answer A-D is a letter, scored mc) instead.
 """
 import argparse
 import json
@@ -103,6 +107,8 @@ def main():
     ap.add_argument("--peer", default=None)
     ap.add_argument("--categories", default=None)
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--every", type=int, default=1)
+    ap.add_argument("--questions", default=None)
     a = ap.parse_args()
     c = cache_dir()
     llm = a.llm or os.path.join(c, "models", "SmolLM2-135M-Instruct.Q4_1.gguf")
@@ -110,8 +116,21 @@ def main():
     for f in (llm, mmproj):
         if not os.path.exists(f):
             sys.exit("eval-demo-bench: %s absent (scripts/fetch-models --vlm)" % f)
-    with open(os.path.join(a.bench, "items.jsonl")) as f:
-        items = [json.loads(x) for x in f if x.strip()]
+    if a.questions:
+        a.bench = os.path.dirname(os.path.abspath(a.questions))
+        items = []
+        with open(a.questions) as f:
+            for line in f:
+                if line.startswith("#") or not line.strip():
+                    continue
+                imgs, want, q = line.rstrip("\n").split("\t")
+                items.append({"id": "demo-%d" % (len(items) + 1), "category": "demo", "question": q,
+                              "images": imgs.split(","), "answer": want,
+                              "metric": "mc" if re.fullmatch("[A-D]", want) else "exact"})
+    else:
+        with open(os.path.join(a.bench, "items.jsonl")) as f:
+            items = [json.loads(x) for x in f if x.strip()]
+    items = items[::a.every]
     if a.categories:
         keep = set(a.categories.split(","))
         items = [it for it in items if it["category"] in keep]
