@@ -164,3 +164,17 @@ plot: $(BIN)/eval-interleaved
 	$(BIN)/eval-interleaved plot $(SUMMARIES) -o $(PLOT)
 
 .PHONY: plot
+
+# The accuracy sweeps through eval-interleaved (minutes; run nice'd):
+# make kv-accuracy: every kvcompress method at ratios 0.25..0.9 on
+# SmolLM2-135M and the short retrieval set (scripts/kv-accuracy, the table
+# in man 1 kvcompress ACCURACY); make prune-accuracy: every prune-tokens
+# method at 7, 14, 21 of 64 visual tokens on the demo VLM
+# (scripts/prune-accuracy, man 1 prune-tokens ACCURACY).  Results in
+# build/kv-accuracy, build/prune-accuracy (table.tsv, summaries, PNG).
+kv-accuracy: all
+	WEFT_BIN=$(BIN) nice -n 10 scripts/kv-accuracy $(BUILD)/kv-accuracy
+prune-accuracy: all
+	WEFT_BIN=$(BIN) nice -n 10 scripts/prune-accuracy $(BUILD)/prune-accuracy
+
+.PHONY: kv-accuracy prune-accuracy

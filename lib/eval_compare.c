@@ -77,6 +77,12 @@ char *weft_eval_compare(const weft_eval_log *a, const weft_eval_log *b, const we
 			      "b", b->path, "dataset_sha256", a->dataset_sha256, "same_config",
 			      strcmp(a->config_id, b->config_id) == 0, "items", (json_int_t)n, "accuracy_a", acc_a / n,
 			      "accuracy_b", acc_b / n, "difference", (acc_b - acc_a) / n, "difference_ci95", pair(dlo, dhi));
+	for (int k = 0; k < 2; k++) { /* each run's stages (--prune, --kv), from its header */
+		json_t *h = json_loads(k ? b->header : a->header, 0, NULL);
+		json_t *st = json_object_get(json_object_get(json_object_get(h, "config"), "options"), "stages");
+		json_object_set(j, k ? "stages_b" : "stages_a", st ? st : json_null());
+		json_decref(h);
+	}
 	json_object_set_new(j, "items_timed", json_integer(nt));
 	json_object_set_new(j, "ttft_ms_a", num_or_null(nt ? t_a / nt : NAN));
 	json_object_set_new(j, "ttft_ms_b", num_or_null(nt ? t_b / nt : NAN));

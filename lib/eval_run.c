@@ -33,6 +33,7 @@ struct weft_eval_runner {
 	unsigned text_flags;
 	weft_kv *kv;
 	weft_kv_state empty;           /* the cache with no rows, restored per item */
+	int kv_dirty;                  /* a KV stage changed its layout: make it anew */
 	float *logits;
 	int64_t ctx;
 	char model_fp[17], vocab_fp[17], mmproj_fp[17];
@@ -91,7 +92,10 @@ weft_eval_runner *weft_eval_runner_new(const char *model, const char *mmproj, co
 			goto fail;
 		}
 		weft_fingerprint_hex(r->v->fingerprint, r->mmproj_fp);
-		weft_imgenc_opts eo = {.batch = o->batch, .image = o->image, .alpha = o->alpha};
+		/* encode-image --stats, --prune flowcut (its --keep / --ratio) */
+		const int np = r->v->hp.n_patches, fr = (int)(o->flowcut_ratio * np + 0.5);
+		weft_imgenc_opts eo = {.batch = o->batch, .image = o->image, .alpha = o->alpha, .stats = o->enc_stats,
+				       .flowcut = o->flowcut_keep ? (int)o->flowcut_keep : o->flowcut_ratio > 0 ? (fr > 0 ? fr : 1) : 0};
 		if (!(r->enc = weft_imgenc_new(r->v, r->pool, &eo)))
 			goto fail;
 	}
@@ -301,6 +305,13 @@ static int run_stages(weft_eval_runner *r, weft_eval_hook at, weft_eval_state *s
 	return 0;
 }
 
+static void end_stages(weft_eval_runner *r)
+{
+	for (int i = 0; i < r->o.n_stages; i++)
+		if (r->o.stages[i].end)
+			r->o.stages[i].end(r->o.stages[i].ctx);
+}
+
 static unsigned stage_needs(const weft_eval_runner *r, int *n_window)
 {
 	unsigned needs = 0;
@@ -344,10 +355,20 @@ static int assemble(weft_eval_runner *r, const weft_text_prompt *tp, weft_prompt
 static int prefill(weft_eval_runner *r, const weft_prompt *pr, int64_t room, weft_fwd_extra *extra,
 		   weft_eval_out *out)
 {
-	if (pr->n + room > r->ctx)
-		return fail(out, "context length exceeded: %" PRId64 " prompt + %" PRId64 " new tokens > context %" PRId64,
-			    pr->n, room, r->ctx);
-	weft_kv_restore(r->kv, &r->empty);
+	/* (a prompt pruned with its positions kept spans more positions than rows) */
+	if (pr->n_pos + room > r->ctx)
+		return fail(out, "context length exceeded: %" PRId64 " prompt positions + %" PRId64 " new tokens > context %" PRId64,
+			    pr->n_pos, room, r->ctx);
+	if (r->kv_dirty) { /* compressed last item: a fresh cache */
+		weft_kv_state_free(&r->empty);
+		weft_kv_free(r->kv);
+		if (!(r->kv = weft_kv_new_type(r->m, 256, r->o.kv_type >= 0 ? (weft_kv_type)r->o.kv_type : WEFT_KV_F16)) ||
+		    weft_kv_save(r->kv, &r->empty) != 0)
+			return fail(out, "KV cache: %s", weft_errmsg());
+		r->kv_dirty = 0;
+	} else {
+		weft_kv_restore(r->kv, &r->empty);
+	}
 	if (weft_kv_reserve(r->kv, pr->n + room) != 0)
 		return fail(out, "KV cache: %s", weft_errmsg());
 	int n_window;
@@ -362,11 +383,21 @@ static int prefill(weft_eval_runner *r, const weft_prompt *pr, int64_t room, wef
 		if (!(extra->window_q = weft_calloc(nq, sizeof(float))))
 			return fail(out, "out of memory");
 	}
+	if (needs & WEFT_EVAL_NEEDS_QSTATS) { /* prefill --q-stats: from token 4 on */
+		const size_t nqs = (size_t)hp->n_layer * (size_t)hp->n_head * (size_t)hp->head_dim;
+		extra->q_skip = 4;
+		if (!(extra->q_sum = weft_calloc(nqs, sizeof(double))) ||
+		    !(extra->q_sq = weft_calloc(nqs * (size_t)hp->head_dim, sizeof(double))))
+			return fail(out, "out of memory");
+	}
+	if (pr->n_pos != pr->n) /* pruned, positions kept */
+		extra->pos = pr->pos, extra->pos_span = pr->n_pos;
 	float *x = pr->n_rows ? weft_prompt_input_rows(pr) : NULL;
 	if (pr->n_rows && !x)
 		return fail(out, "prompt: %s", weft_errmsg());
 	const int rc = weft_model_forward(r->m, r->pool, r->kv, x ? NULL : pr->ids, x, pr->n,
-					  r->o.chunk > 0 ? r->o.chunk : 512, r->logits, 0, needs ? extra : NULL);
+					  r->o.chunk > 0 ? r->o.chunk : 512, r->logits, 0,
+					  needs || extra->pos || extra->drop ? extra : NULL);
 	free(x);
 	return rc == 0 ? 0 : fail(out, "prefill: %s", weft_errmsg());
 }
@@ -381,7 +412,11 @@ static int generate(weft_eval_runner *r, const weft_prompt *pr, weft_eval_out *o
 	weft_gen_opts go = {.n_predict = r->o.n_predict, .stops = r->o.stops, .n_stops = r->o.n_stops, .sp = r->o.sp,
 			    .on_text = keep_text};
 	weft_gen_result gr;
-	const int rc = weft_generate(r->m, r->voc, r->pool, r->kv, r->logits, pr->ids, pr->n, &go, &gr);
+	int32_t *hist = weft_prompt_history(pr); /* by position, as prefill writes it for decode */
+	if (!hist)
+		return fail(out, "out of memory");
+	const int rc = weft_generate(r->m, r->voc, r->pool, r->kv, r->logits, hist, pr->n_pos, &go, &gr);
+	free(hist);
 	if (rc != 0) {
 		weft_gen_result_free(&gr);
 		return fail(out, "decode: %s", weft_errmsg());
@@ -488,7 +523,8 @@ int weft_eval_run_item(weft_eval_runner *r, const weft_eval_set *s, const weft_e
 	weft_prompt pr;
 	weft_prompt_init(&pr, r->m, r->voc);
 	weft_fwd_extra extra = {0};
-	weft_eval_state st = {.m = r->m, .voc = r->voc, .pool = r->pool, .item = it, .text = &tp, .prompt = &pr};
+	weft_eval_state st = {.m = r->m, .voc = r->voc, .pool = r->pool, .item = it, .text = &tp, .prompt = &pr,
+			      .extra = &extra};
 	int rc = -1;
 	if (tokenize_item(r, it, &tp, out) != 0)
 		goto done_pr;
@@ -509,9 +545,14 @@ int weft_eval_run_item(weft_eval_runner *r, const weft_eval_set *s, const weft_e
 	if (prefill(r, &pr, room, &extra, out) != 0)
 		goto done;
 	const double t3 = now_ms();
+	for (int i = 0; i < r->o.n_stages; i++) { /* an in-LLM drop: the visual tokens it kept */
+		const int64_t k = r->o.stages[i].visual_kept ? r->o.stages[i].visual_kept(r->o.stages[i].ctx) : -1;
+		out->visual_kept = k >= 0 ? k : out->visual_kept;
+	}
 	st.kv = r->kv;
 	st.logits = r->logits;
-	st.extra = &extra;
+	for (int i = 0; i < r->o.n_stages; i++)
+		r->kv_dirty |= r->o.stages[i].at == WEFT_EVAL_AT_CACHE;
 	if (run_stages(r, WEFT_EVAL_AT_CACHE, &st, out) != 0)
 		goto done;
 	out->kv_bytes = weft_kv_bytes(r->kv);
@@ -533,8 +574,11 @@ int weft_eval_run_item(weft_eval_runner *r, const weft_eval_set *s, const weft_e
 done:
 	weft_text_prompt_free(&tp);
 done_pr:
+	end_stages(r);
 	weft_prompt_free(&pr);
 	free(extra.mass);
 	free(extra.window_q);
+	free(extra.q_sum);
+	free(extra.q_sq);
 	return rc;
 }

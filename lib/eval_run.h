@@ -53,11 +53,14 @@ typedef struct weft_eval_state {
 	weft_prompt *prompt;           /* AT_PROMPT and AT_CACHE */
 	weft_kv *kv;                   /* AT_CACHE: compact rows with weft_kv_compact */
 	float *logits;                 /* AT_CACHE: the next token's */
-	const weft_fwd_extra *extra;   /* AT_CACHE: what the stages' needs asked for */
+	/* AT_PROMPT: the forward pass's extras, for a stage to attach a hook
+	 * (an in-LLM drop); AT_CACHE: what the stages' needs asked for */
+	weft_fwd_extra *extra;
 } weft_eval_state;
 
 #define WEFT_EVAL_NEEDS_MASS 1u     /* prefill accumulates attention mass */
 #define WEFT_EVAL_NEEDS_WINDOW_Q 2u /* prefill keeps the last n_window queries */
+#define WEFT_EVAL_NEEDS_QSTATS 4u   /* prefill sums the queries (from token 4 on) */
 
 typedef struct weft_eval_stage {
 	const char *name;              /* "prune-tokens", "kvcompress" ... */
@@ -67,6 +70,10 @@ typedef struct weft_eval_stage {
 	int n_window;                  /* with NEEDS_WINDOW_Q */
 	int (*run)(void *ctx, weft_eval_state *s); /* 0, or -1 + error */
 	void *ctx;
+	/* optional: after the prefill, the visual tokens the LLM kept (an
+	 * in-LLM drop's), for the record; < 0: as assembled */
+	int64_t (*visual_kept)(void *ctx);
+	void (*end)(void *ctx);        /* optional: the item is over (free its memory) */
 } weft_eval_stage;
 
 typedef struct weft_eval_run_opts {
@@ -88,6 +95,9 @@ typedef struct weft_eval_run_opts {
 	int batch;                     /* tiles per encoder call (<= 0: 16) */
 	weft_image_opts image;
 	int alpha;                     /* -1 by family, 0 white, 1 drop (encode-image's) */
+	unsigned enc_stats;            /* encoder statistics to export (imgenc.h --stats) */
+	int64_t flowcut_keep;          /* FlowCut in the encoder: patches kept per tile, */
+	double flowcut_ratio;          /* or this fraction of them (0, 0: none) */
 	const weft_eval_stage *stages;
 	int n_stages;
 } weft_eval_run_opts;
@@ -126,5 +136,30 @@ typedef struct weft_eval_out {
  * (out->error says why; the runner stays usable). */
 int weft_eval_run_item(weft_eval_runner *r, const weft_eval_set *s, const weft_eval_item *it, weft_eval_out *out);
 void weft_eval_out_free(weft_eval_out *out);
+
+/* ---- the stages of eval-interleaved's options (eval_stages.c) ---- */
+
+/* --prune SPEC: "METHOD[:keep=N|:ratio=R][:scope=image|tile|global]
+ * [:positions=keep|repack][:PARAM=VALUE...]", prune-tokens' options (and
+ * its -P parameters) for any method of prune.h: an embd-stage method runs
+ * on the item's tiles (weft_prune_tiles, with the encoder statistics it
+ * needs added to o->enc_stats; cdpruner conditioned on the prompt's text),
+ * an LLM-stage one attaches its drop to the forward pass
+ * (weft_prune_llm_new), flowcut prunes inside the encoder (o->flowcut_*).
+ * The stage is added to o->stages (a static array of
+ * WEFT_EVAL_MAX_STAGES).  0, or -1 + error ("--prune: unknown pruning
+ * method 'x' (known: ...)"). */
+#define WEFT_EVAL_MAX_STAGES 8
+int weft_eval_add_prune(weft_eval_run_opts *o, const char *spec);
+/* --kv SPEC [--kv-ratio R]: a kvcompress method spec (kvm.h: "snapkv",
+ * "snapkv:ratio=0.75", "adakv:scorer=tova,kivi4") with kvcompress's
+ * --ratio (the fraction removed by methods without a ratio= or budget=
+ * parameter, and duo's share of streaming heads), applied to the prefilled
+ * cache before decode or likelihood scoring (weft_kvm_apply).  The prefill
+ * collects the statistics the methods need (weft_kvm_needs).  0, or -1 +
+ * error. */
+int weft_eval_add_kv(weft_eval_run_opts *o, const char *spec, double ratio);
+/* Free what the add functions allocated (the stages' contexts). */
+void weft_eval_stages_free(weft_eval_run_opts *o);
 
 #endif

@@ -218,9 +218,46 @@ static int parse_item(char *s, kvm_run *r)
 	return 0;
 }
 
-/* Parse, check and (unless check_only) apply every method of spec. */
+/* What method r (its statistics from def) needs: the WEFT_KVM_NEEDS_*
+ * bits into *needs, the longest query window into *n_window. */
+static int add_needs(const kvm_run *r, const kvm_def *def, unsigned *needs, int *n_window)
+{
+	if (def->needs & KVM_NEED_MASS)
+		*needs |= WEFT_KVM_NEEDS_MASS;
+	if ((def->needs & KVM_NEED_QSTATS) && !kvm_par_str(r, "scores"))
+		*needs |= WEFT_KVM_NEEDS_QSTATS;
+	if (def->needs & KVM_NEED_WINDOW) {
+		double w;
+		if (kvm_par(r, "window", param_default(def, "window", 1), 1, 1 << 16, &w) != 0)
+			return -1;
+		*needs |= WEFT_KVM_NEEDS_WINDOW_Q;
+		*n_window = (int)w > *n_window ? (int)w : *n_window;
+	}
+	return 0;
+}
+
+/* Parse, check and (unless check_only) apply every method of spec; with
+ * needs (check_only), gather what the methods need instead of checking. */
+static int run_spec_needs(const char *spec, const weft_kvm_opts *o, const weft_hparams *hp, weft_kv *kv,
+			  weft_kvm_stats *st, const int32_t *hist, int64_t n_hist, char *notes, size_t cap,
+			  int check_only, unsigned *needs, int *n_window);
+
 static int run_spec(const char *spec, const weft_kvm_opts *o, const weft_hparams *hp, weft_kv *kv,
 		    weft_kvm_stats *st, const int32_t *hist, int64_t n_hist, char *notes, size_t cap, int check_only)
+{
+	return run_spec_needs(spec, o, hp, kv, st, hist, n_hist, notes, cap, check_only, NULL, NULL);
+}
+
+int weft_kvm_needs(const char *spec, const weft_kvm_opts *o, unsigned *needs, int *n_window)
+{
+	*needs = 0;
+	*n_window = 0;
+	return run_spec_needs(spec, o, NULL, NULL, NULL, NULL, 0, NULL, 0, 1, needs, n_window);
+}
+
+static int run_spec_needs(const char *spec, const weft_kvm_opts *o, const weft_hparams *hp, weft_kv *kv,
+			  weft_kvm_stats *st, const int32_t *hist, int64_t n_hist, char *notes, size_t cap,
+			  int check_only, unsigned *needs_out, int *n_window)
 {
 	if (!(o->ratio >= 0 && o->ratio < 1) || o->budget < 0 || (o->image_ratio >= 1)) {
 		weft_error("ratio %g outside [0, 1) (it is the fraction of rows removed, as in kvpress)",
@@ -261,7 +298,9 @@ static int run_spec(const char *spec, const weft_kvm_opts *o, const weft_hparams
 				rc = -1;
 			else if (!sc && r.def->id == KVM_ID_ADAKV)
 				needs = weft_kvm_def_named("snapkv");
-			if (rc == 0)
+			if (rc == 0 && needs_out)
+				rc = add_needs(&r, needs, needs_out, n_window);
+			else if (rc == 0)
 				rc = check_needs(&r, needs, st);
 			if (rc == 0)
 				rc = r.def->run(&r);

@@ -64,6 +64,15 @@ const weft_family *weft_kvm_family(void);
  * work such as eviction after quantization). */
 int weft_kvm_check(const char *spec, const weft_kvm_opts *o, const weft_kvm_stats *st);
 
+/* What spec's methods need from the prefill that makes the cache (for an
+ * in-process caller such as eval-interleaved, which runs the forward pass
+ * itself): WEFT_KVM_NEEDS_* bits in *needs, and with WINDOW_Q the number
+ * of last queries *n_window.  0, or -1 + error (as weft_kvm_check). */
+#define WEFT_KVM_NEEDS_MASS 1u      /* attention mass received (prefill --mass) */
+#define WEFT_KVM_NEEDS_WINDOW_Q 2u  /* the last n_window queries (prefill --window-q N) */
+#define WEFT_KVM_NEEDS_QSTATS 4u    /* query mean and covariance (prefill --q-stats) */
+int weft_kvm_needs(const char *spec, const weft_kvm_opts *o, unsigned *needs, int *n_window);
+
 /* Apply spec to kv (a cache of the model with hyper-parameters hp; hist:
  * its n_hist token ids, -1 for image rows; st: statistics, compacted with
  * the rows).  Notes for the user (a budget larger than the cache passed

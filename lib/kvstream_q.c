@@ -83,6 +83,8 @@ void weft_kvq_frame_fill(weft_frame *f, const weft_kv *kv, int l)
 	uint8_t *tk = weft_frame_tensor(f, "kq")->data, *tv = weft_frame_tensor(f, "vq")->data;
 	int32_t *tp = weft_frame_tensor(f, "qpos")->data;
 	for (int h = 0; h < H; h++) {
+		if (q->n[h] == 0) /* every row still in the F16 residual: no blocks (NULL buffers) */
+			continue;
 		memcpy(tk, q->kb[h], (size_t)q->n[h] / WEFT_KIVI_BLOCK * q->kblk);
 		memcpy(tv, q->vb[h], (size_t)q->n[h] * q->vrow);
 		memcpy(tp, q->pos[h], (size_t)q->n[h] * sizeof *tp);

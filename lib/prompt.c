@@ -176,7 +176,8 @@ int weft_prompt_add_tile(weft_prompt *p, const weft_embd_tile *t, const weft_fra
 	p->spans[p->n_spans++] = (weft_prompt_span){.pos = p->n, .n = t->n_tokens, .pos0 = base,
 						    .n_pos = keep_pos ? t->n_orig : t->n_tokens,
 						    .image = t->image, .tile = t->tile};
-	memcpy(p->rows + (size_t)p->n_rows * (size_t)d, t->embd, (size_t)(t->n_tokens * d) * sizeof(float));
+	if (t->n_tokens) /* a tile pruned to nothing has no rows (and rows may still be NULL) */
+		memcpy(p->rows + (size_t)p->n_rows * (size_t)d, t->embd, (size_t)(t->n_tokens * d) * sizeof(float));
 	p->n_rows += t->n_tokens;
 	for (int64_t i = 0; i < t->n_tokens; i++)
 		if (push_at(p, -1, keep_pos ? base + t->kept[i] : base + i) != 0)

@@ -56,6 +56,15 @@ int weft_prune_stage_of(const char *name)
 	return r ? (int)r->stage : -1;
 }
 
+unsigned weft_prune_encoder_stats(const char *name)
+{
+	const prune_method_row *r = find(name);
+	if (!r)
+		return 0;
+	return (strstr(r->m.needs, "--stats keys") ? WEFT_PRUNE_NEEDS_KEYS : 0u) |
+	       (strstr(r->m.needs, "--stats attn") ? WEFT_PRUNE_NEEDS_ATTN : 0u);
+}
+
 /* ---- parameters ---- */
 
 double prune_param(const prune_params *p, const char *name)

@@ -57,6 +57,15 @@ typedef struct weft_prune_opts {
 const weft_family *weft_prune_family(void);
 /* Where method `name` acts; -1 + error for an unknown name. */
 int weft_prune_stage_of(const char *name);
+/* The statistics encode-image must export for method `name` (its
+ * --stats option; for an in-process caller such as eval-interleaved that
+ * encodes the images itself): WEFT_PRUNE_NEEDS_KEYS (--stats keys, imgenc.h's
+ * WEFT_IMGENC_KEYS) and WEFT_PRUNE_NEEDS_ATTN (--stats attn,
+ * WEFT_IMGENC_ATTN), read from the method's registry row; 0 for none or an
+ * unknown name. */
+#define WEFT_PRUNE_NEEDS_KEYS 1u
+#define WEFT_PRUNE_NEEDS_ATTN 2u
+unsigned weft_prune_encoder_stats(const char *name);
 /* Check o: a known method, a budget (or none, for LLM-stage methods with
  * defaults), known parameters in range.  0, or -1 with one line ("unknown
  * pruning method 'x' (known: ...)", "budget 0", "--ratio 1.5 is not in
@@ -111,6 +120,9 @@ void weft_prune_llm_attach(weft_prune_llm *d, weft_fwd_extra *extra);
 /* After the forward pass: what was dropped, one line per drop
  * ("layer 2: 576 -> 288 visual tokens"), for -v. */
 void weft_prune_llm_report(const weft_prune_llm *d, FILE *out);
+/* After the forward pass: the visual tokens the first drop kept (all of
+ * them when nothing was dropped); for an in-process caller's record. */
+int64_t weft_prune_llm_kept(const weft_prune_llm *d);
 void weft_prune_llm_free(weft_prune_llm *d);
 
 /* The attention row i of a drop hook's rows gave at layer rows->layer - 1,

@@ -164,6 +164,11 @@ void weft_prune_llm_report(const weft_prune_llm *d, FILE *out)
 			d->c.drop_from[i], d->c.drop_to[i]);
 }
 
+int64_t weft_prune_llm_kept(const weft_prune_llm *d)
+{
+	return d->c.n_drops ? d->c.drop_to[0] : d->c.n_vis;
+}
+
 void weft_prune_llm_free(weft_prune_llm *d)
 {
 	if (!d)

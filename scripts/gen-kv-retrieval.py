@@ -12,9 +12,15 @@ deterministic (seeded), one item per line: id <TAB> answer <TAB> prompt.
            ("... Answer: the <material> box holds a"): multi-fact retrieval.
 
 The answer is correct when the greedy continuation contains it
-(scripts/kv-accuracy runs the pipeline and scores).  Run:
+(scripts/kv-accuracy runs the pipeline and scores).  Each set is also
+written in weft-bench(5) JSONL (tests/data/kvc/retrieval-*.jsonl: id,
+question = the prompt, answer, category = the set, metric exact) for
+eval-interleaved run --no-chat --stop . (the continuation up to its first
+full stop is the answer: " 12345." / " violin."), which
+scripts/kv-accuracy runs.  Run:
     python3 scripts/gen-kv-retrieval.py        (standard library only)
 """
+import json
 import os
 import random
 
@@ -25,8 +31,8 @@ MATERIALS = ["silver", "wooden", "paper", "glass", "copper", "stone", "velvet", 
 OBJECTS = ["violin", "compass", "lantern", "hammer", "teapot", "feather", "ribbon", "candle", "mirror", "basket"]
 
 
-def passkey(rng, i):
-    n = rng.randint(25, 75)
+def passkey(rng, i, lo=25, hi=75):
+    n = rng.randint(lo, hi)
     depth = rng.randint(0, n)
     key = str(rng.randint(10000, 99999))
     parts = ["There is an important pass key hidden inside a lot of irrelevant text. "
@@ -37,36 +43,52 @@ def passkey(rng, i):
         if j < n:
             parts.append(FILLER)
     parts.append("What is the pass key? The pass key is")
-    return f"passkey-{i:02d}", key, " ".join(parts)
+    return f"passkey-{i:02d}" if hi == 75 else f"passkey-s{i:02d}", key, " ".join(parts)
 
 
-def facts(rng, i):
-    mats = rng.sample(MATERIALS, 6)
-    objs = rng.sample(OBJECTS, 6)
-    n = 40
-    slots = sorted(rng.sample(range(n), 6))
+def facts(rng, i, n=40, k_notes=6):
+    mats = rng.sample(MATERIALS, k_notes)
+    objs = rng.sample(OBJECTS, k_notes)
+    slots = sorted(rng.sample(range(n), k_notes))
     parts = ["Read the notes and remember where each object is."]
     k = 0
     for j in range(n):
         parts.append(FILLER)
-        if k < 6 and j == slots[k]:
+        if k < k_notes and j == slots[k]:
             parts.append(f"Note: the {mats[k]} box holds a {objs[k]}.")
             k += 1
-    q = rng.randrange(6)
+    q = rng.randrange(k_notes)
     parts.append(f"Question: what does the {mats[q]} box hold? Answer: the {mats[q]} box holds a")
-    return f"facts-{i:02d}", objs[q], " ".join(parts)
+    return f"facts-{i:02d}" if n == 40 else f"facts-s{i:02d}", objs[q], " ".join(parts)
 
 
 def main():
     os.makedirs(out_dir, exist_ok=True)
-    for name, make, n in (("passkey", passkey, 16), ("facts", facts, 16)):
-        rng = random.Random(13 if name == "passkey" else 29)
+    # the short sets (150-500 tokens, facts with 3 notes; other seeds): the eval-interleaved
+    # sweep of scripts/kv-accuracy, affordable on a small machine
+    sets = (("passkey", passkey, 16, 13), ("facts", facts, 16, 29),
+            ("passkey-short", lambda rng, i: passkey(rng, i, 6, 18), 8, 113),
+            ("facts-short", lambda rng, i: facts(rng, i, 16, 3), 8, 129))
+    short = []
+    for name, make, n, seed in sets:
+        rng = random.Random(seed)
         path = os.path.join(out_dir, f"retrieval-{name}.tsv")
+        items = [make(rng, i) for i in range(n)]
+        lines = [json.dumps({"id": iid, "question": prompt, "answer": ans, "category": name.split("-")[0],
+                             "metric": "exact"}) + "\n" for iid, ans, prompt in items]
+        if name.endswith("-short"):  # both short sets in one file: retrieval-short.jsonl
+            short += lines
+            continue
         with open(path, "w") as f:
-            for i in range(n):
-                iid, ans, prompt = make(rng, i)
+            for iid, ans, prompt in items:
                 f.write(f"{iid}\t{ans}\t{prompt}\n")
-        print(f"{path}: {n} items")
+        with open(path[:-4] + ".jsonl", "w") as f:
+            f.writelines(lines)
+        print(f"{path}: {n} items (and .jsonl)")
+    path = os.path.join(out_dir, "retrieval-short.jsonl")
+    with open(path, "w") as f:
+        f.writelines(short)
+    print(f"{path}: {len(short)} items")
 
 
 if __name__ == "__main__":

@@ -19,6 +19,8 @@
 #include "eval_report.h"
 #include "eval_run.h"
 #include "kernels.h"
+#include "kvm.h"
+#include "prune.h"
 
 #define MAX_STOPS 16
 #define EXIT_ITEMS_FAILED 3
@@ -31,7 +33,9 @@ static struct {
 	weft_score_opts score;
 	weft_eval_boot boot;
 	const char *plot_x, *title;
-} o = {.metric = -1, .shard_n = 1, .boot = {.resamples = 1000},
+	const char *kv;          /* --kv SPEC, with --kv-ratio */
+	double kv_ratio;
+} o = {.kv_ratio = 0.5, .metric = -1, .shard_n = 1, .boot = {.resamples = 1000},
        .run = {.n_predict = 32, .kv_type = -1, .alpha = -1,
 	       .sp = {.temp = 0, .top_k = 40, .top_p = 0.95f, .min_p = 0.05f, .repeat_penalty = 1.0f, .repeat_last_n = 64}},
        .plot_x = "visual"};
@@ -72,6 +76,14 @@ static void usage(FILE *f)
 		"      --chunk N           prefill chunk (default 512)    --kv-type T  f16, f32, q8_0\n"
 		"      --numerics NAME     weft (default) or llama.cpp\n"
 		"      --batch N  --max-pixels N  --alpha-drop  --alpha-white  --no-exif   as encode-image\n"
+		"Stages (in process, as the tools; recorded in the run's config):\n"
+		"      --prune SPEC        visual-token pruning, METHOD[:keep=N|:ratio=R][:scope=S]\n"
+		"                          [:positions=P][:PARAM=V...] as prune-tokens (any method:\n"
+		"                          on the tiles, inside the LLM, flowcut in the encoder)\n"
+		"      --kv SPEC           KV-cache compression after prefill, a kvcompress --method\n"
+		"                          SPEC, e.g. snapkv:ratio=0.75 or kivi4\n"
+		"      --kv-ratio R        its --ratio (default 0.5, as kvcompress)\n"
+		"      --list-prune, --list-kv  the methods\n"
 		"Runs:\n"
 		"  -o, --output FILE       the run file (records as items complete)\n"
 		"      --summary FILE      write the summary there (atomically) instead of stdout\n"
@@ -92,7 +104,7 @@ enum {
 	O_MMPROJ = 256, O_SUMMARY, O_FORMAT, O_METRIC, O_EXTRACT, O_MCSCORE, O_LLNORM, O_FALLBACK, O_MCPROMPT,
 	O_TEMPLATE, O_NOCHAT, O_SYSTEM, O_TEMP, O_GREEDY, O_TOPK, O_TOPP, O_MINP, O_RP, O_RLN, O_STOP, O_CHUNK,
 	O_KVTYPE, O_NUMERICS, O_BATCH, O_MAXPIX, O_ADROP, O_AWHITE, O_NOEXIF, O_RESUME, O_SHARD, O_BOOT, O_BOOTSEED,
-	O_GOLD, O_LFORMATS, O_LMETRICS, O_LEXTRACT, O_X, O_TITLE
+	O_GOLD, O_LFORMATS, O_LMETRICS, O_LEXTRACT, O_X, O_TITLE, O_PRUNE, O_KV, O_KVRATIO, O_LPRUNE, O_LKV
 };
 
 static const struct option opts[] = {
@@ -119,6 +131,9 @@ static const struct option opts[] = {
 	{"list-formats", no_argument, 0, O_LFORMATS}, {"list-metrics", no_argument, 0, O_LMETRICS},
 	{"list-extractors", no_argument, 0, O_LEXTRACT}, {"x", required_argument, 0, O_X},
 	{"title", required_argument, 0, O_TITLE}, {"help", no_argument, 0, 'h'},
+	{"prune", required_argument, 0, O_PRUNE}, {"kv", required_argument, 0, O_KV},
+	{"kv-ratio", required_argument, 0, O_KVRATIO},
+	{"list-prune", no_argument, 0, O_LPRUNE}, {"list-kv", no_argument, 0, O_LKV},
 	{"version", no_argument, 0, 'V'}, {0, 0, 0, 0}};
 
 static int find_or_die(const weft_family *f, const char *opt, const char *name)
@@ -209,6 +224,18 @@ static void option(int c)
 		o.plot_x = optarg;
 		break;
 	case O_TITLE: o.title = optarg; break;
+	case O_PRUNE:
+		if (weft_eval_add_prune(r, optarg) != 0)
+			die("%s", weft_errmsg());
+		break;
+	case O_KV: o.kv = optarg; break;
+	case O_KVRATIO:
+		o.kv_ratio = opt_real("--kv-ratio", optarg, 0, 1);
+		if (o.kv_ratio >= 1)
+			die("--kv-ratio: %s is not below 1 (the fraction of rows removed, 0 <= R < 1)", optarg);
+		break;
+	case O_LPRUNE: weft_family_list(weft_prune_family(), stdout); exit(0);
+	case O_LKV: weft_family_list(weft_kvm_family(), stdout); exit(0);
 	case O_LFORMATS: weft_family_list(weft_eval_readers(), stdout); exit(0);
 	case O_LMETRICS: weft_family_list(weft_metrics(), stdout); exit(0);
 	case O_LEXTRACT: weft_family_list(weft_mc_extractors(), stdout); exit(0);
@@ -237,6 +264,8 @@ static const char *parse_options(int argc, char **argv)
 		exit(2);
 	}
 	o.run.stops = o.stops;
+	if (o.kv && weft_eval_add_kv(&o.run, o.kv, o.kv_ratio) != 0)
+		die("%s", weft_errmsg());
 	numerics_apply(o.run.llamacpp);
 	return cmd;
 }
@@ -407,6 +436,7 @@ static int cmd_run(void)
 	free(header);
 	free(done);
 	weft_eval_runner_free(r);
+	weft_eval_stages_free(&o.run);
 	weft_eval_set_free(&set);
 	return write_summary(o.output) ? EXIT_ITEMS_FAILED : 0;
 }

@@ -49,6 +49,67 @@ else
 	skip pipeline_smollm2 "SmolLM2 not in the cache (scripts/fetch-models)"
 fi
 
+# ---- with stages: --prune / --kv equal prune-tokens / kvcompress in the pipeline ----
+# tokenize | encode-image [ENC] | prune-tokens [PRUNE] | prefill [PF] | kvcompress [KV] | decode
+pipeline_stages() { # model mmproj template "ENC" "PRUNE" "PF" "KV" question images...
+	m=$1 p=$2 t=$3 enc=$4 pa=$5 pf=$6 ka=$7 q=$8; shift 8
+	"$WEFT_BIN/tokenize" -m "$m" --chat --template "$t" "$q" |
+		if [ $# -gt 0 ]; then "$WEFT_BIN/encode-image" --mmproj "$p" $enc "$@" |
+			if [ -n "$pa" ]; then "$WEFT_BIN/prune-tokens" $pa; else cat; fi; else cat; fi |
+		"$WEFT_BIN/prefill" -m "$m" $pf | if [ -n "$ka" ]; then "$WEFT_BIN/kvcompress" -m "$m" $ka; else cat; fi |
+		"$WEFT_BIN/decode" -m "$m" --greedy -n 16 --tokens | "$WEFT_BIN/inspect" -j -n 1000 | jq -c '.tensors[0].values'
+}
+# name|fixture|eval --prune|eval --kv|encode-image opts|prune-tokens opts|prefill opts|kvcompress opts
+cat >"$TMP/stages" <<'END'
+visionzip_snapkv|llava|visionzip:keep=8|snapkv:window=8:ratio=0.5|--stats keys|--method visionzip --keep 8|--window-q 8|--method snapkv:window=8 --ratio 0.5
+cdpruner_h2o|llava|cdpruner:keep=8|h2o:ratio=0.75||--method cdpruner --keep 8 -m MODEL|--mass|--method h2o --ratio 0.75
+fastv_kivi4|llava|fastv:keep=8:layer=1|kivi4||--method fastv --keep 8 -P layer=1||--method kivi4
+dart_adakv|llava|dart:ratio=0.25:layer=1|adakv:scorer=tova:ratio=0.5||--method dart --ratio 0.25 -P layer=1|--window-q 1|--method adakv:scorer=tova --ratio 0.5
+flowcut|llava|flowcut:keep=8||--prune flowcut --keep 8|||
+expected_attention|llava||expected-attention:ratio=0.5|||--q-stats|--method expected-attention --ratio 0.5
+pool_knorm_smolvlm|idefics3|pool:keep=4|knorm:ratio=0.5||--method pool --keep 4||--method knorm --ratio 0.5
+END
+while IFS='|' read -r name fx ep ek enc pa pf ka; do
+	if [ $fx = llava ]; then m=$LM p=$LP t=vicuna; else m=$IM p=$IP t=smolvlm; fi
+	args=; [ -n "$ep" ] && args="--prune $ep"; [ -n "$ek" ] && args="$args --kv $ek"
+	"$E" run -m $m --mmproj $p --template $t -n 16 $args $D/short.jsonl -o "$TMP/st.jsonl" --summary "$TMP/st.sum" 2>"$TMP/err"
+	pa=$(printf '%s' "$pa" | sed "s|MODEL|$m|")
+	{ pipeline_stages $m $p $t "$enc" "$pa" "$pf" "$ka" 'Colour of <image 1>?' $D/img/red.png
+	  pipeline_stages $m $p $t "$enc" "$pa" "$pf" "$ka" '<image 1> or <image 2>?' $D/img/wide.png $D/img/tall.png
+	  pipeline_stages $m $p $t "$enc" "$pa" "$pf" "$ka" 'Say hi.'; } >"$TMP/pipe" 2>>"$TMP/err"
+	tail -n +2 "$TMP/st.jsonl" | jq -c '.tokens' >"$TMP/ours"
+	# the stage changed something: not the tokens of the run without it
+	"$E" run -m $m --mmproj $p --template $t -n 16 $D/short.jsonl -o "$TMP/pl.jsonl" --summary "$TMP/pl.sum"
+	tail -n +2 "$TMP/pl.jsonl" | jq -c '.tokens' >"$TMP/plain"
+	want=$(printf '%s %s' "${ep:+prune}" "${ek:+kv}" | xargs)
+	got=$(jq -r '.config.options.stages | map(.name) | join(" ")' "$TMP/st.sum")
+	if [ "$(wc -l <"$TMP/ours")" -eq 3 ] && cmp -s "$TMP/pipe" "$TMP/ours" && ! cmp -s "$TMP/plain" "$TMP/ours" &&
+		[ "$got" = "$want" ]; then pass "stages_$name"
+	else fail "stages_$name" "stages '$got'; pipeline $(tr '\n' ' ' <"$TMP/pipe") eval $(tr '\n' ' ' <"$TMP/ours") without $(tr '\n' ' ' <"$TMP/plain") $(head -c 300 "$TMP/err")"; fi
+done <"$TMP/stages"
+# the record's costs: visual tokens kept, the cache's bytes after compression
+"$E" run -m $LM --mmproj $LP --template vicuna -n 4 --prune random:keep=4 --kv kivi2 $D/short.jsonl -o "$TMP/sr.jsonl" --summary "$TMP/sr.sum"
+"$E" run -m $LM --mmproj $LP --template vicuna -n 4 $D/short.jsonl -o "$TMP/s0.jsonl" --summary "$TMP/s0.sum"
+k=$(tail -n +2 "$TMP/sr.jsonl" | jq -s -c 'map([.visual_tokens, .visual_kept])')
+b1=$(tail -n +2 "$TMP/sr.jsonl" | jq -s 'map(.kv_bytes) | add') b0=$(tail -n +2 "$TMP/s0.jsonl" | jq -s 'map(.kv_bytes) | add')
+[ "$k" = "[[16,4],[32,8],[0,0]]" ] && [ "$b1" -lt "$b0" ] && pass stage_costs || fail stage_costs "visual $k, kv bytes $b1 vs $b0"
+"$E" compare "$TMP/s0.jsonl" "$TMP/sr.jsonl" >"$TMP/cmp.json"
+[ "$(jq -r '[.stages_a, (.stages_b | map(.name + " " + .params + " " + .at))] | tostring' "$TMP/cmp.json")" = \
+	'[[],["prune random keep=4 scope=image seed=0 tiles","kv kivi2 ratio=0.5 cache"]]' ] && pass compare_stages ||
+	fail compare_stages "$(jq -c '[.stages_a, .stages_b]' "$TMP/cmp.json")"
+# the stages are the run's configuration: --resume refuses others
+expect_error resume_other_stage "made with another configuration" "$E" run -m $LM --mmproj $LP --template vicuna -n 4 \
+	--prune random:keep=5 --kv kivi2 $D/short.jsonl -o "$TMP/sr.jsonl" --resume
+expect_error prune_unknown "--prune nope:keep=4: unknown pruning method 'nope'" $RUN --prune nope:keep=4 $D/short.jsonl -o "$TMP/x.jsonl"
+expect_error prune_keep0 "--prune random:keep=0: keep=0: a budget of 0 tokens keeps nothing" $RUN --prune random:keep=0 $D/short.jsonl -o "$TMP/x.jsonl"
+expect_error kv_bad_ratio "--kv snapkv:ratio=1.5" $RUN --kv snapkv:ratio=1.5 $D/short.jsonl -o "$TMP/x.jsonl"
+expect_error kv_unknown "--kv bogus" $RUN --kv bogus $D/short.jsonl -o "$TMP/x.jsonl"
+# the likelihood scorer runs on the compressed cache
+$RUN --mc-score likelihood --kv kivi4 $D/weft.jsonl -o "$TMP/llkv.jsonl" --summary "$TMP/llkv.sum"; rc=$?
+[ $rc -eq 0 ] && [ "$(jq .failed "$TMP/llkv.sum")" = 0 ] &&
+	[ "$(tail -n +2 "$TMP/llkv.jsonl" | jq -s 'map(select(.metric == "mc" and (.option_ll | length) >= 2)) | length')" -gt 0 ] &&
+	pass likelihood_kv || fail likelihood_kv "status $rc: $(head -c 300 "$TMP/llkv.sum")"
+
 # ---- a run: records, summary, determinism ----
 $RUN $D/weft.jsonl -o "$TMP/a.jsonl" --summary "$TMP/a.sum" 2>"$TMP/err"; rc=$?
 n=$(tail -n +2 "$TMP/a.jsonl" | wc -l)

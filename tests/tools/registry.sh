@@ -24,4 +24,7 @@ check_family metrics eval-interleaved --list-metrics man/eval-interleaved.1 "MET
 check_family mc_extractors eval-interleaved --list-extractors man/eval-interleaved.1 "Answer extraction"
 check_family prune_methods prune-tokens --list man/prune-tokens.1 "METHODS"
 check_family kv_methods kvcompress --list man/kvcompress.1 "METHODS"
+# eval-interleaved's stages list the same families
+check_family eval_prune_methods eval-interleaved --list-prune man/prune-tokens.1 "METHODS"
+check_family eval_kv_methods eval-interleaved --list-kv man/kvcompress.1 "METHODS"
 exit $status
