@@ -19,7 +19,8 @@ to llama-mtmd-cli too (greedy, -n 8, its own chat formatting: ChatML
 without a system message, as weft's tokenize --chat renders it; image N
 for <image N>): accuracy per category and how often the two engines give
 identical text and the same first word / letter.  --every K takes every
-K-th item (a sample across all categories); --questions TSV asks the demo's
+K-th item (the test split cycles through its 10 categories: a K prime to
+10 samples all of them, K = 10 only colour); --questions TSV asks the demo's
 questions (images<TAB>expected<TAB>question, images relative to the TSV's
 directory; an expected answer A-D is a letter, scored mc) instead.
 """
