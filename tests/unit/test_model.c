@@ -376,7 +376,7 @@ static void extra_outputs(void)
 		weft_kv *kv = weft_kv_new(l.m, T + 4);
 		float *mass = calloc((size_t)NL * H * (size_t)kv->cap, sizeof(float));
 		float *wq1 = calloc((size_t)NL * W * qn, sizeof(float)), *wq2 = calloc((size_t)NL * W * qn, sizeof(float));
-		weft_fwd_extra x = {mass, wq1, W};
+		weft_fwd_extra x = {.mass = mass, .window_q = wq1, .n_window = W};
 		CHECK(weft_model_forward(l.m, tiny_pool, kv, r.p[i].ids, NULL, T, 0, NULL, 0, &x) == 0);
 		for (int ly = 0; ly < NL && !t_failed; ly++)
 			for (int g = 0; g < H; g++) {
