@@ -180,7 +180,9 @@ int weft_kv_layer_fit(weft_kv *kv, int l, const int64_t *cap, int64_t extra)
 	return 0;
 }
 
-int weft_kv_reserve(weft_kv *kv, int64_t cap)
+/* Grow every head whose capacity is short: to cap rows (absolute), or, when
+ * extra, to its rows held + n with an eighth of slack. */
+static int reserve_heads(weft_kv *kv, int64_t n, int extra)
 {
 	const int H = kv->n_head_kv;
 	int64_t caps[64] = {0}, *cp = H <= 64 ? caps : weft_malloc((size_t)H * sizeof *cp);
@@ -191,9 +193,10 @@ int weft_kv_reserve(weft_kv *kv, int64_t cap)
 		const weft_kv_layer *L = &kv->layer[l];
 		int grow = 0;
 		for (int h = 0; h < H; h++) {
+			const int64_t have = kv->len[(size_t)l * H + h], want = extra ? have + n : n;
 			cp[h] = L->hoff[h + 1] - L->hoff[h];
-			if (cp[h] < cap)
-				cp[h] = cap, grow = 1;
+			if (want > cp[h])
+				cp[h] = extra ? want + want / 8 : want, grow = 1;
 		}
 		if (grow)
 			rc = weft_kv_layer_fit(kv, l, cp, 0);
@@ -202,6 +205,10 @@ int weft_kv_reserve(weft_kv *kv, int64_t cap)
 		free(cp);
 	return rc;
 }
+
+int weft_kv_reserve(weft_kv *kv, int64_t cap) { return reserve_heads(kv, cap, 0); }
+
+int weft_kv_reserve_extra(weft_kv *kv, int64_t n) { return reserve_heads(kv, n, 1); }
 
 int weft_kv_fit(weft_kv *kv, int64_t extra)
 {
@@ -209,30 +216,6 @@ int weft_kv_fit(weft_kv *kv, int64_t extra)
 		if (weft_kv_layer_fit(kv, l, NULL, extra) != 0)
 			return -1;
 	return 0;
-}
-
-int weft_kv_reserve_extra(weft_kv *kv, int64_t n)
-{
-	const int H = kv->n_head_kv;
-	int64_t caps[64] = {0}, *cp = H <= 64 ? caps : weft_malloc((size_t)H * sizeof *cp);
-	if (!cp)
-		return -1;
-	int rc = 0;
-	for (int l = 0; rc == 0 && l < kv->n_layer; l++) {
-		const weft_kv_layer *L = &kv->layer[l];
-		int grow = 0;
-		for (int h = 0; h < H; h++) {
-			const int64_t have = kv->len[(size_t)l * H + h];
-			cp[h] = L->hoff[h + 1] - L->hoff[h];
-			if (have + n > cp[h])
-				cp[h] = have + n + (have + n) / 8, grow = 1;
-		}
-		if (grow)
-			rc = weft_kv_layer_fit(kv, l, cp, 0);
-	}
-	if (cp != caps)
-		free(cp);
-	return rc;
 }
 
 /* n float32 values into a row of type t. */

@@ -20,6 +20,7 @@
 #include "tokenizer.h"
 #include "tokenizer_int.h"
 #include "util.h"
+#include "../unit/tok_cleanup.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -98,38 +99,6 @@ static weft_vocab *build(const char *pre, int raw)
 	return v;
 }
 
-/* llama.cpp's clean_up_tokenization_spaces (see weft_detokenize). */
-static size_t cleanup(char *t, size_t total)
-{
-	size_t o = total ? 1 : 0, n = total;
-	for (size_t i = 1; i < n; i++) {
-		char x = t[i];
-		if (t[i - 1] == ' ' && (x == '?' || x == '!' || x == '.' || x == ','))
-			o--;
-		t[o++] = x;
-	}
-	n = o, o = n ? 1 : 0;
-	for (size_t i = 1; i < n; i++) {
-		char x = t[i];
-		if (x == '\'' && i + 1 < n && t[i - 1] == ' ' && t[i + 1] == ' ') {
-			o--;
-			t[++i] = 0;
-		}
-		t[o++] = x;
-	}
-	n = o, o = n ? 1 : 0;
-	for (size_t i = 1; i < n; i++) {
-		char x = t[i];
-		if (t[i - 1] == ' ' && x == '\'' && i + 1 < n) {
-			char x1 = t[i + 1];
-			if (x1 == 's' || x1 == 'm' ||
-			    (i + 2 < n && ((x1 == 'r' && t[i + 2] == 'e') || (x1 == 'v' && t[i + 2] == 'e'))))
-				o--;
-		}
-		t[o++] = x;
-	}
-	return o;
-}
 
 static void load_all(void)
 {

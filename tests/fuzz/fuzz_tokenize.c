@@ -14,6 +14,7 @@
 #include "gguf.h"
 #include "tokenizer.h"
 #include "util.h"
+#include "../unit/tok_cleanup.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -32,38 +33,6 @@ static weft_vocab *load(const char *dir, const char *name)
 	return v;
 }
 
-/* llama.cpp's clean_up_tokenization_spaces (see weft_detokenize). */
-static size_t cleanup(char *t, size_t total)
-{
-	size_t o = total ? 1 : 0, n = total;
-	for (size_t i = 1; i < n; i++) {
-		char x = t[i];
-		if (t[i - 1] == ' ' && (x == '?' || x == '!' || x == '.' || x == ','))
-			o--;
-		t[o++] = x;
-	}
-	n = o, o = n ? 1 : 0;
-	for (size_t i = 1; i < n; i++) {
-		char x = t[i];
-		if (x == '\'' && i + 1 < n && t[i - 1] == ' ' && t[i + 1] == ' ') {
-			o--;
-			t[++i] = 0;
-		}
-		t[o++] = x;
-	}
-	n = o, o = n ? 1 : 0;
-	for (size_t i = 1; i < n; i++) {
-		char x = t[i];
-		if (t[i - 1] == ' ' && x == '\'' && i + 1 < n) {
-			char x1 = t[i + 1];
-			if (x1 == 's' || x1 == 'm' ||
-			    (i + 2 < n && ((x1 == 'r' && t[i + 2] == 'e') || (x1 == 'v' && t[i + 2] == 'e'))))
-				o--;
-		}
-		t[o++] = x;
-	}
-	return o;
-}
 
 static void run(weft_vocab *v, const char *text, size_t size, int ps, int check)
 {

@@ -10,6 +10,7 @@
 
 #include <dirent.h>
 #include <stdint.h>
+#include "tok_cleanup.h"
 
 static weft_vocab *load_vocab(const char *name)
 {
@@ -30,38 +31,6 @@ static weft_vocab *load_vocab(const char *name)
 	return v;
 }
 
-/* llama.cpp's clean_up_tokenization_spaces, to predict BPE round trips. */
-static size_t cleanup(char *t, size_t total)
-{
-	size_t o = total ? 1 : 0, n = total;
-	for (size_t i = 1; i < n; i++) {
-		char x = t[i];
-		if (t[i - 1] == ' ' && (x == '?' || x == '!' || x == '.' || x == ','))
-			o--;
-		t[o++] = x;
-	}
-	n = o, o = n ? 1 : 0;
-	for (size_t i = 1; i < n; i++) {
-		char x = t[i];
-		if (x == '\'' && i + 1 < n && t[i - 1] == ' ' && t[i + 1] == ' ') {
-			o--;
-			t[++i] = 0;
-		}
-		t[o++] = x;
-	}
-	n = o, o = n ? 1 : 0;
-	for (size_t i = 1; i < n; i++) {
-		char x = t[i];
-		if (t[i - 1] == ' ' && x == '\'' && i + 1 < n) {
-			char x1 = t[i + 1];
-			if (x1 == 's' || x1 == 'm' ||
-			    (i + 2 < n && ((x1 == 'r' && t[i + 2] == 'e') || (x1 == 'v' && t[i + 2] == 'e'))))
-				o--;
-		}
-		t[o++] = x;
-	}
-	return o;
-}
 
 /* Check every vector of one vocab file (DIR/ggml-vocab-NAME.gguf with its
  * .inp / .out) as llama.cpp's test-tokenizer-0 does (no BOS, special tokens
