@@ -56,11 +56,14 @@ void weft_kvm_qstats(const weft_hparams *hp, const double *q_sum, const double *
 
 /* ---- parameters and notes ---- */
 
-/* Whether key names a parameter of def (its params "k=v ..."), or ratio /
- * budget for an eviction method. */
+/* Whether key names a parameter of def (its params "k=v ..."), ratio for a
+ * method the ratio drives (eviction; duo's share of streaming heads; think's
+ * share of key channels), or budget for an eviction method. */
 static int known_param(const kvm_def *def, const char *key)
 {
-	if ((def->flags & KVM_EVICT) && (strcmp(key, "ratio") == 0 || strcmp(key, "budget") == 0))
+	if ((def->flags & KVM_EVICT) && strcmp(key, "budget") == 0)
+		return 1;
+	if ((def->flags & (KVM_EVICT | KVM_HEADWISE | KVM_CHANNELS)) && strcmp(key, "ratio") == 0)
 		return 1;
 	const char *p = def->m.params;
 	const size_t n = strlen(key);
@@ -205,7 +208,7 @@ static int parse_item(char *s, kvm_run *r)
 		if (!known_param(r->def, r->pkey[i]) && !(scorer && known_param(scorer, r->pkey[i]))) {
 			weft_error("%s has no parameter '%s' (%s%s)", r->def->m.name, r->pkey[i],
 				   *r->def->m.params ? r->def->m.params : "none",
-				   r->def->flags & KVM_EVICT ? " ratio budget" : "");
+				   r->def->flags & KVM_EVICT ? " ratio budget" : r->def->flags & (KVM_HEADWISE | KVM_CHANNELS) ? " ratio" : "");
 			return -1;
 		}
 	double v;

@@ -297,6 +297,13 @@ static void bad_specs(void)
 	CHECK(weft_kvm_check("snapkv,kivi4", &o, NULL) == 0);
 	CHECK(weft_kvm_check("adakv:scorer=knorm:alpha=0.5", &o, NULL) == 0);
 	CHECK(weft_kvm_check("adakv:window=16", &o, NULL) == 0); /* the default scorer's parameter */
+	/* the ratio in the spec for every method the ratio drives (kv.bench.sh's
+	 * duo:ratio=0.75 was refused); budget for eviction only */
+	CHECK(weft_kvm_check("duo:ratio=0.75", &o, NULL) == 0);
+	CHECK(weft_kvm_check("think:ratio=0.5", &o, NULL) == 0);
+	CHECK(weft_kvm_check("duo:budget=5", &o, NULL) == -1);
+	CHECK_STR(weft_errmsg(), "duo has no parameter 'budget' (sinks=128 recent=256 scores=FILE ratio)");
+	CHECK(weft_kvm_check("kivi4:ratio=0.5", &o, NULL) == -1);
 }
 
 int main(void)
