@@ -234,8 +234,8 @@ done:
 
 /* ---- processors ---- */
 
-/* Largest intermediate image a processor builds (pixels): LLaVA's padded
- * square of a very wide image, or a shortest-edge resize of one. */
+/* Largest intermediate image a processor builds (pixels): the shortest-edge
+ * resize of a very elongated image (LLaVA's padded square is never built). */
 #define MAX_WORK_PIXELS (1ull << 28)
 
 static int work_size_ok(const weft_image *im, uint64_t w, uint64_t h)
@@ -301,44 +301,148 @@ static int alloc_pixels(weft_pixels *out, int n, int size)
 	return out->data ? 0 : -1;
 }
 
+/* Prefix sums of each output's weights: P[o * (ksize + 1) + i] = k[0..i). */
+static int64_t *weight_prefix(const coeffs *c, int n)
+{
+	int64_t *pre = weft_malloc((size_t)n * (size_t)(c->ksize + 1) * sizeof *pre);
+	for (int o = 0; pre && o < n; o++) {
+		int64_t *P = pre + (size_t)o * (size_t)(c->ksize + 1);
+		const int32_t *k = c->k + (size_t)o * (size_t)c->ksize;
+		P[0] = 0;
+		for (int i = 0; i < c->bounds[2 * o + 1]; i++)
+			P[i + 1] = P[i] + k[i];
+	}
+	return pre;
+}
+
+/* Output o's taps [*a, *b) that fall on [lo, hi) of the input (the rest fall
+ * on the background), and the background taps' summed weight. */
+static int64_t split_taps(const coeffs *c, const int64_t *pre, int o, int lo, int hi, int *a, int *b)
+{
+	int xmin = c->bounds[2 * o], cnt = c->bounds[2 * o + 1];
+	const int64_t *P = pre + (size_t)o * (size_t)(c->ksize + 1);
+	int x0 = lo - xmin, x1 = hi - xmin;
+	x0 = x0 < 0 ? 0 : x0 > cnt ? cnt : x0;
+	x1 = x1 < x0 ? x0 : x1 > cnt ? cnt : x1;
+	*a = x0, *b = x1;
+	return P[x0] + (P[cnt] - P[x1]);
+}
+
+/* weft_image_resize(square, n, n, f) where square is im centred on an s x s
+ * background of colour bg (LLaVA's expand2square), without building the
+ * square: in each pass the background taps add bg * (their summed weight),
+ * the same integers the per-tap loop adds, and the background rows all
+ * resample to one row.  Costs about the image's pixels, not s * s. */
+static weft_image *resize_padded(const weft_image *im, int s, const uint8_t bg[3], int n, weft_filter f)
+{
+	const int half = 1 << (PRECISION_BITS - 1);
+	int ox = im->w < im->h ? (s - im->w) / 2 : 0, oy = im->w > im->h ? (s - im->h) / 2 : 0;
+	coeffs ch = {0}, cv = {0};
+	weft_image *tmp = NULL, *out = NULL;
+	int64_t *ph = NULL, *pv = NULL;
+	uint8_t *bgrow = NULL;
+	if (precompute(s, n, &filters[f], &ch) || precompute(s, n, &filters[f], &cv))
+		goto done;
+	ph = weight_prefix(&ch, n);
+	pv = weight_prefix(&cv, n);
+	bgrow = weft_malloc((size_t)n * 3);
+	if (!ph || !pv || !bgrow || !(tmp = weft_image_new(n, im->h)) || !(out = weft_image_new(n, n)))
+		goto fail;
+	/* horizontal pass: a background row, then the image's rows */
+	for (int xx = 0; xx < n; xx++) {
+		int a, b;
+		int64_t w = split_taps(&ch, ph, xx, 0, 0, &a, &b);
+		for (int c = 0; c < 3; c++)
+			bgrow[3 * xx + c] = clip8((int)(half + bg[c] * w));
+	}
+	for (int y = 0; y < im->h; y++) {
+		const uint8_t *row = im->rgb + (size_t)y * (size_t)im->w * 3;
+		uint8_t *dst = tmp->rgb + (size_t)y * (size_t)n * 3;
+		for (int xx = 0; xx < n; xx++) {
+			int a, b, xmin = ch.bounds[2 * xx];
+			int64_t wbg = split_taps(&ch, ph, xx, ox, ox + im->w, &a, &b);
+			const int32_t *k = ch.k + (size_t)xx * (size_t)ch.ksize;
+			int64_t s0 = half + bg[0] * wbg, s1 = half + bg[1] * wbg, s2 = half + bg[2] * wbg;
+			for (int x = a; x < b; x++) {
+				const uint8_t *p = row + (size_t)(xmin + x - ox) * 3;
+				s0 += p[0] * k[x];
+				s1 += p[1] * k[x];
+				s2 += p[2] * k[x];
+			}
+			dst[3 * xx] = clip8((int)s0);
+			dst[3 * xx + 1] = clip8((int)s1);
+			dst[3 * xx + 2] = clip8((int)s2);
+		}
+	}
+	/* vertical pass: rows [oy, oy + im->h) of the square are tmp's */
+	size_t stride = (size_t)n * 3;
+	for (int yy = 0; yy < n; yy++) {
+		int a, b, ymin = cv.bounds[2 * yy];
+		int64_t wbg = split_taps(&cv, pv, yy, oy, oy + im->h, &a, &b);
+		const int32_t *k = cv.k + (size_t)yy * (size_t)cv.ksize;
+		uint8_t *dst = out->rgb + (size_t)yy * stride;
+		for (size_t x = 0; x < stride; x++) {
+			int64_t acc = half + bgrow[x] * wbg;
+			for (int y = a; y < b; y++)
+				acc += tmp->rgb[(size_t)(ymin + y - oy) * stride + x] * k[y];
+			dst[x] = clip8((int)acc);
+		}
+	}
+	goto done;
+fail:
+	weft_image_free(out);
+	out = NULL;
+done:
+	coeffs_free(&ch);
+	coeffs_free(&cv);
+	free(ph);
+	free(pv);
+	free(bgrow);
+	weft_image_free(tmp);
+	return out;
+}
+
 /* LLaVA expand2square + shortest-edge resize + centre crop. */
 static int pp_clip(const weft_image *im, const weft_preproc *p, weft_pixels *out)
 {
-	weft_image *sq = NULL, *rs = NULL;
-	const weft_image *cur = im;
+	weft_image *rs = NULL;
 	int ret = -1;
+	int nw, nh;
 	if (p->pad_square && im->w != im->h) {
+		/* the square's shortest-edge resize is p->size square: no crop */
 		int s = im->w > im->h ? im->w : im->h;
-		if (!work_size_ok(im, (uint64_t)s, (uint64_t)s))
-			return -1;
-		sq = weft_image_new(s, s);
-		if (!sq)
-			return -1;
 		uint8_t bg[3];
 		for (int c = 0; c < 3; c++)
 			bg[c] = (uint8_t)(int)((double)p->mean[c] * 255);
-		for (size_t i = 0; i < (size_t)s * (size_t)s; i++)
-			memcpy(sq->rgb + 3 * i, bg, 3);
-		int ox = im->w < im->h ? (s - im->w) / 2 : 0, oy = im->w > im->h ? (s - im->h) / 2 : 0;
-		for (int y = 0; y < im->h; y++)
-			memcpy(sq->rgb + ((size_t)(y + oy) * (size_t)s + (size_t)ox) * 3,
-			       im->rgb + (size_t)y * (size_t)im->w * 3, (size_t)im->w * 3);
-		cur = sq;
+		nw = nh = p->size;
+		if (s == p->size) { /* weft_image_resize's copy: the square itself */
+			rs = weft_image_new(s, s);
+			if (rs) {
+				int ox = im->w < im->h ? (s - im->w) / 2 : 0, oy = im->w > im->h ? (s - im->h) / 2 : 0;
+				for (size_t i = 0; i < (size_t)s * (size_t)s; i++)
+					memcpy(rs->rgb + 3 * i, bg, 3);
+				for (int y = 0; y < im->h; y++)
+					memcpy(rs->rgb + ((size_t)(y + oy) * (size_t)s + (size_t)ox) * 3,
+					       im->rgb + (size_t)y * (size_t)im->w * 3, (size_t)im->w * 3);
+			}
+		} else {
+			rs = resize_padded(im, s, bg, p->size, p->filter);
+		}
+	} else {
+		/* transformers' get_resize_output_image_size(default_to_square=False) */
+		int shorter = im->w <= im->h ? im->w : im->h, longer = im->w <= im->h ? im->h : im->w;
+		double nld = (double)p->size * (double)longer / (double)shorter;
+		if (!work_size_ok(im, (uint64_t)p->size, (uint64_t)nld))
+			return -1;
+		int nl = (int)nld;
+		nw = im->w <= im->h ? p->size : nl, nh = im->w <= im->h ? nl : p->size;
+		rs = weft_image_resize(im, nw, nh, p->filter);
 	}
-	/* transformers' get_resize_output_image_size(default_to_square=False) */
-	int shorter = cur->w <= cur->h ? cur->w : cur->h, longer = cur->w <= cur->h ? cur->h : cur->w;
-	double nld = (double)p->size * (double)longer / (double)shorter;
-	if (!work_size_ok(im, (uint64_t)p->size, (uint64_t)nld))
-		goto done;
-	int nl = (int)nld;
-	int nw = cur->w <= cur->h ? p->size : nl, nh = cur->w <= cur->h ? nl : p->size;
-	rs = weft_image_resize(cur, nw, nh, p->filter);
 	if (!rs || alloc_pixels(out, 1, p->size))
 		goto done;
 	put_tile(out, 0, rs, (nw - p->size) / 2, (nh - p->size) / 2, p);
 	ret = 0;
 done:
-	weft_image_free(sq);
 	weft_image_free(rs);
 	return ret;
 }

@@ -367,6 +367,52 @@ static void preprocess_shapes(void)
 	weft_image_free(dot);
 }
 
+/* LLaVA padding is resampled without building the padded square: the result
+ * must equal building it (weft_image_new + copy) and preprocessing that. */
+static void pad_square_implicit(void)
+{
+	static const int sz[][2] = {{40, 20}, {20, 40}, {3, 50}, {50, 3}, {336, 100}, {1, 2}, {2, 1}, {7, 336},
+				    {400, 337}, {337, 400}, {1, 300}, {300, 1}, {31, 32}, {32, 31}, {1000, 9}};
+	static const int sizes[] = {32, 336};
+	for (size_t i = 0; i < sizeof sz / sizeof *sz && !t_failed; i++) {
+		int w = sz[i][0], h = sz[i][1], s = w > h ? w : h;
+		weft_image *im = synthetic(w, h), *sq = weft_image_new(s, s);
+		for (size_t j = 0; j < (size_t)s * s; j++)
+			sq->rgb[3 * j] = 122, sq->rgb[3 * j + 1] = 116, sq->rgb[3 * j + 2] = 104;
+		int ox = w < h ? (s - w) / 2 : 0, oy = w > h ? (s - h) / 2 : 0;
+		for (int y = 0; y < h; y++)
+			memcpy(sq->rgb + ((size_t)(y + oy) * s + ox) * 3, im->rgb + (size_t)y * w * 3, (size_t)w * 3);
+		for (size_t k = 0; k < 2 * sizeof sizes / sizeof *sizes; k++) {
+			weft_preproc p = weft_preproc_llava15();
+			p.size = sizes[k / 2];
+			p.filter = k % 2 ? WEFT_FILTER_LANCZOS : WEFT_FILTER_BICUBIC;
+			weft_pixels a, b;
+			CHECK_EQ_INT(weft_preprocess(im, &p, &a), 0);
+			CHECK_EQ_INT(weft_preprocess(sq, &p, &b), 0);
+			if (a.data && b.data) {
+				size_t n = (size_t)3 * p.size * p.size, bad = 0;
+				for (size_t j = 0; j < n; j++)
+					bad += a.data[j] != b.data[j];
+				if (bad)
+					FAILF("%dx%d padded to %d -> %d (filter %d): %zu of %zu values differ", w, h, s,
+					      p.size, (int)p.filter, bad, n);
+			}
+			weft_pixels_free(&a);
+			weft_pixels_free(&b);
+		}
+		weft_image_free(im);
+		weft_image_free(sq);
+	}
+	/* an extreme aspect stays cheap: 65536x1 pads to a 2^32-pixel square */
+	weft_image *line = synthetic(65536, 1);
+	weft_preproc p = weft_preproc_llava15();
+	weft_pixels px;
+	CHECK_EQ_INT(weft_preprocess(line, &p, &px), 0);
+	CHECK(px.n == 1 && px.h == 336 && px.w == 336);
+	weft_pixels_free(&px);
+	weft_image_free(line);
+}
+
 /* Against transformers' PIL-backend processors on the shared real images. */
 static void parity_hf(void)
 {
@@ -462,6 +508,7 @@ int main(void)
 	RUN(load_stdin);
 	RUN(resize_matches_pil);
 	RUN(preprocess_shapes);
+	RUN(pad_square_implicit);
 	RUN(parity_hf);
 	tmpdir_remove();
 	TEST_MAIN_END();
