@@ -23,6 +23,7 @@ typedef struct ev_wstr {
 
 void ev_wstr_addn(ev_wstr *w, const char *s, size_t n);
 void ev_wstr_add(ev_wstr *w, const char *s);
+void ev_wstr_reserve(ev_wstr *w, size_t k); /* room for k more bytes */
 void ev_wstr_addf(ev_wstr *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Take the string (never NULL unless out of memory): "" when empty. */
 char *ev_wstr_take(ev_wstr *w);

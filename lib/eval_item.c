@@ -353,6 +353,33 @@ static void item_finish(weft_eval_item *it, int metric)
 		ev_item_error(it, "no answer");
 }
 
+/* The items that have an id, sorted by id then index (duplicates: the
+ * first is the lowest index); n log n where a pairwise check was n^2. */
+typedef struct id_entry {
+	const char *id;
+	int64_t index;
+} id_entry;
+
+static int cmp_id_entry(const void *a, const void *b)
+{
+	const id_entry *x = a, *y = b;
+	const int c = strcmp(x->id, y->id);
+	return c ? c : (x->index > y->index) - (x->index < y->index);
+}
+
+static id_entry *id_index(const weft_eval_set *s, int64_t *n)
+{
+	id_entry *e = weft_malloc(((size_t)s->n + 1) * sizeof *e);
+	int64_t k = 0;
+	for (int64_t i = 0; e && i < s->n; i++)
+		if (s->items[i].id)
+			e[k++] = (id_entry){s->items[i].id, i};
+	if (e)
+		qsort(e, (size_t)k, sizeof *e, cmp_id_entry);
+	*n = k;
+	return e;
+}
+
 int weft_eval_read(weft_eval_set *s, const char *path, const weft_eval_read_opts *o)
 {
 	memset(s, 0, sizeof *s);
@@ -383,13 +410,23 @@ int weft_eval_read(weft_eval_set *s, const char *path, const weft_eval_read_opts
 	for (int64_t i = 0; i < s->n; i++)
 		item_finish(&s->items[i], o ? o->metric : -1);
 	/* duplicate ids: the later ones fail (results are keyed by index and id) */
-	for (int64_t i = 0; i < s->n; i++)
-		for (int64_t j = 0; j < i && s->items[i].id; j++)
-			if (s->items[j].id && strcmp(s->items[i].id, s->items[j].id) == 0) {
-				ev_item_error(&s->items[i], "duplicate id (first on line %" PRId64 ")", s->items[j].line);
-				break;
-			}
+	int64_t n_ids;
+	id_entry *ids = id_index(s, &n_ids);
+	if (!ids)
+		goto fail_data;
+	for (int64_t i = 1; i < n_ids; i++) {
+		int64_t f = i; /* the first of its run: the lowest index */
+		while (f > 0 && strcmp(ids[f - 1].id, ids[i].id) == 0)
+			f--;
+		if (f < i)
+			ev_item_error(&s->items[ids[i].index], "duplicate id (first on line %" PRId64 ")",
+				      s->items[ids[f].index].line);
+	}
+	free(ids);
 	return 0;
+fail_data:
+	weft_eval_set_free(s);
+	return -1;
 fail:
 	free(data);
 	weft_eval_set_free(s);
@@ -520,13 +557,19 @@ unsigned char *weft_eval_image_bytes(const weft_eval_set *s, const weft_eval_ima
 
 /* ---- predictions ---- */
 
-/* Item index of id in s (the first with it), or -1. */
-static int64_t find_id(const weft_eval_set *s, const char *id)
+/* Item index of id in s (the first with it), or -1: a binary search of
+ * id_index's entries. */
+static int64_t find_id(const id_entry *ids, int64_t n, const char *id)
 {
-	for (int64_t i = 0; i < s->n; i++)
-		if (s->items[i].id && strcmp(s->items[i].id, id) == 0)
-			return i;
-	return -1;
+	int64_t lo = 0, hi = n;
+	while (lo < hi) {
+		const int64_t mid = lo + (hi - lo) / 2;
+		if (strcmp(ids[mid].id, id) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < n && strcmp(ids[lo].id, id) == 0 ? ids[lo].index : -1;
 }
 
 int weft_eval_read_preds(const weft_eval_set *s, const char *path, char ***preds, size_t **lens, char sha256[65])
@@ -535,9 +578,10 @@ int weft_eval_read_preds(const weft_eval_set *s, const char *path, char ***preds
 	char *data = read_file(path, &len);
 	char **p = weft_calloc((size_t)s->n + 1, sizeof *p);
 	size_t *l = weft_calloc((size_t)s->n + 1, sizeof *l);
-	int64_t *line_of = weft_calloc((size_t)s->n + 1, sizeof *line_of);
+	int64_t *line_of = weft_calloc((size_t)s->n + 1, sizeof *line_of), n_ids = 0;
+	id_entry *ids = id_index(s, &n_ids);
 	int rc = -1;
-	if (!data || !p || !l || !line_of)
+	if (!data || !p || !l || !line_of || !ids)
 		goto out;
 	ev_sha256_hex(data, len, sha256);
 	const char *q = data, *end = data + len;
@@ -562,7 +606,7 @@ int weft_eval_read_preds(const weft_eval_set *s, const char *path, char ***preds
 		json_t *v = json_object_get(o, "prediction");
 		v = v ? v : json_object_get(o, "response");
 		v = v ? v : json_object_get(o, "text");
-		const int64_t k = id ? find_id(s, id) : -1;
+		const int64_t k = id ? find_id(ids, n_ids, id) : -1;
 		if (!id || !json_is_string(v) || k < 0 || p[k]) {
 			if (!id)
 				weft_error("line %" PRId64 ": no id", ln);
@@ -585,7 +629,7 @@ int weft_eval_read_preds(const weft_eval_set *s, const char *path, char ***preds
 			goto out;
 	}
 	for (int64_t i = 0; i < s->n; i++)
-		if (!p[i] && !(s->items[i].error && find_id(s, s->items[i].id) != i)) {
+		if (!p[i] && !(s->items[i].error && find_id(ids, n_ids, s->items[i].id) != i)) {
 			weft_error("no prediction for id '%.80s' (gold line %" PRId64 ")", s->items[i].id, s->items[i].line);
 			goto out;
 		}
@@ -601,6 +645,7 @@ out:
 		*lens = l;
 	}
 	free(line_of);
+	free(ids);
 	free(data);
 	return rc;
 }

@@ -83,87 +83,196 @@ char *weft_eval_header(const weft_eval_config *c)
 
 /* ---- records ---- */
 
-static json_t *text_json(const char *s, size_t n)
+/* The record is written directly (a record per item: jansson's object
+ * building and dumping cost more than the harness's whole budget), in the
+ * bytes jansson would write: keys in order, strings escaped as json_dumps
+ * escapes them (", \, control characters; UTF-8 as is, invalid sequences
+ * replaced by U+FFFD first), reals as jsonp_dtostr prints them. */
+static void put_str(ev_wstr *w, const char *s, size_t n)
 {
+	static const char hex[] = "0123456789ABCDEF";
+	ev_wstr_addn(w, "\"", 1);
+	size_t run = 0; /* bytes copied as they are */
+	for (size_t i = 0; i < n; i++) {
+		const unsigned char c = (unsigned char)s[i];
+		if (c >= 0x20 && c != '"' && c != '\\')
+			continue;
+		ev_wstr_addn(w, s + run, i - run);
+		run = i + 1;
+		char e[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+		size_t k = 2;
+		switch (c) {
+		case '"': e[1] = '"'; break;
+		case '\\': e[1] = '\\'; break;
+		case '\b': e[1] = 'b'; break;
+		case '\f': e[1] = 'f'; break;
+		case '\n': e[1] = 'n'; break;
+		case '\r': e[1] = 'r'; break;
+		case '\t': e[1] = 't'; break;
+		default: k = 6;
+		}
+		ev_wstr_addn(w, e, k);
+	}
+	ev_wstr_addn(w, s + run, n - run);
+	ev_wstr_addn(w, "\"", 1);
+}
+
+static void put_text(ev_wstr *w, const char *s, size_t n)
+{
+	size_t i = 0;
+	while (i < n && (unsigned char)s[i] - 1u < 0x7fu) /* ASCII but NUL: as it is */
+		i++;
+	if (i == n) {
+		put_str(w, s, n);
+		return;
+	}
 	size_t k;
 	char *v = ev_utf8_sanitize(s, n, &k);
-	json_t *j = v ? json_stringn(v, k) : NULL;
+	if (v)
+		put_str(w, v, k);
+	else
+		w->oom = 1;
 	free(v);
-	return j ? j : json_null();
 }
 
-static json_t *answers_json(const weft_eval_item *it)
+static void put_int(ev_wstr *w, int64_t v)
 {
-	if (it->metric == WEFT_METRIC_MC && it->gold >= 0) {
-		const char l[2] = {(char)('A' + it->gold), 0};
-		return json_string(l);
+	char b[24];
+	int k = snprintf(b, sizeof b, "%" PRId64, v);
+	ev_wstr_addn(w, b, (size_t)k);
+}
+
+/* jansson's jsonp_dtostr: %.*g, ".0" when it reads as an integer, no '+'
+ * or leading zeros in the exponent (values are finite: json_real refuses
+ * others) */
+static void put_real(ev_wstr *w, double v, int precision)
+{
+	char b[64];
+	int k = snprintf(b, sizeof b - 3, "%.*g", precision, v);
+	if (k < 0 || k >= (int)sizeof b - 3) {
+		w->oom = 1;
+		return;
 	}
-	json_t *a = json_array();
-	for (int i = 0; i < it->n_answers; i++)
-		json_array_append_new(a, text_json(it->answers[i], strlen(it->answers[i])));
-	return a;
+	if (!strchr(b, '.') && !strchr(b, 'e'))
+		memcpy(b + k, ".0", 3), k += 2;
+	char *e = strchr(b, 'e');
+	if (e) {
+		char *start = e + 1, *end = start + 1;
+		if (*start == '-')
+			start++;
+		while (*end == '0')
+			end++;
+		if (end != start) {
+			memmove(start, end, (size_t)(b + k - end) + 1);
+			k -= (int)(end - start);
+		}
+	}
+	ev_wstr_addn(w, b, (size_t)k);
 }
 
-static json_t *cost_time(const weft_eval_out *o, int64_t rss_kb)
+static void put_key(ev_wstr *w, const char *k)
 {
-	const double tps = o->decode_ms > 0 ? o->n_tokens / (o->decode_ms / 1e3) : 0;
-	return json_pack("{s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:I}", "tokenize_ms", o->tokenize_ms, "encode_ms",
-			 o->encode_ms, "prefill_ms", o->prefill_ms, "ttft_ms", o->ttft_ms, "decode_ms", o->decode_ms,
-			 "decode_tps", tps, "total_ms", o->total_ms, "rss_kb", (json_int_t)rss_kb);
+	ev_wstr_addn(w, ",\"", 2);
+	ev_wstr_add(w, k);
+	ev_wstr_addn(w, "\":", 2);
 }
 
 char *weft_eval_record(const weft_eval_item *it, const weft_eval_out *out, const char *prediction, size_t len,
 		       const weft_score *sc, const char *error, int64_t rss_kb)
 {
-	json_t *r = json_pack("{s:I, s:o, s:o, s:s}", "index", (json_int_t)it->index, "id", text_json(it->id, strlen(it->id)),
-			      "category", text_json(it->category, strlen(it->category)), "metric",
-			      weft_metric_name(it->metric));
-	const int failed = error != NULL;
-	json_object_set_new(r, "prediction", !failed && prediction ? text_json(prediction, len) : json_null());
-	json_object_set_new(r, "extracted", !failed && sc ? text_json(sc->extracted, strlen(sc->extracted)) : json_null());
-	json_object_set_new(r, "rule", !failed && sc ? json_string(sc->rule) : json_null());
-	json_object_set_new(r, "answer", answers_json(it));
-	json_object_set_new(r, "score", json_real(!failed && sc ? sc->score : 0.0));
-	json_object_set_new(r, "error", failed ? text_json(error, strlen(error)) : json_null());
-	if (out && !failed) {
-		json_t *toks = json_array();
-		for (int64_t i = 0; i < out->n_tokens; i++)
-			json_array_append_new(toks, json_integer(out->tokens[i]));
-		json_object_set_new(r, "stop", json_string(out->stop));
-		json_object_set_new(r, "tokens", toks);
-		if (out->option_ll) {
-			json_t *ll = json_array();
-			for (int i = 0; i < out->n_options; i++)
-				json_array_append_new(ll, json_real(out->option_ll[i]));
-			json_object_set_new(r, "option_ll", ll);
-		}
-		json_object_set_new(r, "visual_tokens", json_integer(out->visual_in));
-		json_object_set_new(r, "visual_kept", json_integer(out->visual_kept));
-		json_object_set_new(r, "prompt_tokens", json_integer(out->prompt_tokens));
-		json_object_set_new(r, "gen_tokens", json_integer(out->n_tokens));
-		json_object_set_new(r, "kv_bytes", json_integer((json_int_t)out->kv_bytes));
-	}
-	char *body = json_dumps(r, JSON_COMPACT);
-	json_decref(r);
-	char *t = NULL;
-	if (out && !failed) { /* timings last, at microsecond precision */
-		json_t *tj = cost_time(out, rss_kb);
-		t = json_dumps(tj, JSON_COMPACT | JSON_REAL_PRECISION(9));
-		json_decref(tj);
-	}
-	if (!body || (out && !failed && !t)) {
-		free(body);
-		free(t);
-		weft_error("out of memory");
-		return NULL;
-	}
+	const int failed = error != NULL, ok = !failed && sc;
 	ev_wstr w = {0};
-	ev_wstr_addn(&w, body, strlen(body) - 1);
-	if (t)
-		ev_wstr_addf(&w, ",\"time\":%s", t);
+	ev_wstr_reserve(&w, 1024 + len + (out ? (size_t)out->n_tokens * 12 : 0));
+	ev_wstr_add(&w, "{\"index\":");
+	put_int(&w, it->index);
+	put_key(&w, "id");
+	put_text(&w, it->id, strlen(it->id));
+	put_key(&w, "category");
+	put_text(&w, it->category, strlen(it->category));
+	put_key(&w, "metric");
+	put_str(&w, weft_metric_name(it->metric), strlen(weft_metric_name(it->metric)));
+	put_key(&w, "prediction");
+	if (!failed && prediction)
+		put_text(&w, prediction, len);
+	else
+		ev_wstr_add(&w, "null");
+	put_key(&w, "extracted");
+	if (ok)
+		put_text(&w, sc->extracted, strlen(sc->extracted));
+	else
+		ev_wstr_add(&w, "null");
+	put_key(&w, "rule");
+	if (ok)
+		put_str(&w, sc->rule, strlen(sc->rule));
+	else
+		ev_wstr_add(&w, "null");
+	put_key(&w, "answer");
+	if (it->metric == WEFT_METRIC_MC && it->gold >= 0) {
+		const char l = (char)('A' + it->gold);
+		put_str(&w, &l, 1);
+	} else {
+		ev_wstr_addn(&w, "[", 1);
+		for (int i = 0; i < it->n_answers; i++) {
+			if (i)
+				ev_wstr_addn(&w, ",", 1);
+			put_text(&w, it->answers[i], strlen(it->answers[i]));
+		}
+		ev_wstr_addn(&w, "]", 1);
+	}
+	put_key(&w, "score");
+	put_real(&w, ok ? sc->score : 0.0, 17);
+	put_key(&w, "error");
+	if (failed)
+		put_text(&w, error, strlen(error));
+	else
+		ev_wstr_add(&w, "null");
+	if (out && !failed) {
+		put_key(&w, "stop");
+		put_str(&w, out->stop, strlen(out->stop));
+		put_key(&w, "tokens");
+		ev_wstr_addn(&w, "[", 1);
+		for (int64_t i = 0; i < out->n_tokens; i++) {
+			if (i)
+				ev_wstr_addn(&w, ",", 1);
+			put_int(&w, out->tokens[i]);
+		}
+		ev_wstr_addn(&w, "]", 1);
+		if (out->option_ll) {
+			put_key(&w, "option_ll");
+			ev_wstr_addn(&w, "[", 1);
+			for (int i = 0; i < out->n_options; i++) {
+				if (i)
+					ev_wstr_addn(&w, ",", 1);
+				put_real(&w, out->option_ll[i], 17);
+			}
+			ev_wstr_addn(&w, "]", 1);
+		}
+		static const char *const ik[] = {"visual_tokens", "visual_kept", "prompt_tokens", "gen_tokens", "kv_bytes"};
+		const int64_t iv[] = {out->visual_in, out->visual_kept, out->prompt_tokens, out->n_tokens,
+				      (int64_t)out->kv_bytes};
+		for (int i = 0; i < 5; i++) {
+			put_key(&w, ik[i]);
+			put_int(&w, iv[i]);
+		}
+		/* timings last, at microsecond precision */
+		const double tps = out->decode_ms > 0 ? out->n_tokens / (out->decode_ms / 1e3) : 0;
+		static const char *const tk[] = {"tokenize_ms", "encode_ms", "prefill_ms", "ttft_ms",
+						 "decode_ms",   "decode_tps", "total_ms"};
+		const double tv[] = {out->tokenize_ms, out->encode_ms, out->prefill_ms, out->ttft_ms,
+				     out->decode_ms,   tps,           out->total_ms};
+		ev_wstr_add(&w, ",\"time\":{");
+		for (int i = 0; i < 7; i++) {
+			if (i)
+				ev_wstr_addn(&w, ",", 1);
+			put_str(&w, tk[i], strlen(tk[i]));
+			ev_wstr_addn(&w, ":", 1);
+			put_real(&w, tv[i], 9);
+		}
+		ev_wstr_add(&w, ",\"rss_kb\":");
+		put_int(&w, rss_kb);
+		ev_wstr_addn(&w, "}", 1);
+	}
 	ev_wstr_add(&w, "}\n");
-	free(body);
-	free(t);
 	return ev_wstr_take(&w);
 }
 

@@ -35,6 +35,8 @@ void ev_wstr_addn(ev_wstr *w, const char *s, size_t n)
 
 void ev_wstr_add(ev_wstr *w, const char *s) { ev_wstr_addn(w, s, strlen(s)); }
 
+void ev_wstr_reserve(ev_wstr *w, size_t k) { wstr_room(w, k); }
+
 void ev_wstr_addf(ev_wstr *w, const char *fmt, ...)
 {
 	va_list ap;

@@ -102,7 +102,7 @@ int weft_py_random_choice(uint64_t seed, int n)
 typedef struct resp {
 	char *s;       /* " " + response stripped + " " */
 	size_t n;
-	char *low;     /* its lower case */
+	char *low;     /* its lower case (made when a rule needs it) */
 	size_t nlow;
 } resp;
 
@@ -110,6 +110,7 @@ typedef struct resp {
 static int resp_init(resp *r, const char *s, size_t n)
 {
 	size_t b = 0, e = n;
+	r->low = NULL;
 	for (const char *c = ",.!?;:'"; *c; c++) {
 		while (b < e && s[b] == *c)
 			b++;
@@ -124,7 +125,13 @@ static int resp_init(resp *r, const char *s, size_t n)
 	memcpy(r->s + 1, s + b, e - b);
 	r->s[r->n - 1] = ' ';
 	r->s[r->n] = 0;
-	r->low = ev_py_lower(r->s, r->n, &r->nlow);
+	return 0;
+}
+
+static int resp_lower(resp *r)
+{
+	if (!r->low)
+		r->low = ev_py_lower(r->s, r->n, &r->nlow);
 	return r->low ? 0 : -1;
 }
 
@@ -134,25 +141,29 @@ static void resp_free(resp *r)
 	free(r->low);
 }
 
-static int has(const resp *r, const char *pat) { return ev_mem_has(r->s, r->n, pat, strlen(pat)); }
 
 /* Candidates whose "<pre>X<post>" occurs. */
 static int find_pattern(const resp *r, int n, const char *pre, const char *post, int *cand)
 {
 	int k = 0;
+	const size_t a = strlen(pre), b = strlen(post);
+	char pat[8];
+	memcpy(pat, pre, a);
+	memcpy(pat + a + 1, post, b + 1);
 	for (int i = 0; i < n; i++) {
-		char pat[8];
-		snprintf(pat, sizeof pat, "%s%c%s", pre, 'A' + i, post);
-		if (has(r, pat))
+		pat[a] = (char)('A' + i);
+		if (ev_mem_has(r->s, r->n, pat, a + 1 + b))
 			cand[k++] = i;
 	}
 	return k;
 }
 
 /* Options whose lower-cased text occurs in the lower-cased response. */
-static int find_content(const resp *r, char *const *choices, int n, int *cand)
+static int find_content(resp *r, char *const *choices, int n, int *cand)
 {
 	int k = 0;
+	if (resp_lower(r) != 0)
+		return -1;
 	for (int i = 0; i < n; i++) {
 		size_t nl;
 		char *l = ev_py_lower(choices[i], strlen(choices[i]), &nl);
@@ -179,9 +190,8 @@ static int last_candidate(const resp *r, const int *cand, int k, int content, in
 			pos = l ? ev_mem_rfind(r->low, r->nlow, l, nl) : -1;
 			free(l);
 		} else {
-			char pat[8];
-			snprintf(pat, sizeof pat, brack ? "(%c)" : " %c ", 'A' + cand[j]);
-			pos = ev_mem_rfind(r->s, r->n, pat, strlen(pat));
+			const char pat[3] = {brack ? '(' : ' ', (char)('A' + cand[j]), brack ? ')' : ' '};
+			pos = ev_mem_rfind(r->s, r->n, pat, 3);
 		}
 		if (j == 0 || pos > best_pos) {
 			best_pos = pos;

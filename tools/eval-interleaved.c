@@ -365,7 +365,10 @@ typedef struct tally {
 /* items done/total, items/s, ETA, running accuracy: on a terminal only */
 static void progress(const tally *t, int last)
 {
-	if (!isatty(STDERR_FILENO))
+	static int tty = -1; /* asked once, not per item */
+	if (tty < 0)
+		tty = isatty(STDERR_FILENO);
+	if (!tty)
 		return;
 	const double dt = now_s() - t->t0, rate = dt > 0 ? t->done / dt : 0;
 	const double eta = rate > 0 ? (t->total - t->done) / rate : 0;

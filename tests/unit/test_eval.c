@@ -10,6 +10,7 @@
 
 #include "chat.h"
 #include "eval.h"
+#include "eval_int.h"
 #include "eval_report.h"
 #include "eval_run.h"
 #include "gguf.h"
@@ -180,6 +181,34 @@ static void reader_errors(void)
 	o.format = "vlmevalkit";
 	CHECK(weft_eval_read(&s, D "weft.jsonl", &o) == -1);
 	CHECK(strstr(weft_errmsg(), "not a TSV file") != NULL);
+	/* many duplicates, in no order: each later copy names its first line */
+	char path[] = "/tmp/weft-test-eval-XXXXXX";
+	int fd = mkstemp(path);
+	FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+	if (!f) {
+		FAILF("temporary file");
+		return;
+	}
+	const int N = 3000;
+	for (int i = 0; i < N; i++) /* ids: 0..999 shuffled, three times over */
+		fprintf(f, "{\"id\": \"x%d\", \"question\": \"q\", \"answer\": \"a\"}\n", (i * 7919) % 1000);
+	fclose(f);
+	if (!read_set(&s, path)) {
+		int bad = 0;
+		for (int i = 0; i < N; i++) {
+			int f0 = -1;
+			for (int j = 0; j < i && f0 < 0; j++)
+				if ((j * 7919) % 1000 == (i * 7919) % 1000)
+					f0 = j;
+			char msg[64];
+			snprintf(msg, sizeof msg, "duplicate id (first on line %d)", f0 + 1);
+			const char *e = s.items[i].error;
+			bad += f0 < 0 ? e != NULL : !e || strcmp(e, msg) != 0;
+		}
+		CHECK_EQ_INT(bad, 0);
+		weft_eval_set_free(&s);
+	}
+	unlink(path);
 }
 
 /* A run file written with the library and read back. */
@@ -242,6 +271,98 @@ static void run_file(void)
 	CHECK(strstr(weft_errmsg(), "not an eval-interleaved run file") != NULL);
 	unlink(path);
 	free(h);
+	weft_eval_set_free(&s);
+}
+
+/* The record is written without jansson; it must be the bytes json_dumps
+ * writes for the same values (what it was before, and what reading back
+ * expects): control characters, quotes, backslashes, DEL, invalid UTF-8,
+ * reals that print as integers, tiny and huge exponents. */
+static void record_bytes(void)
+{
+	weft_eval_set s;
+	if (read_set(&s, D "weft.jsonl"))
+		return;
+	static const char pred[] = "a\"b\\c\n\t\r\b\f\x01\x1f\x7f/\xc3\xa9\xff\xe2\x82 end";
+	int32_t toks[3] = {0, -1, 2147483647};
+	double ll[4] = {-0.25, 3.0, 1e-300, -1.5e300};
+	weft_eval_out out = {.tokens = toks, .n_tokens = 3, .stop = "eog", .option_ll = ll, .n_options = 4,
+			     .visual_in = 64, .visual_kept = 7, .prompt_tokens = 1234567, .kv_bytes = 1ull << 40,
+			     .tokenize_ms = 0.001, .encode_ms = 12.3456789012, .prefill_ms = 100, .ttft_ms = 1e-7,
+			     .decode_ms = 2.5, .total_ms = 1e9};
+	weft_score sc = {.score = 1.0 / 3, .extracted = "B\x02", .rule = "letter"};
+	for (int k = 0; k < 3 && !t_failed; k++) {
+		const weft_eval_item *it = &s.items[k];
+		const int failed = k == 2;
+		char *line = weft_eval_record(it, failed ? NULL : &out, pred, sizeof pred - 1, failed ? NULL : &sc,
+					      failed ? "bad \"x\"\n" : NULL, 4242);
+		/* the same record through jansson */
+		size_t n;
+		char *v;
+#define TXT(str, len) (v = ev_utf8_sanitize(str, len, &n), json_stringn(v, n))
+		json_t *r = json_object();
+		json_object_set_new(r, "index", json_integer(it->index));
+		json_object_set_new(r, "id", json_string(it->id));
+		json_object_set_new(r, "category", json_string(it->category));
+		json_object_set_new(r, "metric", json_string(weft_metric_name(it->metric)));
+		json_t *t = failed ? json_null() : TXT(pred, sizeof pred - 1);
+		if (!failed)
+			free(v);
+		json_object_set_new(r, "prediction", t);
+		json_object_set_new(r, "extracted", failed ? json_null() : json_string(sc.extracted));
+		json_object_set_new(r, "rule", failed ? json_null() : json_string(sc.rule));
+		json_t *ans = json_array();
+		for (int i = 0; i < it->n_answers; i++)
+			json_array_append_new(ans, json_string(it->answers[i]));
+		if (it->metric == WEFT_METRIC_MC && it->gold >= 0) {
+			json_decref(ans);
+			char l[2] = {(char)('A' + it->gold), 0};
+			ans = json_string(l);
+		}
+		json_object_set_new(r, "answer", ans);
+		json_object_set_new(r, "score", json_real(failed ? 0.0 : sc.score));
+		json_object_set_new(r, "error", failed ? json_string("bad \"x\"\n") : json_null());
+		if (!failed) {
+			json_object_set_new(r, "stop", json_string("eog"));
+			json_t *ta = json_array(), *la = json_array();
+			for (int i = 0; i < 3; i++)
+				json_array_append_new(ta, json_integer(toks[i]));
+			for (int i = 0; i < 4; i++)
+				json_array_append_new(la, json_real(ll[i]));
+			json_object_set_new(r, "tokens", ta);
+			json_object_set_new(r, "option_ll", la);
+			json_object_set_new(r, "visual_tokens", json_integer(64));
+			json_object_set_new(r, "visual_kept", json_integer(7));
+			json_object_set_new(r, "prompt_tokens", json_integer(1234567));
+			json_object_set_new(r, "gen_tokens", json_integer(3));
+			json_object_set_new(r, "kv_bytes", json_integer((json_int_t)(1ull << 40)));
+		}
+		char *a = json_dumps(r, JSON_COMPACT);
+		json_decref(r);
+		char *want = NULL;
+		if (a && !failed) {
+			json_t *tj = json_pack("{s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:I}", "tokenize_ms", out.tokenize_ms,
+					       "encode_ms", out.encode_ms, "prefill_ms", out.prefill_ms, "ttft_ms",
+					       out.ttft_ms, "decode_ms", out.decode_ms, "decode_tps", 3 / 2.5e-3,
+					       "total_ms", out.total_ms, "rss_kb", (json_int_t)4242);
+			char *b = json_dumps(tj, JSON_COMPACT | JSON_REAL_PRECISION(9));
+			json_decref(tj);
+			want = malloc(strlen(a) + strlen(b) + 16);
+			a[strlen(a) - 1] = 0;
+			sprintf(want, "%s,\"time\":%s}\n", a, b);
+			free(b);
+		} else if (a) {
+			want = malloc(strlen(a) + 2);
+			sprintf(want, "%s\n", a);
+		}
+		free(a);
+		if (!line || !want || strcmp(line, want) != 0)
+			FAILF("item %d: record\n  %s  differs from jansson's\n  %s", k, line ? line : "(null)",
+			      want ? want : "(null)");
+		free(line);
+		free(want);
+#undef TXT
+	}
 	weft_eval_set_free(&s);
 }
 
@@ -354,6 +475,7 @@ int main(void)
 	RUN(reader_vlmevalkit);
 	RUN(reader_errors);
 	RUN(run_file);
+	RUN(record_bytes);
 	RUN(bootstrap);
 	RUN(likelihood_reuse);
 	TEST_MAIN_END();
