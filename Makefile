@@ -1,12 +1,20 @@
 # weft - build, test, install.  See README.md.
-#   make                 libweft (static + shared) and every tool into bin/
-#   make test            unit, golden, tool and bad-input tests
+#   make                 libweft (static + shared) and every tool into bin/,
+#                        one job per CPU (make -j1: one at a time)
+#   make test            unit, golden, tool and bad-input tests, WEFT_TEST_JOBS
+#                        at a time (default: the number of CPUs)
 #   make check-asan      the same suite under AddressSanitizer + UBSan
 #   make fuzz            libFuzzer harnesses, FUZZ_SECONDS each (default 60)
-#   make fuzz-smoke      each harness 30 s from its seeds (CI); fuzz-long: an hour each
+#   make fuzz-smoke      each harness 30 s from its seeds (CI), one per CPU at once; fuzz-long: an hour each
 #   make bench           benchmarks (tests/bench), figures printed
 #   make install PREFIX=/usr/local
 .SUFFIXES:
+
+# one job per CPU unless told otherwise (make -j1: one at a time; never
+# beside clean, so make clean all stays in order)
+ifeq ($(filter -j%,$(MAKEFLAGS))$(filter clean,$(MAKECMDGOALS)),)
+MAKEFLAGS += -j$(shell getconf _NPROCESSORS_ONLN 2>/dev/null || echo 1)
+endif
 
 CC       ?= cc
 CLANG    ?= clang
@@ -112,14 +120,15 @@ fuzz: $(FUZZERS)
 FUZZ_SMOKE_SECONDS ?= 30
 FUZZ_LONG_SECONDS ?= 3600
 FUZZ_FLAGS := -print_final_stats=1 -max_len=65536 -timeout=60 -rss_limit_mb=4096
-fuzz-smoke: $(FUZZERS)
-	@mkdir -p build-fuzz/artifacts; for f in $(FUZZERS); do \
-	  n=$${f#build-fuzz/fuzz_}; rm -rf build-fuzz/smoke-$$n; mkdir -p build-fuzz/smoke-$$n; \
+# one target per harness, so make -jN fuzz-smoke runs N at once
+FUZZ_SMOKE := $(patsubst build-fuzz/fuzz_%,fuzz-smoke-%,$(FUZZERS))
+fuzz-smoke: $(FUZZ_SMOKE)
+$(FUZZ_SMOKE): fuzz-smoke-%: build-fuzz/fuzz_%
+	@n=$*; mkdir -p build-fuzz/artifacts; rm -rf build-fuzz/smoke-$$n; mkdir -p build-fuzz/smoke-$$n; \
 	  echo "fuzz-smoke $$n: $(FUZZ_SMOKE_SECONDS) s from tests/fuzz/seeds/$$n"; \
-	  $$f -max_total_time=$(FUZZ_SMOKE_SECONDS) $(FUZZ_FLAGS) -artifact_prefix=build-fuzz/artifacts/$$n- \
+	  $< -max_total_time=$(FUZZ_SMOKE_SECONDS) $(FUZZ_FLAGS) -artifact_prefix=build-fuzz/artifacts/$$n- \
 	     build-fuzz/smoke-$$n tests/fuzz/seeds/$$n 2>build-fuzz/$$n.smoke.log || { tail -n 40 build-fuzz/$$n.smoke.log; exit 1; }; \
-	  grep -a 'stat::number_of_executed_units' build-fuzz/$$n.smoke.log; \
-	done
+	  echo "fuzz-smoke $$n: $$(grep -a 'stat::number_of_executed_units' build-fuzz/$$n.smoke.log)"
 fuzz-long: $(FUZZERS)
 	@mkdir -p build-fuzz/artifacts; for f in $(FUZZERS); do \
 	  n=$${f#build-fuzz/fuzz_}; mkdir -p build-fuzz/corpus-$$n; \
@@ -153,7 +162,7 @@ clean:
 
 -include $(LIB_OBJ:.o=.d) $(TESTS:=.d) $(BENCHES:=.d) $(patsubst $(BIN)/%,$(BUILD)/dep/%.d,$(TOOLS))
 
-.PHONY: all test stage check-asan fuzz-smoke fuzz-long fuzz fuzz-lib fuzz-build bench install clean
+.PHONY: all test stage check-asan fuzz-smoke $(FUZZ_SMOKE) fuzz-long fuzz fuzz-lib fuzz-build bench install clean
 
 # make plot SUMMARIES='run-*.summary.json' PLOT=budget.png: accuracy and
 # time to first token against the visual tokens kept, one point per
