@@ -52,6 +52,55 @@ BENCHES  := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 HEADERS  := base/util.h base/ggml_types.h kernels/kernels.h \
             $(sort $(filter-out %_int.h,$(wildcard lib/*.h)) $(wildcard lib/*.def))
 
+# ---- CUDA (make CUDA=1; see README, kernels/README.md) -------------------
+# kernels/cuda/*.cu compiled by nvcc into libweft (cudart linked
+# statically), every C object with -DWEFT_CUDA=1, tests/gpu/test_cuda_ops
+# among the unit tests.  The build goes to build-cuda/ (tools to
+# build-cuda/bin) unless BUILD / BIN are given, so it never mixes with the
+# default build.  nvcc: NVCC, else CUDA_HOME/bin/nvcc, CUDA_HOME being
+# scripts/fetch-cuda's tree in the cache when present, else /usr/local/cuda
+# (Debian's nvidia-cuda-toolkit: NVCC=/usr/bin/nvcc).  CUDA_ARCH: the GPUs
+# compiled for (default Turing .. Hopper, plus PTX for newer ones).  Only
+# compile-checked so far: the CUDA code has not run on a GPU
+# (tests/gpu/run does that).  Without CUDA=1 nothing below is read.
+.DEFAULT_GOAL := all
+ifeq ($(CUDA),1)
+CUDA_HOME ?= $(shell d=$$(scripts/cache-dir)/cuda; [ -x "$$d/bin/nvcc" ] && echo "$$d" || echo /usr/local/cuda)
+NVCC      ?= $(CUDA_HOME)/bin/nvcc
+CUDA_ARCH ?= -gencode arch=compute_75,code=sm_75 -gencode arch=compute_80,code=sm_80 \
+             -gencode arch=compute_86,code=sm_86 -gencode arch=compute_89,code=sm_89 \
+             -gencode arch=compute_90,code=[sm_90,compute_90]
+NVCCFLAGS ?= -O2
+ifeq ($(origin BUILD),file)
+cuda_reloc = $(patsubst $(BUILD)/%,build-cuda/%,$(patsubst $(BIN)/%,build-cuda/bin/%,$(1)))
+LIB_OBJ   := $(call cuda_reloc,$(LIB_OBJ))
+TOOLS     := $(call cuda_reloc,$(TOOLS))
+TESTS     := $(call cuda_reloc,$(TESTS))
+BENCHES   := $(call cuda_reloc,$(BENCHES))
+BUILD     := build-cuda
+BIN       := build-cuda/bin
+endif
+CUDA_SRC  := $(sort $(wildcard kernels/cuda/*.cu))
+CUDA_OBJ  := $(patsubst %.cu,$(BUILD)/%.o,$(CUDA_SRC))
+LIB_OBJ   += $(CUDA_OBJ)
+TESTS     += $(BUILD)/tests/test_cuda_ops
+ALL_CFLAGS += -DWEFT_CUDA=1
+LDLIBS    += -L$(CUDA_HOME)/lib64 -L$(CUDA_HOME)/lib -lcudart_static -ldl -lrt
+$(BUILD)/kernels/cuda/%.o: kernels/cuda/%.cu Makefile
+	@mkdir -p $(dir $@)
+	$(NVCC) -std=c++17 $(NVCCFLAGS) $(CUDA_ARCH) -DWEFT_CUDA=1 $(INCLUDES) -Ikernels/cuda \
+	  -Xcompiler -fPIC,-fvisibility=hidden,-fno-exceptions,-fno-threadsafe-statics,-Wall \
+	  -MMD -MP -c -o $@ $<
+$(BUILD)/tests/test_cuda_ops: tests/gpu/test_cuda_ops.c $(BUILD)/libweft.a
+	@mkdir -p $(BUILD)/tests
+	$(CC) $(ALL_CFLAGS) -MF $@.d -Itests/unit -Ikernels/cuda -o $@ $< $(BUILD)/libweft.a $(LDLIBS)
+endif
+clean: clean-cuda
+clean-cuda:
+	rm -rf build-cuda
+.PHONY: clean-cuda
+# ---- end of CUDA -------------------------------------------------------------
+
 all: $(BUILD)/libweft.a $(BUILD)/libweft.so.$(SOVER) $(TOOLS)
 
 $(BUILD)/%.o: %.c Makefile
