@@ -24,19 +24,6 @@ static weft_pool *pool;
 
 /* ---- SmolLM2 vs llama.cpp ---- */
 
-static const char *smollm2_path(void)
-{
-	static char p[4096];
-	const char *c = getenv("WEFT_CACHE"), *x = getenv("XDG_CACHE_HOME"), *h = getenv("HOME");
-	if (c)
-		snprintf(p, sizeof p, "%s/models/SmolLM2-135M-Instruct.Q4_1.gguf", c);
-	else if (x)
-		snprintf(p, sizeof p, "%s/weft/models/SmolLM2-135M-Instruct.Q4_1.gguf", x);
-	else
-		snprintf(p, sizeof p, "%s/.cache/weft/models/SmolLM2-135M-Instruct.Q4_1.gguf", h ? h : "");
-	return access(p, R_OK) == 0 ? p : NULL;
-}
-
 static int parse_ids(const char *s, int32_t *ids, int max)
 {
 	int n = 0;
@@ -88,7 +75,7 @@ static int32_t argmax(const float *x, int n)
  * continuation must be token-identical. */
 static void greedy_vs_llama_cpp(int exact)
 {
-	const char *path = smollm2_path();
+	const char *path = t_smollm2_path();
 	if (!path)
 		SKIP("SmolLM2 GGUF absent (scripts/fetch-models)");
 	if (exact && weft_kernels_force("llama.cpp") != 0)
