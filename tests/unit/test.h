@@ -79,6 +79,29 @@ static void t_run(const char *name, void (*fn)(void))
 #define RUN(fn) t_run(#fn, fn)
 #define TEST_MAIN_END() return t_any_fail ? 1 : 0
 
+/* The SmolLM2-135M-Instruct Q4_1 GGUF scripts/fetch-models puts in the
+ * cache ($WEFT_SMOLLM2, else $WEFT_CACHE/models, $XDG_CACHE_HOME/weft/models
+ * or ~/.cache/weft/models), or NULL when it is not there. */
+__attribute__((unused)) static const char *t_smollm2_path(void)
+{
+	static char p[4096];
+	const char *m = getenv("WEFT_SMOLLM2"), *c = getenv("WEFT_CACHE"), *x = getenv("XDG_CACHE_HOME"),
+		   *h = getenv("HOME");
+	if (m)
+		snprintf(p, sizeof p, "%s", m);
+	else if (c)
+		snprintf(p, sizeof p, "%s/models/SmolLM2-135M-Instruct.Q4_1.gguf", c);
+	else if (x)
+		snprintf(p, sizeof p, "%s/weft/models/SmolLM2-135M-Instruct.Q4_1.gguf", x);
+	else
+		snprintf(p, sizeof p, "%s/.cache/weft/models/SmolLM2-135M-Instruct.Q4_1.gguf", h ? h : "");
+	FILE *f = fopen(p, "rb");
+	if (!f)
+		return NULL;
+	fclose(f);
+	return p;
+}
+
 /* Path to ../shared/data (or $WEFT_SHARED/data); NULL when absent. */
 __attribute__((unused)) static const char *t_shared_dir(void)
 {

@@ -583,20 +583,9 @@ static void detect_len(void)
 /* The chat_template stored in the real SmolLM2 GGUF, read with lib/gguf.h. */
 static void detect_smollm2_gguf(void)
 {
-	const char *cache = getenv("WEFT_CACHE"), *xdg = getenv("XDG_CACHE_HOME");
-	const char *home = getenv("HOME");
-	char path[4096];
-	if (cache)
-		snprintf(path, sizeof path, "%s/models/SmolLM2-135M-Instruct.Q4_1.gguf", cache);
-	else if (xdg)
-		snprintf(path, sizeof path, "%s/weft/models/SmolLM2-135M-Instruct.Q4_1.gguf", xdg);
-	else
-		snprintf(path, sizeof path, "%s/.cache/weft/models/SmolLM2-135M-Instruct.Q4_1.gguf",
-			 home ? home : "");
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		SKIP("no model at %.300s", path);
-	fclose(f);
+	const char *path = t_smollm2_path();
+	if (!path)
+		SKIP("SmolLM2 GGUF absent (scripts/fetch-models)");
 	weft_gguf *g = weft_gguf_open(path);
 	if (!g) {
 		FAILF("weft_gguf_open: %s", weft_errmsg());

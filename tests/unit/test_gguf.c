@@ -893,23 +893,10 @@ static void vocab_files(void)
 	free(buf);
 }
 
-static const char *smollm2_path(void)
-{
-	static char p[4096];
-	const char *c = getenv("WEFT_CACHE"), *x = getenv("XDG_CACHE_HOME"), *h = getenv("HOME");
-	if (c)
-		snprintf(p, sizeof p, "%s/models/SmolLM2-135M-Instruct.Q4_1.gguf", c);
-	else if (x)
-		snprintf(p, sizeof p, "%s/weft/models/SmolLM2-135M-Instruct.Q4_1.gguf", x);
-	else
-		snprintf(p, sizeof p, "%s/.cache/weft/models/SmolLM2-135M-Instruct.Q4_1.gguf", h ? h : "");
-	return access(p, R_OK) == 0 ? p : NULL;
-}
-
 /* Facts checked with gguf-py 0.19's GGUFReader. */
 static void smollm2(void)
 {
-	const char *path = smollm2_path();
+	const char *path = t_smollm2_path();
 	if (!path)
 		SKIP("SmolLM2 GGUF absent (scripts/fetch-models)");
 	weft_gguf *g = weft_gguf_open(path);

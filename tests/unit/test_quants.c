@@ -530,19 +530,6 @@ static void bf16_edges(void)
 	}
 }
 
-static const char *smollm2_path(void)
-{
-	static char p[4096];
-	const char *c = getenv("WEFT_CACHE"), *x = getenv("XDG_CACHE_HOME"), *h = getenv("HOME");
-	if (c)
-		snprintf(p, sizeof p, "%s/models/SmolLM2-135M-Instruct.Q4_1.gguf", c);
-	else if (x)
-		snprintf(p, sizeof p, "%s/weft/models/SmolLM2-135M-Instruct.Q4_1.gguf", x);
-	else
-		snprintf(p, sizeof p, "%s/.cache/weft/models/SmolLM2-135M-Instruct.Q4_1.gguf", h ? h : "");
-	return access(p, R_OK) == 0 ? p : NULL;
-}
-
 /* Rows of real tensors against gguf-py 0.19 (numpy dequantize):
  *   r = gguf.GGUFReader(path); t = {t.name: t for t in r.tensors}[name]
  *   gguf.quants.dequantize(t.data, t.tensor_type).reshape(-1, int(t.shape[0]))[row][i]
@@ -580,7 +567,7 @@ static void smollm2_rows(void)
 		{"output_norm.weight", 0, 0, 1.7578125},
 		{"output_norm.weight", 0, 575, 1.984375},
 	};
-	const char *path = smollm2_path();
+	const char *path = t_smollm2_path();
 	if (!path)
 		SKIP("SmolLM2 GGUF absent (scripts/fetch-models)");
 	weft_gguf *g = weft_gguf_open(path);

@@ -570,14 +570,9 @@ out:
  *   (add --no-parse-special for the parse_special = 0 rows; -p expands \n and \t) */
 static void smollm2(void)
 {
-	const char *path = "/root/.cache/weft/models/SmolLM2-135M-Instruct.Q4_1.gguf";
-	const char *env = getenv("WEFT_SMOLLM2");
-	if (env)
-		path = env;
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		SKIP("model %s not present", path);
-	fclose(f);
+	const char *path = t_smollm2_path();
+	if (!path)
+		SKIP("SmolLM2 GGUF absent (scripts/fetch-models)");
 	weft_gguf *gg = weft_gguf_open(path);
 	weft_vocab *v = gg ? weft_vocab_load(gg) : NULL;
 	if (gg)
