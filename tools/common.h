@@ -19,6 +19,9 @@
 #include "stream.h"
 #include "tokenizer.h"
 #include "util.h"
+#if WEFT_CUDA
+#include "cuda/cuda_int.h"
+#endif
 
 static const char *prog = "weft";
 static char *out_tmp;      /* temporary output file, removed on failure */
@@ -309,6 +312,53 @@ static inline void numerics_apply(int llamacpp)
 {
 	if (llamacpp && weft_kernels_force("llama.cpp") != 0)
 		die("--numerics llama.cpp: this CPU lacks the AVX-512 level (F, DQ, BW, VL, VNNI) whose llama.cpp build it reproduces");
+}
+
+/* --device cpu|cuda[:N] (default: $WEFT_DEVICE, else cpu): -1 for the CPU,
+ * N for CUDA device N.  device_apply() checks the choice once the options
+ * are read: CUDA needs a build with `make CUDA=1` and a usable device, and
+ * the forward pass on the device is not written yet (kernels/cuda has the
+ * kernels), so today every CUDA choice ends in one error line. */
+static inline int opt_device(const char *opt, const char *s)
+{
+	if (strcmp(s, "cpu") == 0)
+		return -1;
+	if (strncmp(s, "cuda", 4) == 0 && (!s[4] || s[4] == ':')) {
+		if (!s[4])
+			return 0;
+		char *end;
+		errno = 0;
+		long n = strtol(s + 5, &end, 10);
+		if (s[5] >= '0' && s[5] <= '9' && !*end && !errno && n <= 1024)
+			return (int)n;
+	}
+	die("%s: '%s' is not cpu, cuda or cuda:N", opt, s);
+}
+
+static inline int device_default(void)
+{
+	const char *e = getenv("WEFT_DEVICE");
+	return e && *e ? opt_device("WEFT_DEVICE", e) : -1;
+}
+
+static inline void device_apply(int dev)
+{
+	if (dev < 0)
+		return;
+	char name[16];
+	snprintf(name, sizeof name, dev ? "cuda:%d" : "cuda", dev);
+#if WEFT_CUDA
+	char why[256];
+	int n = weft_cuda_device_count(why, sizeof why);
+	if (n == 0)
+		die("--device %s: no usable CUDA device (%s)", name, why);
+	if (dev >= n)
+		die("--device %s: this machine has %d CUDA device%s", name, n, n == 1 ? "" : "s");
+	die("--device %s: the forward pass on the GPU is not written yet (only its kernels are, untested); use --device cpu",
+	    name);
+#else
+	die("--device %s: this weft was built without CUDA (build it with make CUDA=1)", name);
+#endif
 }
 
 /* With llama.cpp numerics, every matrix of the model must be of a weight

@@ -17,6 +17,7 @@
 
 static struct {
 	const char *model, *kv_out;
+	const char *device; /* --device, else $WEFT_DEVICE */
 	int threads, verbose, ignore_eos, tokens_out, force, n_stops, llamacpp;
 	int64_t n;
 	const char *stops[MAX_STOPS];
@@ -47,6 +48,8 @@ static void usage(FILE *f)
 		"  -t, --threads N         threads (default: all CPUs)\n"
 		"      --numerics NAME     weft (default) or llama.cpp: reproduce llama.cpp's\n"
 		"                          arithmetic bit for bit (Q4_0/Q4_1/Q8_0, f16 cache)\n"
+		"      --device DEV        cpu (default; or $WEFT_DEVICE) or cuda[:N] (not yet\n"
+		"                          available: an error)\n"
 		"      --force             write a binary stream to a terminal\n"
 		"  -v, --verbose           timing on stderr\n"
 		"  -h, --help              this help\n"
@@ -64,7 +67,7 @@ static int print_text(void *ctx, const char *s, size_t n)
 
 static void parse_options(int argc, char **argv)
 {
-	enum { O_TEMP = 256, O_GREEDY, O_TOPK, O_TOPP, O_MINP, O_RP, O_RLN, O_STOP, O_IEOS, O_TOK, O_KVOUT, O_FORCE, O_NUMERICS };
+	enum { O_TEMP = 256, O_GREEDY, O_TOPK, O_TOPP, O_MINP, O_RP, O_RLN, O_STOP, O_IEOS, O_TOK, O_KVOUT, O_FORCE, O_NUMERICS, O_DEVICE };
 	static const struct option opts[] = {
 		{"model", required_argument, 0, 'm'},          {"n-predict", required_argument, 0, 'n'},
 		{"temp", required_argument, 0, O_TEMP},        {"greedy", no_argument, 0, O_GREEDY},
@@ -74,7 +77,7 @@ static void parse_options(int argc, char **argv)
 		{"stop", required_argument, 0, O_STOP},        {"ignore-eos", no_argument, 0, O_IEOS},
 		{"tokens", no_argument, 0, O_TOK},             {"kv-out", required_argument, 0, O_KVOUT},
 		{"threads", required_argument, 0, 't'},        {"force", no_argument, 0, O_FORCE},
-		{"numerics", required_argument, 0, O_NUMERICS},
+		{"numerics", required_argument, 0, O_NUMERICS}, {"device", required_argument, 0, O_DEVICE},
 		{"verbose", no_argument, 0, 'v'},              {"help", no_argument, 0, 'h'},
 		{"version", no_argument, 0, 'V'},              {0, 0, 0, 0}};
 	tool_init("decode");
@@ -104,6 +107,7 @@ static void parse_options(int argc, char **argv)
 		case 't': o.threads = (int)opt_int("--threads", optarg, 1, 1024); break;
 		case O_FORCE: o.force = 1; break;
 		case O_NUMERICS: o.llamacpp = opt_numerics(optarg); break;
+		case O_DEVICE: o.device = optarg; break;
 		case 'v': o.verbose = 1; break;
 		case 'h': usage(stdout); exit(0);
 		case 'V': print_version(); break;
@@ -111,6 +115,7 @@ static void parse_options(int argc, char **argv)
 		}
 	}
 	numerics_apply(o.llamacpp);
+	device_apply(o.device ? opt_device("--device", o.device) : device_default());
 	if (!o.model)
 		die("no model given (-m MODEL.gguf); see --help");
 	if (optind + 1 < argc)
@@ -207,7 +212,7 @@ int main(int argc, char **argv)
 		out_close(kf);
 	}
 	if (o.verbose)
-		fprintf(stderr, "\n%s: %" PRId64 " tokens in %.3f s (%.2f tokens/s), %d threads, kernels %s\n", prog, gr.n,
+		fprintf(stderr, "\n%s: %" PRId64 " tokens in %.3f s (%.2f tokens/s), %d threads, kernels %s, device cpu\n", prog, gr.n,
 			gr.seconds, gr.n / (gr.seconds > 0 ? gr.seconds : 1e-9), weft_pool_size(pool), weft_kernels_level());
 	out_close(out);
 

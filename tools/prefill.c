@@ -17,6 +17,7 @@
 
 static struct {
 	const char *model, *output;
+	const char *device; /* --device, else $WEFT_DEVICE */
 	const char *kv_method; /* --kv-budget's method (kvcompress's streaming methods) */
 	int64_t kv_budget;
 	int threads, force, verbose, mass, llamacpp, q_stats;
@@ -48,6 +49,8 @@ static void usage(FILE *f)
 		"      --kv-type TYPE   KV cache values: f16 (default, as llama.cpp), f32 or q8_0\n"
 		"      --numerics NAME  weft (default) or llama.cpp: reproduce llama.cpp's\n"
 		"                       arithmetic bit for bit (Q4_0/Q4_1/Q8_0, f16 cache)\n"
+		"      --device DEV     cpu (default; or $WEFT_DEVICE) or cuda[:N] (not yet\n"
+		"                       available: an error)\n"
 		"  -o, --output FILE    write to FILE (atomically) instead of stdout\n"
 		"      --force          write binary output to a terminal\n"
 		"  -v, --verbose        timing on stderr\n"
@@ -58,13 +61,13 @@ static void usage(FILE *f)
 
 static void parse_options(int argc, char **argv)
 {
-	enum { O_CHUNK = 256, O_MASS, O_WINQ, O_FORCE, O_KVTYPE, O_NUMERICS, O_QSTATS, O_KVBUDGET, O_KVMETHOD };
+	enum { O_CHUNK = 256, O_MASS, O_WINQ, O_FORCE, O_KVTYPE, O_NUMERICS, O_QSTATS, O_KVBUDGET, O_KVMETHOD, O_DEVICE };
 	static const struct option opts[] = {
 		{"model", required_argument, 0, 'm'},  {"threads", required_argument, 0, 't'},
 		{"chunk", required_argument, 0, O_CHUNK}, {"ctx", required_argument, 0, 'c'},
 		{"kv-type", required_argument, 0, O_KVTYPE}, {"numerics", required_argument, 0, O_NUMERICS},
 		{"mass", no_argument, 0, O_MASS},      {"window-q", required_argument, 0, O_WINQ},
-		{"q-stats", no_argument, 0, O_QSTATS},
+		{"q-stats", no_argument, 0, O_QSTATS},    {"device", required_argument, 0, O_DEVICE},
 		{"kv-budget", required_argument, 0, O_KVBUDGET}, {"kv-method", required_argument, 0, O_KVMETHOD},
 		{"output", required_argument, 0, 'o'}, {"force", no_argument, 0, O_FORCE},
 		{"verbose", no_argument, 0, 'v'},      {"help", no_argument, 0, 'h'},
@@ -87,6 +90,7 @@ static void parse_options(int argc, char **argv)
 				die("--kv-type: '%s' is not f16, f32 or q8_0", optarg);
 			break;
 		case O_NUMERICS: o.llamacpp = opt_numerics(optarg); break;
+		case O_DEVICE: o.device = optarg; break;
 		case 'o': o.output = optarg; break;
 		case O_FORCE: o.force = 1; break;
 		case 'v': o.verbose = 1; break;
@@ -96,6 +100,7 @@ static void parse_options(int argc, char **argv)
 		}
 	}
 	numerics_apply(o.llamacpp);
+	device_apply(o.device ? opt_device("--device", o.device) : device_default());
 	if (!o.model)
 		die("no model given (-m MODEL.gguf); see --help");
 	if (optind + 1 < argc)
@@ -280,7 +285,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "%s: --kv-budget %" PRId64 " (%s): at most %" PRId64 " rows per head held, %" PRIu64 " bytes kept\n",
 			prog, o.kv_budget, o.kv_method, peak, weft_kv_bytes(kv));
 	if (o.verbose)
-		fprintf(stderr, "%s: load %.3f s; prefill %" PRId64 " tokens%s in %.3f s (%.1f tokens/s), %d threads, kernels %s\n",
+		fprintf(stderr, "%s: load %.3f s; prefill %" PRId64 " tokens%s in %.3f s (%.1f tokens/s), %d threads, kernels %s, device cpu\n",
 			prog, t1 - t0, pr.n, pr.n_rows ? " (image embeddings included)" : "", t2 - t1, pr.n / (t2 - t1),
 			weft_pool_size(pool), weft_kernels_level());
 	if (o.verbose && drop)
