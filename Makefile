@@ -71,6 +71,11 @@ CUDA_ARCH ?= -gencode arch=compute_75,code=sm_75 -gencode arch=compute_80,code=s
              -gencode arch=compute_86,code=sm_86 -gencode arch=compute_89,code=sm_89 \
              -gencode arch=compute_90,code=[sm_90,compute_90]
 NVCCFLAGS ?= -O2
+ifeq ($(filter clean clean-cuda,$(MAKECMDGOALS)),)
+ifeq ($(shell command -v $(NVCC) 2>/dev/null),)
+$(error CUDA=1: no nvcc at $(NVCC); run scripts/fetch-cuda, or set NVCC or CUDA_HOME)
+endif
+endif
 ifeq ($(origin BUILD),file)
 cuda_reloc = $(patsubst $(BUILD)/%,build-cuda/%,$(patsubst $(BIN)/%,build-cuda/bin/%,$(1)))
 LIB_OBJ   := $(call cuda_reloc,$(LIB_OBJ))
