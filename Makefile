@@ -99,6 +99,9 @@ $(BUILD)/kernels/cuda/%.o: kernels/cuda/%.cu Makefile
 $(BUILD)/tests/test_cuda_ops: tests/gpu/test_cuda_ops.c $(BUILD)/libweft.a
 	@mkdir -p $(BUILD)/tests
 	$(CC) $(ALL_CFLAGS) -MF $@.d -Itests/unit -Ikernels/cuda -o $@ $< $(BUILD)/libweft.a $(LDLIBS)
+$(BUILD)/tests/bench_cuda_ops: tests/gpu/bench_cuda_ops.c $(BUILD)/libweft.a
+	@mkdir -p $(BUILD)/tests
+	$(CC) $(ALL_CFLAGS) -MF $@.d -Ikernels/cuda -o $@ $< $(BUILD)/libweft.a $(LDLIBS)
 endif
 clean: clean-cuda
 clean-cuda:
