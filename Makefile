@@ -62,7 +62,7 @@ HEADERS  := base/util.h base/ggml_types.h kernels/kernels.h \
 # (Debian's nvidia-cuda-toolkit: NVCC=/usr/bin/nvcc).  CUDA_ARCH: the GPUs
 # compiled for (default Turing .. Hopper, plus PTX for newer ones).  Only
 # compile-checked so far: the CUDA code has not run on a GPU
-# (tests/gpu/run does that).  Without CUDA=1 nothing below is read.
+# (tests/gpu/run does that).  Without CUDA=1 only clean-cuda below applies.
 .DEFAULT_GOAL := all
 ifeq ($(CUDA),1)
 CUDA_HOME ?= $(shell d=$$(scripts/cache-dir)/cuda; [ -x "$$d/bin/nvcc" ] && echo "$$d" || echo /usr/local/cuda)
@@ -91,7 +91,11 @@ LIB_OBJ   += $(CUDA_OBJ)
 TESTS     += $(BUILD)/tests/test_cuda_ops
 ALL_CFLAGS += -DWEFT_CUDA=1
 LDLIBS    += -L$(CUDA_HOME)/lib64 -L$(CUDA_HOME)/lib -lcudart_static -ldl -lrt
-$(BUILD)/kernels/cuda/%.o: kernels/cuda/%.cu Makefile
+# the .cu objects are rebuilt when nvcc or its flags change (CUDA_ARCH ...)
+cuda_flags := $(NVCC) $(NVCCFLAGS) $(CUDA_ARCH)
+$(shell mkdir -p $(BUILD)/kernels/cuda; [ "$$(cat $(BUILD)/kernels/cuda/flags 2>/dev/null)" = '$(cuda_flags)' ] || \
+  printf '%s\n' '$(cuda_flags)' >$(BUILD)/kernels/cuda/flags)
+$(BUILD)/kernels/cuda/%.o: kernels/cuda/%.cu Makefile $(BUILD)/kernels/cuda/flags
 	@mkdir -p $(dir $@)
 	$(NVCC) -std=c++17 $(NVCCFLAGS) $(CUDA_ARCH) -DWEFT_CUDA=1 $(INCLUDES) -Ikernels/cuda \
 	  -Xcompiler -fPIC,-fvisibility=hidden,-fno-exceptions,-fno-threadsafe-statics,-Wall \
@@ -102,6 +106,7 @@ $(BUILD)/tests/test_cuda_ops: tests/gpu/test_cuda_ops.c $(BUILD)/libweft.a
 $(BUILD)/tests/bench_cuda_ops: tests/gpu/bench_cuda_ops.c $(BUILD)/libweft.a
 	@mkdir -p $(BUILD)/tests
 	$(CC) $(ALL_CFLAGS) -MF $@.d -Ikernels/cuda -o $@ $< $(BUILD)/libweft.a $(LDLIBS)
+-include $(BUILD)/tests/bench_cuda_ops.d
 endif
 clean: clean-cuda
 clean-cuda:
