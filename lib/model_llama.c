@@ -31,6 +31,7 @@
 
 #include "ggml_types.h"
 #include "model.h"
+#include "model_cuda_int.h"
 #include "util.h"
 
 typedef struct fwd {
@@ -257,6 +258,10 @@ int weft_model_forward(const weft_model *m, weft_pool *pool, weft_kv *kv, const 
 		return -1;
 	if (T == 0)
 		return 0;
+#if WEFT_CUDA
+	if (weft_model_cuda_attached(kv)) /* the cache is on the device (model_cuda.c) */
+		return weft_model_forward_cuda(m, kv, ids, embd, T, chunk, logits, all_logits, extra);
+#endif
 	const int dropping = extra && extra->drop;
 	if (dropping && all_logits) {
 		weft_error("forward: a token drop gives the last row's logits only");

@@ -126,6 +126,16 @@ typedef struct weft_cuda_attn {
 } weft_cuda_attn;
 int weft_cuda_attention(const weft_cuda_attn *a);
 
+/* ---- the forward pass's helpers (kernels/cuda/cuda_kv.cu) ---- */
+
+/* dy[r*n + i] += db[i] for r < rows (a bias on every row). */
+int weft_cuda_add_rows(float *dy, const float *db, int64_t rows, int64_t n);
+/* Store n tokens' rows dsrc [n][n_head_kv][hd] (float) into a device KV
+ * cache of type F16 or F32 (rows of hd values): token t of head h to row
+ * row0[h] + t (row0: host [n_head_kv], copied per call). */
+int weft_cuda_kv_store(void *dcache, uint32_t type, const float *dsrc, int64_t n, int n_head_kv, int hd,
+		       const int64_t *row0);
+
 #pragma GCC visibility pop
 
 #ifdef __cplusplus
