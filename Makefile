@@ -88,7 +88,7 @@ endif
 CUDA_SRC  := $(sort $(wildcard kernels/cuda/*.cu))
 CUDA_OBJ  := $(patsubst %.cu,$(BUILD)/%.o,$(CUDA_SRC))
 LIB_OBJ   += $(CUDA_OBJ)
-TESTS     += $(BUILD)/tests/test_cuda_ops
+TESTS     += $(BUILD)/tests/test_cuda_ops $(BUILD)/tests/test_cuda_forward
 ALL_CFLAGS += -DWEFT_CUDA=1
 LDLIBS    += -L$(CUDA_HOME)/lib64 -L$(CUDA_HOME)/lib -lcudart_static -ldl -lrt
 # the .cu objects are rebuilt when nvcc or its flags change (CUDA_ARCH ...)
@@ -103,10 +103,13 @@ $(BUILD)/kernels/cuda/%.o: kernels/cuda/%.cu Makefile $(BUILD)/kernels/cuda/flag
 $(BUILD)/tests/test_cuda_ops: tests/gpu/test_cuda_ops.c $(BUILD)/libweft.a
 	@mkdir -p $(BUILD)/tests
 	$(CC) $(ALL_CFLAGS) -MF $@.d -Itests/unit -Ikernels/cuda -o $@ $< $(BUILD)/libweft.a $(LDLIBS)
-$(BUILD)/tests/bench_cuda_ops: tests/gpu/bench_cuda_ops.c $(BUILD)/libweft.a
+$(BUILD)/tests/test_cuda_forward: tests/gpu/test_cuda_forward.c $(BUILD)/libweft.a
+	@mkdir -p $(BUILD)/tests
+	$(CC) $(ALL_CFLAGS) -MF $@.d -Itests/unit -Ikernels/cuda -o $@ $< $(BUILD)/libweft.a $(LDLIBS)
+$(BUILD)/tests/bench_cuda_ops $(BUILD)/tests/bench_cuda_llm: $(BUILD)/tests/%: tests/gpu/%.c $(BUILD)/libweft.a
 	@mkdir -p $(BUILD)/tests
 	$(CC) $(ALL_CFLAGS) -MF $@.d -Ikernels/cuda -o $@ $< $(BUILD)/libweft.a $(LDLIBS)
--include $(BUILD)/tests/bench_cuda_ops.d
+-include $(BUILD)/tests/bench_cuda_ops.d $(BUILD)/tests/bench_cuda_llm.d
 endif
 clean: clean-cuda
 clean-cuda:

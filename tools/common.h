@@ -21,6 +21,7 @@
 #include "util.h"
 #if WEFT_CUDA
 #include "cuda/cuda_int.h"
+#include "model_cuda_int.h"
 #endif
 
 static const char *prog = "weft";
@@ -316,9 +317,10 @@ static inline void numerics_apply(int llamacpp)
 
 /* --device cpu|cuda[:N] (default: $WEFT_DEVICE, else cpu): -1 for the CPU,
  * N for CUDA device N.  device_apply() checks the choice once the options
- * are read: CUDA needs a build with `make CUDA=1` and a usable device, and
- * the forward pass on the device is not written yet (kernels/cuda has the
- * kernels), so today every CUDA choice ends in one error line. */
+ * are read: CUDA needs a build with `make CUDA=1` and a usable device;
+ * then the LLM's forward pass runs there (lib/model_cuda.c: compiled, not
+ * yet run on a GPU), its KV cache attached to the device by
+ * device_attach() and copied back by device_download() for a stream. */
 static inline int opt_device(const char *opt, const char *s)
 {
 	if (strcmp(s, "cpu") == 0)
@@ -341,23 +343,84 @@ static inline int device_default(void)
 	return e && *e ? opt_device("WEFT_DEVICE", e) : -1;
 }
 
-static inline void device_apply(int dev)
+/* "cuda" or "cuda:N" for messages. */
+static inline const char *device_arg(int dev)
+{
+	static char name[16];
+	snprintf(name, sizeof name, dev ? "cuda:%d" : "cuda", dev);
+	return name;
+}
+
+/* Check the device choice; returns it. */
+static inline int device_apply(int dev)
 {
 	if (dev < 0)
-		return;
-	char name[16];
-	snprintf(name, sizeof name, dev ? "cuda:%d" : "cuda", dev);
+		return dev;
 #if WEFT_CUDA
 	char why[256];
 	int n = weft_cuda_device_count(why, sizeof why);
 	if (n == 0)
-		die("--device %s: no usable CUDA device (%s)", name, why);
+		die("--device %s: no usable CUDA device (%s)", device_arg(dev), why);
 	if (dev >= n)
-		die("--device %s: this machine has %d CUDA device%s", name, n, n == 1 ? "" : "s");
-	die("--device %s: the forward pass on the GPU is not written yet (only its kernels are, untested); use --device cpu",
-	    name);
+		die("--device %s: this machine has %d CUDA device%s", device_arg(dev), n, n == 1 ? "" : "s");
+	return dev;
 #else
-	die("--device %s: this weft was built without CUDA (build it with make CUDA=1)", name);
+	die("--device %s: this weft was built without CUDA (build it with make CUDA=1)", device_arg(dev));
+#endif
+}
+
+/* What -v reports: "cpu", or "cuda:N (the GPU's name)". */
+static inline const char *device_label(int dev)
+{
+	static char s[300];
+	if (dev < 0)
+		return "cpu";
+#if WEFT_CUDA
+	snprintf(s, sizeof s, "cuda:%d (%s)", dev, weft_cuda_device_name());
+#else
+	snprintf(s, sizeof s, "cuda:%d", dev);
+#endif
+	return s;
+}
+
+/* Options the device path does not offer: die naming the first one set
+ * (names[i] goes with set[i]). */
+static inline void device_refuse(int dev, int n, const int *set, const char *const *names)
+{
+	for (int i = 0; dev >= 0 && i < n; i++)
+		if (set[i])
+			die("--device %s: %s runs on the CPU only; use --device cpu", device_arg(dev), names[i]);
+}
+
+/* Move kv to the device for the forward passes (weights uploaded once);
+ * nothing for the CPU. */
+static inline void device_attach(int dev, const weft_model *m, weft_kv *kv, const char *model_path)
+{
+	if (dev < 0)
+		return;
+#if WEFT_CUDA
+	if (weft_model_cuda_attach(m, kv, dev) != 0)
+		die("%s: --device %s: %s", model_path, device_arg(dev), weft_errmsg());
+#endif
+}
+
+/* Copy the device cache back into kv (before writing it); nothing for
+ * the CPU. */
+static inline void device_download(int dev, weft_kv *kv)
+{
+	if (dev < 0)
+		return;
+#if WEFT_CUDA
+	if (weft_model_cuda_download(kv) != 0)
+		die("--device %s: %s", device_arg(dev), weft_errmsg());
+#endif
+}
+
+static inline void device_detach(int dev)
+{
+#if WEFT_CUDA
+	if (dev >= 0)
+		weft_model_cuda_detach();
 #endif
 }
 

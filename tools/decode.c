@@ -19,6 +19,7 @@ static struct {
 	const char *model, *kv_out;
 	const char *device; /* --device, else $WEFT_DEVICE */
 	int threads, verbose, ignore_eos, tokens_out, force, n_stops, llamacpp;
+	int dev; /* -1: cpu, else the CUDA device */
 	int64_t n;
 	const char *stops[MAX_STOPS];
 	weft_sampler_params sp;
@@ -48,8 +49,8 @@ static void usage(FILE *f)
 		"  -t, --threads N         threads (default: all CPUs)\n"
 		"      --numerics NAME     weft (default) or llama.cpp: reproduce llama.cpp's\n"
 		"                          arithmetic bit for bit (Q4_0/Q4_1/Q8_0, f16 cache)\n"
-		"      --device DEV        cpu (default; or $WEFT_DEVICE) or cuda[:N] (not yet\n"
-		"                          available: an error)\n"
+		"      --device DEV        cpu (default; or $WEFT_DEVICE) or cuda[:N]: the LLM on\n"
+		"                          CUDA device N (make CUDA=1; not yet run on a GPU)\n"
 		"      --force             write a binary stream to a terminal\n"
 		"  -v, --verbose           timing on stderr\n"
 		"  -h, --help              this help\n"
@@ -114,8 +115,11 @@ static void parse_options(int argc, char **argv)
 		default: usage(stderr); exit(2);
 		}
 	}
+	o.dev = o.device ? opt_device("--device", o.device) : device_default();
+	const char *const what = "--numerics llama.cpp";
+	device_refuse(o.dev, 1, &o.llamacpp, &what);
+	device_apply(o.dev);
 	numerics_apply(o.llamacpp);
-	device_apply(o.device ? opt_device("--device", o.device) : device_default());
 	if (!o.model)
 		die("no model given (-m MODEL.gguf); see --help");
 	if (optind + 1 < argc)
@@ -184,6 +188,7 @@ int main(int argc, char **argv)
 	read_input(r, inname, m, &kin, out);
 	weft_kv *kv = kin.kv;
 	float *logits = kin.logits;
+	device_attach(o.dev, m, kv, o.model); /* uploaded once; back only for --kv-out */
 
 	weft_pool *pool = weft_pool_new(o.threads);
 	if (!pool)
@@ -205,6 +210,7 @@ int main(int argc, char **argv)
 		memcpy(hist + kin.n_hist, gr.ids, (size_t)gr.n * sizeof *hist);
 		kin.hist = hist;
 		kin.n_hist += gr.n;
+		device_download(o.dev, kv);
 		FILE *kf = out_open(o.kv_out, 1, 1);
 		weft_kv_write_args w = {.hist = hist, .n_hist = kin.n_hist, .logits = logits, .llamacpp = o.llamacpp};
 		if (weft_kv_write(kf, m, kv, &w) != 0)
@@ -212,9 +218,11 @@ int main(int argc, char **argv)
 		out_close(kf);
 	}
 	if (o.verbose)
-		fprintf(stderr, "\n%s: %" PRId64 " tokens in %.3f s (%.2f tokens/s), %d threads, kernels %s, device cpu\n", prog, gr.n,
-			gr.seconds, gr.n / (gr.seconds > 0 ? gr.seconds : 1e-9), weft_pool_size(pool), weft_kernels_level());
+		fprintf(stderr, "\n%s: %" PRId64 " tokens in %.3f s (%.2f tokens/s), %d threads, kernels %s, device %s\n", prog, gr.n,
+			gr.seconds, gr.n / (gr.seconds > 0 ? gr.seconds : 1e-9), weft_pool_size(pool), weft_kernels_level(),
+			device_label(o.dev));
 	out_close(out);
+	device_detach(o.dev);
 
 	weft_gen_result_free(&gr);
 	weft_kv_in_free(&kin);

@@ -21,6 +21,7 @@ static struct {
 	const char *kv_method; /* --kv-budget's method (kvcompress's streaming methods) */
 	int64_t kv_budget;
 	int threads, force, verbose, mass, llamacpp, q_stats;
+	int dev; /* -1: cpu, else the CUDA device */
 	int kv_type; /* -1: F16, or what an input cache holds; else a weft_kv_type */
 	int64_t chunk, ctx, window_q;
 } o = {.chunk = 512, .kv_type = -1};
@@ -49,8 +50,8 @@ static void usage(FILE *f)
 		"      --kv-type TYPE   KV cache values: f16 (default, as llama.cpp), f32 or q8_0\n"
 		"      --numerics NAME  weft (default) or llama.cpp: reproduce llama.cpp's\n"
 		"                       arithmetic bit for bit (Q4_0/Q4_1/Q8_0, f16 cache)\n"
-		"      --device DEV     cpu (default; or $WEFT_DEVICE) or cuda[:N] (not yet\n"
-		"                       available: an error)\n"
+		"      --device DEV     cpu (default; or $WEFT_DEVICE) or cuda[:N]: the LLM on\n"
+		"                       CUDA device N (make CUDA=1; not yet run on a GPU)\n"
 		"  -o, --output FILE    write to FILE (atomically) instead of stdout\n"
 		"      --force          write binary output to a terminal\n"
 		"  -v, --verbose        timing on stderr\n"
@@ -99,8 +100,7 @@ static void parse_options(int argc, char **argv)
 		default: usage(stderr); exit(2);
 		}
 	}
-	numerics_apply(o.llamacpp);
-	device_apply(o.device ? opt_device("--device", o.device) : device_default());
+	o.dev = o.device ? opt_device("--device", o.device) : device_default();
 	if (!o.model)
 		die("no model given (-m MODEL.gguf); see --help");
 	if (optind + 1 < argc)
@@ -114,6 +114,12 @@ static void parse_options(int argc, char **argv)
 		o.kv_method = "streamingllm";
 	if (o.llamacpp && o.kv_type >= 0 && o.kv_type != WEFT_KV_F16)
 		die("--numerics llama.cpp: llama.cpp's attention is reproduced for the f16 KV cache only");
+	const int set[] = {o.kv_budget > 0, o.mass, o.window_q > 0, o.q_stats, o.llamacpp, o.kv_type == WEFT_KV_Q8_0};
+	const char *const names[] = {"--kv-budget", "--mass", "--window-q", "--q-stats", "--numerics llama.cpp",
+				     "--kv-type q8_0"};
+	device_refuse(o.dev, 6, set, names);
+	device_apply(o.dev);
+	numerics_apply(o.llamacpp);
 }
 
 
@@ -256,6 +262,12 @@ int main(int argc, char **argv)
 		die_lib(NULL);
 	if (o.kv_budget && (extra.pos || drop))
 		die("%s: --kv-budget does not combine with a pruned prompt; prefill it whole and run kvcompress", inname);
+	if (directive) {
+		const int one = 1;
+		const char *const what = "in-LLM pruning (prune-tokens' directive)";
+		device_refuse(o.dev, 1, &one, &what);
+	}
+	device_attach(o.dev, m, kv, o.model); /* the cache on the device until it is written */
 	int64_t peak = 0;
 	if (o.kv_budget ? weft_kvm_prefill_bounded(m, pool, kv, x ? NULL : pr.ids, x, pr.n, o.chunk, logits, o.kv_method,
 						   o.kv_budget, kin.hist, kin.n_hist, &peak) != 0
@@ -278,6 +290,7 @@ int main(int argc, char **argv)
 		weft_kvm_qstats(hp, extra.q_sum, extra.q_sq, n, q_mean, q_cov);
 		w.q_mean = q_mean, w.q_cov = q_cov, w.q_count = n;
 	}
+	device_download(o.dev, kv);
 	if (weft_kv_write(out, m, kv, &w) != 0)
 		die_lib(out_name);
 	out_close(out);
@@ -285,12 +298,13 @@ int main(int argc, char **argv)
 		fprintf(stderr, "%s: --kv-budget %" PRId64 " (%s): at most %" PRId64 " rows per head held, %" PRIu64 " bytes kept\n",
 			prog, o.kv_budget, o.kv_method, peak, weft_kv_bytes(kv));
 	if (o.verbose)
-		fprintf(stderr, "%s: load %.3f s; prefill %" PRId64 " tokens%s in %.3f s (%.1f tokens/s), %d threads, kernels %s, device cpu\n",
+		fprintf(stderr, "%s: load %.3f s; prefill %" PRId64 " tokens%s in %.3f s (%.1f tokens/s), %d threads, kernels %s, device %s\n",
 			prog, t1 - t0, pr.n, pr.n_rows ? " (image embeddings included)" : "", t2 - t1, pr.n / (t2 - t1),
-			weft_pool_size(pool), weft_kernels_level());
+			weft_pool_size(pool), weft_kernels_level(), device_label(o.dev));
 	if (o.verbose && drop)
 		weft_prune_llm_report(drop, stderr);
 
+	device_detach(o.dev);
 	weft_prune_llm_free(drop);
 	weft_frame_free(directive);
 	free(extra.mass);
