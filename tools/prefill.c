@@ -218,6 +218,11 @@ int main(int argc, char **argv)
 	weft_prompt_init(&pr, m, tm.voc);
 	weft_kv_in kin = {.want_llamacpp = o.llamacpp};
 	read_input(r, inname, &pr, &kin, out);
+	if (directive) { /* before anything runs */
+		const int one = 1;
+		const char *const what = "in-LLM pruning (prune-tokens' directive)";
+		device_refuse(o.dev, 1, &one, &what);
+	}
 	weft_kv *kv = prepare_cache(m, &kin, &pr, inname);
 
 	/* Run the model. */
@@ -254,6 +259,7 @@ int main(int argc, char **argv)
 		if (!extra.q_sum || !extra.q_sq)
 			die("out of memory");
 	}
+	device_attach(o.dev, m, kv, o.model); /* the cache on the device until it is written */
 	double t1 = now_seconds();
 	/* Token ids alone go in as ids; a prompt with embedding rows goes in as
 	 * rows throughout (the same token embeddings the forward pass looks up). */
@@ -262,12 +268,6 @@ int main(int argc, char **argv)
 		die_lib(NULL);
 	if (o.kv_budget && (extra.pos || drop))
 		die("%s: --kv-budget does not combine with a pruned prompt; prefill it whole and run kvcompress", inname);
-	if (directive) {
-		const int one = 1;
-		const char *const what = "in-LLM pruning (prune-tokens' directive)";
-		device_refuse(o.dev, 1, &one, &what);
-	}
-	device_attach(o.dev, m, kv, o.model); /* the cache on the device until it is written */
 	int64_t peak = 0;
 	if (o.kv_budget ? weft_kvm_prefill_bounded(m, pool, kv, x ? NULL : pr.ids, x, pr.n, o.chunk, logits, o.kv_method,
 						   o.kv_budget, kin.hist, kin.n_hist, &peak) != 0
