@@ -316,9 +316,15 @@ int main(void)
 	TEST_MAIN_END();
 }
 #else
+static void test_all(void)
+{
+	SKIP("a CUDA build has the real API (tests/gpu/test_cuda_forward runs it)");
+}
+
 int main(void)
 {
-	printf("SKIP cuda_emul.all: a CUDA build has the real API (tests/gpu/test_cuda_forward runs it)\n");
-	return 0;
+	t_suite = "cuda_emul";
+	RUN(test_all);
+	TEST_MAIN_END();
 }
 #endif
