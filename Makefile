@@ -11,8 +11,9 @@
 .SUFFIXES:
 
 # one job per CPU unless told otherwise (make -j1: one at a time; never
-# beside clean, so make clean all stays in order)
-ifeq ($(filter -j%,$(MAKEFLAGS))$(filter clean,$(MAKECMDGOALS)),)
+# beside clean, so make clean all stays in order; the top-level make only,
+# so a sub-make keeps what it was given)
+ifeq ($(filter -j%,$(MAKEFLAGS))$(filter clean,$(MAKECMDGOALS))$(filter-out 0,$(MAKELEVEL)),)
 MAKEFLAGS += -j$(shell getconf _NPROCESSORS_ONLN 2>/dev/null || echo 1)
 endif
 
