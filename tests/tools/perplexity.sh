@@ -12,30 +12,44 @@ TEXT=tests/data/text/ppl.txt
 "$PP" --help | grep -q '^Usage: perplexity' && "$PP" --version | grep -q '^perplexity (weft) ' &&
 	pass help_version || fail help_version "--help or --version output wrong"
 
-# parity with llama.cpp on the real model (the committed figure)
+# parity with llama.cpp on the real model (the committed figure).  Under
+# the sanitizers (make check-asan) the first 2 of the 7 windows: the same
+# code paths, compared with llama.cpp's running estimates [1] and [2]
+# (windows are independent), in a third of the time (the full run took
+# 296 s of the sanitizer suite's 12 min).
 M=$(smollm2)
 if [ -n "$M" ]; then
 	want=$(grep -v '^#' tests/data/text/ppl-llama.cpp.txt | head -n 1)
-	if "$PP" -m "$M" -f "$TEXT" -c 512 >"$TMP/s.out" 2>"$TMP/s.err"; then
+	w1=$(sed -n 's/^# b512 running: //p' tests/data/text/ppl-llama.cpp.txt)
+	w2=$(sed -n 's/^# b512 final: //p' tests/data/text/ppl-llama.cpp.txt)
+	nch=7 chunks=
+	if [ -n "${WEFT_SAN_FLAGS:-}" ]; then
+		nch=2 chunks="--chunks 2"
+		want=$(printf '%s\n' "$w1" | tr ',' '\n' | sed -n 's/^\[2\]//p') # llama.cpp's [2]
+		w1=$(printf '%s\n' "$w1" | cut -d, -f1-2),
+	fi
+	# shellcheck disable=SC2086
+	if "$PP" -m "$M" -f "$TEXT" -c 512 $chunks >"$TMP/s.out" 2>"$TMP/s.err"; then
 		got=$(sed -n 's/^Final estimate: PPL = \([0-9.]*\) +\/- [0-9.]*$/\1/p' "$TMP/s.out")
 		if [ -z "$got" ]; then fail smollm2_vs_llama_cpp "no 'Final estimate' line: $(head -c 300 "$TMP/s.out")"
-		elif awk -v a="$got" -v b="$want" 'BEGIN { r = a / b - 1; if (r < 0) r = -r; exit !(r <= 0.005) }'; then
+		elif [ -n "$want" ] && awk -v a="$got" -v b="$want" 'BEGIN { r = a / b - 1; if (r < 0) r = -r; exit !(r <= 0.005) }'; then
 			pass smollm2_vs_llama_cpp
-			echo "    perplexity: SmolLM2 PPL $got (weft) vs $want (llama.cpp)"
+			echo "    perplexity: SmolLM2 PPL $got (weft) vs $want (llama.cpp), $nch windows"
 		else fail smollm2_vs_llama_cpp "PPL $got, llama.cpp $want: more than 0.5 % apart"; fi
-		# 7 windows of 512 tokens: the running estimates, the last equal to the figure
+		# windows of 512 tokens: the running estimates, the last equal to the figure
 		n=$(head -n 1 "$TMP/s.out" | tr ',' '\n' | grep -c '^\[[0-9]*\][0-9.]*$')
-		last=$(head -n 1 "$TMP/s.out" | tr ',' '\n' | grep '^\[7\]' | sed 's/^\[7\]//')
-		[ "$n" = 7 ] && [ "$last" = "$got" ] && pass smollm2_running || fail smollm2_running "$n estimates, last '$last' vs '$got'"
+		last=$(head -n 1 "$TMP/s.out" | tr ',' '\n' | grep "^\[$nch\]" | sed 's/^\[[0-9]*\]//')
+		[ "$n" = $nch ] && [ "$last" = "$got" ] && pass smollm2_running || fail smollm2_running "$n estimates, last '$last' vs '$got'"
 	else
 		fail smollm2_vs_llama_cpp "exit status $?: $(head -c 300 "$TMP/s.err")"
 	fi
 	# --numerics llama.cpp: llama-perplexity's own output, digit for digit
-	# (its run with one sequence per batch, -b 512; see the data file)
-	if "$PP" -m "$M" -f "$TEXT" -c 512 --numerics llama.cpp >"$TMP/n.out" 2>"$TMP/n.err"; then
-		w1=$(sed -n 's/^# b512 running: //p' tests/data/text/ppl-llama.cpp.txt)
-		w2=$(sed -n 's/^# b512 final: //p' tests/data/text/ppl-llama.cpp.txt)
-		[ -n "$w1" ] && [ "$(sed -n 1p "$TMP/n.out")" = "$w1" ] && [ "$(sed -n 2p "$TMP/n.out")" = "$w2" ] &&
+	# (its run with one sequence per batch, -b 512; see the data file);
+	# under the sanitizers its first two running estimates
+	# shellcheck disable=SC2086
+	if "$PP" -m "$M" -f "$TEXT" -c 512 $chunks --numerics llama.cpp >"$TMP/n.out" 2>"$TMP/n.err"; then
+		[ -n "$w1" ] && [ "$(sed -n 1p "$TMP/n.out")" = "$w1" ] &&
+			{ [ $nch = 2 ] || [ "$(sed -n 2p "$TMP/n.out")" = "$w2" ]; } &&
 			pass smollm2_numerics_llamacpp ||
 			fail smollm2_numerics_llamacpp "got '$(head -n 2 "$TMP/n.out" | tr '\n' ' ')', llama.cpp '$w1 $w2'"
 	elif grep -q "lacks the AVX-512 level" "$TMP/n.err"; then

@@ -94,7 +94,10 @@ static void greedy_vs_llama_cpp(int exact)
 		  strict = exact || (getenv("WEFT_STRICT_PARITY") && atoi(getenv("WEFT_STRICT_PARITY")));
 	float *lg = malloc(sizeof(float) * (size_t)nv);
 	int32_t P[512], G[64];
-	int nP = 0, nG = 0, n_prompts = 0, n_free_same = 0, n_steps = 0, n_agree = 0;
+	int nP = 0, nG = 0, n_prompts = 0, n_free_same = 0, n_steps = 0, n_agree = 0, seen = 0, stride = 1;
+#if defined(__SANITIZE_ADDRESS__)
+	stride = 3; /* a third of the prompts under ASan: the same code paths, a third of the time */
+#endif
 	double worst = 0;
 	char *text = NULL, *save = NULL;
 	for (char *line = strtok_r(txt, "\n", &save); line && !t_failed; line = strtok_r(NULL, "\n", &save)) {
@@ -110,6 +113,8 @@ static void greedy_vs_llama_cpp(int exact)
 			CHECK(text && nP > 0 && nG == 32);
 			if (t_failed)
 				break;
+			if (seen++ % stride)
+				continue;
 			/* weft's tokenizer gives llama.cpp's prompt ids */
 			int32_t *ids = NULL;
 			size_t n = 0, cap = 0;
@@ -155,7 +160,7 @@ static void greedy_vs_llama_cpp(int exact)
 	       "(largest disagreement %.3f logits, bound %.1f); free-running, %d of %d 32-token continuations "
 	       "identical\n",
 	       weft_kernels_level(), n_agree, n_steps, worst, strict ? 0.0 : NEAR_TIE, n_free_same, n_prompts);
-	CHECK(n_prompts >= 10);
+	CHECK(n_prompts * stride >= 10);
 	if (exact && n_free_same != n_prompts)
 		FAILF("llama.cpp numerics: %d of %d continuations differ from llama.cpp's", n_prompts - n_free_same,
 		      n_prompts);
