@@ -55,15 +55,6 @@ static const char *const fixtures[] = {
 	"tiny-qwen2-q8_0",
 };
 
-static int32_t argmax(const float *x, int n)
-{
-	int32_t b = 0;
-	for (int i = 1; i < n; i++)
-		if (x[i] > x[b])
-			b = i;
-	return b;
-}
-
 static float tol_for(const weft_model *m)
 {
 	const uint32_t t = m->layers[0].wq->type;
@@ -326,20 +317,6 @@ static void test_attach_without_device(void)
 	CHECK_EQ_INT(weft_model_forward(l.m, pool, kv, &id, NULL, 1, 0, NULL, 0, NULL), 0); /* the CPU path */
 	weft_kv_free(kv);
 	close_model(&l);
-}
-
-static int parse_ids(const char *s, int32_t *ids, int max)
-{
-	int n = 0;
-	char *end;
-	while (n < max) {
-		long v = strtol(s, &end, 10);
-		if (end == s)
-			break;
-		ids[n++] = (int32_t)v;
-		s = end;
-	}
-	return n;
 }
 
 /* SmolLM2 Q4_1 on the 12 prompts: the CPU's free-running greedy

@@ -24,29 +24,6 @@ static weft_pool *pool;
 
 /* ---- SmolLM2 vs llama.cpp ---- */
 
-static int parse_ids(const char *s, int32_t *ids, int max)
-{
-	int n = 0;
-	char *end;
-	while (n < max) {
-		long v = strtol(s, &end, 10);
-		if (end == s)
-			break;
-		ids[n++] = (int32_t)v;
-		s = end;
-	}
-	return n;
-}
-
-static int32_t argmax(const float *x, int n)
-{
-	int32_t b = 0;
-	for (int i = 1; i < n; i++)
-		if (x[i] > x[b])
-			b = i;
-	return b;
-}
-
 /* Teacher-forced disagreements larger than this many logits fail the test.
  * The noise floor, measured (2026-11-23) on these 384 steps: llama.cpp with
  * flash attention off agrees with its own flash-attention-on fixture at
