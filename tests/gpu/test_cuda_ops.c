@@ -14,6 +14,8 @@
  *                |gpu - ref| <= 1e-5 * |ref| + 1e-6 (norm/rope: + 1e-5 abs)
  *   f16-table GELUs  within 2 f16 ulps: 2e-3 * |ref| + 1e-6
  *   attention    |gpu - ref| <= 2e-5 + 1e-4 * |ref| */
+#define RAND_WEIGHTS_SEED 0x2545F4914F6CDD1DULL
+#include "rand_weights.h"
 #include "test.h"
 
 #include "cuda_int.h"
@@ -25,16 +27,6 @@
 
 static int have_dev;
 static char why[256];
-
-static uint64_t rng_state = 0x2545F4914F6CDD1DULL;
-static uint32_t rnd(void)
-{
-	rng_state ^= rng_state << 13;
-	rng_state ^= rng_state >> 7;
-	rng_state ^= rng_state << 17;
-	return (uint32_t)(rng_state >> 11);
-}
-static float frand(void) { return (float)(rnd() % 2000001) / 1000000.0f - 1.0f; } /* [-1, 1] */
 
 #define NEED_DEV()                                                    \
 	do {                                                          \
@@ -98,46 +90,6 @@ static double worst(const float *a, const float *b, int64_t n, double rel, doubl
 static const uint32_t mm_types[] = {WEFT_TYPE_F32, WEFT_TYPE_F16, WEFT_TYPE_BF16, WEFT_TYPE_Q8_0,
 				    WEFT_TYPE_Q4_0, WEFT_TYPE_Q4_1, WEFT_TYPE_Q5_0, WEFT_TYPE_Q5_1,
 				    WEFT_TYPE_Q4_K, WEFT_TYPE_Q5_K, WEFT_TYPE_Q6_K};
-
-static int is_k(uint32_t t) { return t == WEFT_TYPE_Q4_K || t == WEFT_TYPE_Q5_K || t == WEFT_TYPE_Q6_K; }
-
-static void put_h(uint8_t *p, float f)
-{
-	uint16_t h = weft_fp32_to_fp16(f);
-	p[0] = (uint8_t)h;
-	p[1] = (uint8_t)(h >> 8);
-}
-
-/* n_out rows of k random weights of type t (as tests/unit/test_matmul.c:
- * quantized random rows, or K-quant blocks of random bytes with sane
- * scales). */
-static uint8_t *make_weights(uint32_t t, int64_t k, int64_t n_out)
-{
-	uint64_t rb = weft_type_row_bytes(t, (uint64_t)k);
-	uint8_t *w = malloc(rb * (uint64_t)n_out);
-	if (!is_k(t)) {
-		for (int64_t o = 0; o < n_out; o++) {
-			float *row = randv(k, 1.0f, 0.3f * frand());
-			if (weft_quantize_row(t, row, w + (uint64_t)o * rb, k) != 0)
-				abort();
-			free(row);
-		}
-		return w;
-	}
-	for (uint64_t i = 0; i < rb * (uint64_t)n_out; i++)
-		w[i] = (uint8_t)rnd();
-	int bytes = t == WEFT_TYPE_Q4_K ? 144 : t == WEFT_TYPE_Q5_K ? 176 : 210;
-	for (uint64_t b = 0; b < rb * (uint64_t)n_out / (uint64_t)bytes; b++) {
-		uint8_t *blk = w + b * (uint64_t)bytes;
-		if (t == WEFT_TYPE_Q6_K) {
-			put_h(blk + 208, 0.002f + 0.001f * frand());
-		} else {
-			put_h(blk, 0.001f + 0.0005f * frand());
-			put_h(blk + 2, 0.001f + 0.0005f * frand());
-		}
-	}
-	return w;
-}
 
 typedef struct mshape {
 	int64_t k, n_out, T;
