@@ -159,6 +159,20 @@ static __device__ __forceinline__ int sum8(int v)
 	return v;
 }
 
+/* The end of every mat-vec kernel: each of the warp's nt token sums
+ * reduced across its lanes, lane 0 writing it to y[t * ldy]. */
+static __device__ __forceinline__ void store_rows(const float (&acc)[TT], int nt, int lane, float *y, int64_t ldy)
+{
+#pragma unroll
+	for (int t = 0; t < TT; t++) {
+		if (t >= nt)
+			break;
+		const float v = warp_sum(acc[t]);
+		if (lane == 0)
+			y[t * ldy] = v;
+	}
+}
+
 template <int TY> struct wt;
 #define WT(T_, bytes_) template <> struct wt<T_> { static const int B = bytes_; };
 WT(WEFT_TYPE_Q4_0, 18) WT(WEFT_TYPE_Q4_1, 20) WT(WEFT_TYPE_Q5_0, 22) WT(WEFT_TYPE_Q5_1, 24)
@@ -210,14 +224,7 @@ __global__ void __launch_bounds__(WPB * WARP) mmv_q(const uint8_t *W, uint64_t r
 				acc[t] += (float)sumi * d * a.dq[gi];
 		}
 	}
-#pragma unroll
-	for (int t = 0; t < TT; t++) {
-		if (t >= nt)
-			break;
-		const float v = warp_sum(acc[t]);
-		if (lane == 0)
-			Y[(t0 + t) * ldy + r] = v;
-	}
+	store_rows(acc, nt, lane, Y + t0 * ldy + r, ldy);
 }
 
 /* K-quants (super-blocks of 256): lane = one 32-group, 8 lanes a block. */
@@ -304,14 +311,7 @@ __global__ void __launch_bounds__(WPB * WARP) mmv_k(const uint8_t *W, uint64_t r
 			}
 		}
 	}
-#pragma unroll
-	for (int t = 0; t < TT; t++) {
-		if (t >= nt)
-			break;
-		const float v = warp_sum(acc[t]);
-		if (lane == 0)
-			Y[(t0 + t) * ldy + r] = v;
-	}
+	store_rows(acc, nt, lane, Y + t0 * ldy + r, ldy);
 }
 
 /* Float weights (F32, F16, BF16): lane = 32 consecutive values. */
@@ -351,14 +351,7 @@ __global__ void __launch_bounds__(WPB * WARP) mmv_f(const uint8_t *W, uint64_t r
 			acc[t] += s;
 		}
 	}
-#pragma unroll
-	for (int t = 0; t < TT; t++) {
-		if (t >= nt)
-			break;
-		const float v = warp_sum(acc[t]);
-		if (lane == 0)
-			Y[(t0 + t) * ldy + r] = v;
-	}
+	store_rows(acc, nt, lane, Y + t0 * ldy + r, ldy);
 }
 
 /* ---- the host side ---- */
