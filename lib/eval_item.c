@@ -407,26 +407,23 @@ int weft_eval_read(weft_eval_set *s, const char *path, const weft_eval_read_opts
 		goto fail;
 	}
 	free(data);
+	data = NULL;
 	for (int64_t i = 0; i < s->n; i++)
 		item_finish(&s->items[i], o ? o->metric : -1);
 	/* duplicate ids: the later ones fail (results are keyed by index and id) */
 	int64_t n_ids;
 	id_entry *ids = id_index(s, &n_ids);
 	if (!ids)
-		goto fail_data;
-	for (int64_t i = 1; i < n_ids; i++) {
-		int64_t f = i; /* the first of its run: the lowest index */
-		while (f > 0 && strcmp(ids[f - 1].id, ids[i].id) == 0)
-			f--;
-		if (f < i)
+		goto fail;
+	for (int64_t i = 1, first = 0; i < n_ids; i++) { /* first: the lowest index of i's run */
+		if (strcmp(ids[i - 1].id, ids[i].id) != 0)
+			first = i;
+		else
 			ev_item_error(&s->items[ids[i].index], "duplicate id (first on line %" PRId64 ")",
-				      s->items[ids[f].index].line);
+				      s->items[ids[first].index].line);
 	}
 	free(ids);
 	return 0;
-fail_data:
-	weft_eval_set_free(s);
-	return -1;
 fail:
 	free(data);
 	weft_eval_set_free(s);

@@ -141,7 +141,6 @@ static void resp_free(resp *r)
 	free(r->low);
 }
 
-
 /* Candidates whose "<pre>X<post>" occurs. */
 static int find_pattern(const resp *r, int n, const char *pre, const char *post, int *cand)
 {
