@@ -415,19 +415,10 @@ static int pp_clip(const weft_image *im, const weft_preproc *p, weft_pixels *out
 		for (int c = 0; c < 3; c++)
 			bg[c] = (uint8_t)(int)((double)p->mean[c] * 255);
 		nw = nh = p->size;
-		if (s == p->size) { /* weft_image_resize's copy: the square itself */
-			rs = weft_image_new(s, s);
-			if (rs) {
-				int ox = im->w < im->h ? (s - im->w) / 2 : 0, oy = im->w > im->h ? (s - im->h) / 2 : 0;
-				for (size_t i = 0; i < (size_t)s * (size_t)s; i++)
-					memcpy(rs->rgb + 3 * i, bg, 3);
-				for (int y = 0; y < im->h; y++)
-					memcpy(rs->rgb + ((size_t)(y + oy) * (size_t)s + (size_t)ox) * 3,
-					       im->rgb + (size_t)y * (size_t)im->w * 3, (size_t)im->w * 3);
-			}
-		} else {
-			rs = resize_padded(im, s, bg, p->size, p->filter);
-		}
+		/* also when s == p->size: at scale 1 every filter's fixed-point
+		 * weights are 1 on the centre tap and 0 elsewhere, so the result is
+		 * the square itself, as weft_image_resize's copy */
+		rs = resize_padded(im, s, bg, p->size, p->filter);
 	} else {
 		/* transformers' get_resize_output_image_size(default_to_square=False) */
 		int shorter = im->w <= im->h ? im->w : im->h, longer = im->w <= im->h ? im->h : im->w;

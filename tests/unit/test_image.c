@@ -382,10 +382,11 @@ static void pad_square_implicit(void)
 		int ox = w < h ? (s - w) / 2 : 0, oy = w > h ? (s - h) / 2 : 0;
 		for (int y = 0; y < h; y++)
 			memcpy(sq->rgb + ((size_t)(y + oy) * s + ox) * 3, im->rgb + (size_t)y * w * 3, (size_t)w * 3);
-		for (size_t k = 0; k < 2 * sizeof sizes / sizeof *sizes; k++) {
+		static const weft_filter filt[] = {WEFT_FILTER_BICUBIC, WEFT_FILTER_LANCZOS, WEFT_FILTER_BILINEAR};
+		for (size_t k = 0; k < 3 * sizeof sizes / sizeof *sizes; k++) {
 			weft_preproc p = weft_preproc_llava15();
-			p.size = sizes[k / 2];
-			p.filter = k % 2 ? WEFT_FILTER_LANCZOS : WEFT_FILTER_BICUBIC;
+			p.size = sizes[k / 3];
+			p.filter = filt[k % 3];
 			weft_pixels a, b;
 			CHECK_EQ_INT(weft_preprocess(im, &p, &a), 0);
 			CHECK_EQ_INT(weft_preprocess(sq, &p, &b), 0);
