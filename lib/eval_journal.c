@@ -22,12 +22,13 @@ struct weft_eval_journal {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	uint64_t written, synced;      /* records */
-	int stop, sync_err;
+	int stop, sync_err, final_err;
 };
 
 /* Every SYNC_INTERVAL, sync what was written since the last sync.  Writers
  * do not wake it (a wake-up per record cost the run a context switch each,
- * several ms on a busy machine); close() does, and syncs the rest. */
+ * several ms on a busy machine); finish() does, and it syncs the rest
+ * while the run computes its summary. */
 static void *syncer(void *arg)
 {
 	weft_eval_journal *j = arg;
@@ -51,6 +52,8 @@ static void *syncer(void *arg)
 		j->synced = upto;
 	}
 	pthread_mutex_unlock(&j->mu);
+	if (fdatasync(j->fd) != 0) /* the rest (the header, with no records) */
+		j->final_err = errno;
 	return NULL;
 }
 
@@ -121,16 +124,21 @@ int weft_eval_journal_write(weft_eval_journal *j, const char *line)
 	return 0;
 }
 
-int weft_eval_journal_close(weft_eval_journal *j)
+void weft_eval_journal_finish(weft_eval_journal *j)
 {
 	pthread_mutex_lock(&j->mu);
 	j->stop = 1;
 	pthread_cond_signal(&j->cv);
 	pthread_mutex_unlock(&j->mu);
+}
+
+int weft_eval_journal_close(weft_eval_journal *j)
+{
+	weft_eval_journal_finish(j);
 	pthread_join(j->th, NULL);
 	int rc = 0;
-	if (fdatasync(j->fd) != 0 && !j->sync_err) /* the rest */
-		j->sync_err = errno;
+	if (!j->sync_err)
+		j->sync_err = j->final_err;
 	if (j->sync_err) {
 		weft_error("fdatasync: %s", strerror(j->sync_err));
 		rc = -1;

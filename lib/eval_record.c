@@ -362,7 +362,6 @@ int weft_eval_log_read(weft_eval_log *log, const char *path)
 		return -1;
 	log->path = weft_strndup(path, strlen(path));
 	const char *p = data, *end = data + strlen(data);
-	size_t cap = 0;
 	int64_t ln = 0;
 	int rc = -1;
 	if (p == end) {
@@ -385,7 +384,7 @@ int weft_eval_log_read(weft_eval_log *log, const char *path)
 			if (parse_header(log, p, n) != 0)
 				goto out;
 		} else if (n) {
-			if (weft_grow(&log->recs, &cap, (size_t)log->n + 1, sizeof *log->recs) != 0)
+			if (weft_grow(&log->recs, &log->cap, (size_t)log->n + 1, sizeof *log->recs) != 0)
 				goto out;
 			if (parse_record(&log->recs[log->n], p, n) != 0) {
 				weft_error("line %" PRId64 ": not an item record", ln);
@@ -407,6 +406,74 @@ out:
 	if (rc)
 		weft_eval_log_free(log);
 	return rc;
+}
+
+int weft_eval_log_init(weft_eval_log *log, const char *path, const char *header)
+{
+	memset(log, 0, sizeof *log);
+	size_t n = strlen(header);
+	n -= n && header[n - 1] == '\n';
+	if (parse_header(log, header, n) != 0 || !(log->path = weft_strndup(path, strlen(path)))) {
+		weft_eval_log_free(log);
+		return -1;
+	}
+	return 0;
+}
+
+/* A string as its record reads back: put_text's UTF-8 repair applied. */
+static char *text_as_written(const char *s)
+{
+	const size_t n = strlen(s);
+	size_t k;
+	for (k = 0; k < n && (unsigned char)s[k] < 0x80; k++)
+		;
+	return k == n ? weft_strndup(s, n) : ev_utf8_sanitize(s, n, &k);
+}
+
+/* A real as its record reads back: put_real's %.*g text, parsed. */
+static double real_as_written(double v, int precision)
+{
+	char b[40];
+	snprintf(b, sizeof b, "%.*g", precision, v);
+	return strtod(b, NULL);
+}
+
+/* What parse_record would read from weft_eval_record's line for the same
+ * arguments (test eval.log_in_memory holds the two equal). */
+int weft_eval_log_add(weft_eval_log *log, const weft_eval_item *it, const weft_eval_out *out, const weft_score *sc,
+		      const char *error, int64_t rss_kb)
+{
+	if (weft_grow(&log->recs, &log->cap, (size_t)log->n + 1, sizeof *log->recs) != 0)
+		return -1;
+	weft_eval_rec *r = &log->recs[log->n];
+	memset(r, 0, sizeof *r);
+	const int failed = error != NULL;
+	r->index = it->index;
+	r->failed = failed;
+	r->score = !failed && sc ? sc->score : 0.0; /* %.17g: exact */
+	if ((r->timed = out && !failed)) {
+		r->gen_tokens = out->n_tokens;
+		r->prompt_tokens = out->prompt_tokens;
+		r->visual_in = out->visual_in;
+		r->visual_kept = out->visual_kept;
+		r->kv_bytes = out->kv_bytes;
+		r->tokenize_ms = real_as_written(out->tokenize_ms, 9);
+		r->encode_ms = real_as_written(out->encode_ms, 9);
+		r->prefill_ms = real_as_written(out->prefill_ms, 9);
+		r->ttft_ms = real_as_written(out->ttft_ms, 9);
+		r->decode_ms = real_as_written(out->decode_ms, 9);
+		r->total_ms = real_as_written(out->total_ms, 9);
+		r->rss_kb = rss_kb;
+	}
+	r->id = text_as_written(it->id);
+	r->category = text_as_written(it->category);
+	if (!r->id || !r->category) {
+		free(r->id);
+		free(r->category);
+		return -1;
+	}
+	log->n++;
+	return 0;
 }
 
 void weft_eval_log_free(weft_eval_log *log)

@@ -4,9 +4,11 @@
  * of two runs, the merge of shards, and resuming (man 1 eval-interleaved
  * FILES).
  *
- * Every summary is computed from records as read back from a run file, so
- * a run's own summary, `summary run.jsonl`, and the summary of merged
- * shards go through the same code and agree apart from timings. */
+ * Every summary is computed from records as a run file holds them: read
+ * back, or (a run's own summary) kept as they were written, every value
+ * as it reads back; so a run's own summary, `summary run.jsonl`, and the
+ * summary of merged shards go through the same code and agree apart from
+ * timings. */
 #ifndef WEFT_EVAL_REPORT_H
 #define WEFT_EVAL_REPORT_H
 
@@ -67,6 +69,7 @@ typedef struct weft_eval_log {
 	int shard_i, shard_n;
 	weft_eval_rec *recs;           /* in file order */
 	int64_t n;
+	size_t cap;                    /* recs allocated */
 	int64_t good_bytes;            /* bytes up to the last complete record */
 	int torn;                      /* the file ends in an incomplete line */
 } weft_eval_log;
@@ -76,6 +79,12 @@ typedef struct weft_eval_log {
  * not a record").  0 / -1 + error. */
 int weft_eval_log_read(weft_eval_log *log, const char *path);
 void weft_eval_log_free(weft_eval_log *log);
+/* A run file being written, kept in memory (its summary then needs no
+ * reading back): log_init with its header line, then log_add with the
+ * arguments of each weft_eval_record written; recs get no line.  0 / -1. */
+int weft_eval_log_init(weft_eval_log *log, const char *path, const char *header);
+int weft_eval_log_add(weft_eval_log *log, const weft_eval_item *it, const weft_eval_out *out, const weft_score *sc,
+		      const char *error, int64_t rss_kb);
 
 /* Whether item index belongs to shard i of n. */
 static inline int weft_eval_in_shard(int64_t index, int i, int n) { return n <= 1 || index % n == i; }
@@ -97,6 +106,9 @@ typedef struct weft_eval_journal weft_eval_journal;
 weft_eval_journal *weft_eval_journal_open(const char *path, const char *header, int64_t resume_at);
 /* Append one record line.  0 / -1 + error ("No space left on device"). */
 int weft_eval_journal_write(weft_eval_journal *j, const char *line);
+/* No more records: the helper thread syncs the rest now, while the
+ * caller goes on (optional; close waits for it). */
+void weft_eval_journal_finish(weft_eval_journal *j);
 /* Sync and close: 0 / -1 + error.  Frees j either way. */
 int weft_eval_journal_close(weft_eval_journal *j);
 

@@ -281,21 +281,32 @@ static void read_log(weft_eval_log *log, const char *path)
 
 /* The summary of the run file at path, to --summary (atomically) or
  * stdout; returns whether any item failed. */
-static int write_summary(const char *path)
+static char *summary_of(weft_eval_log *log, int *failed)
 {
-	weft_eval_log log;
-	read_log(&log, path);
-	char *s = weft_eval_summary(&log, &o.boot);
+	char *s = weft_eval_summary(log, &o.boot);
 	if (!s)
-		die("%s: %s", path, weft_errmsg());
-	int failed = 0;
-	for (int64_t i = 0; i < log.n; i++)
-		failed |= log.recs[i].failed;
+		die("%s: %s", log->path, weft_errmsg());
+	*failed = 0;
+	for (int64_t i = 0; i < log->n; i++)
+		*failed |= log->recs[i].failed;
+	weft_eval_log_free(log);
+	return s;
+}
+
+static void put_summary(char *s)
+{
 	FILE *f = out_open(o.summary, 0, 0);
 	fprintf(f, "%s\n", s);
 	out_close(f);
 	free(s);
-	weft_eval_log_free(&log);
+}
+
+static int write_summary(const char *path)
+{
+	weft_eval_log log;
+	int failed;
+	read_log(&log, path);
+	put_summary(summary_of(&log, &failed));
 	return failed;
 }
 
@@ -324,14 +335,16 @@ static void read_set(weft_eval_set *set, const char *path)
 }
 
 /* The run file: new, or with --resume the existing one's records kept
- * (done[i] set for each), when it was made with the same configuration. */
-static weft_eval_journal *open_run_file(const char *header, const weft_eval_set *set, char *done, int64_t *n_done)
+ * (done[i] set for each), when it was made with the same configuration;
+ * its records so far in log. */
+static weft_eval_journal *open_run_file(const char *header, const weft_eval_set *set, char *done, int64_t *n_done,
+					weft_eval_log *log_out)
 {
 	struct stat st;
 	int64_t resume_at = -1;
+	weft_eval_log log;
 	*n_done = 0;
 	if (o.resume && stat(o.output, &st) == 0 && st.st_size > 0) {
-		weft_eval_log log;
 		read_log(&log, o.output);
 		const char *id = strstr(header, "\"config_id\":\"");
 		if (!id || strncmp(id + 13, log.config_id, 64) != 0)
@@ -349,11 +362,12 @@ static weft_eval_journal *open_run_file(const char *header, const weft_eval_set 
 			(*n_done)++;
 		}
 		resume_at = log.good_bytes;
-		weft_eval_log_free(&log);
-	}
+	} else if (weft_eval_log_init(&log, o.output, header) != 0)
+		die("%s: %s", o.output, weft_errmsg());
 	weft_eval_journal *j = weft_eval_journal_open(o.output, header, resume_at);
 	if (!j)
 		die("%s: %s", o.output, weft_errmsg());
+	*log_out = log;
 	return j;
 }
 
@@ -381,7 +395,7 @@ static void progress(const tally *t, int last)
 
 /* Run, score and record one item. */
 static void run_one(weft_eval_runner *r, const weft_eval_set *set, const weft_eval_item *it, weft_eval_journal *j,
-		    tally *t)
+		    weft_eval_log *log, tally *t)
 {
 	weft_eval_out out;
 	weft_score sc = {0};
@@ -389,9 +403,10 @@ static void run_one(weft_eval_runner *r, const weft_eval_set *set, const weft_ev
 	if (ok && (out.choice >= 0 ? weft_metric_score_choice(it, out.choice, &sc)
 				   : weft_metric_score(it, out.text, out.text_len, &o.score, &sc)) != 0)
 		die("%s", weft_errmsg());
-	char *line = weft_eval_record(it, &out, out.text, out.text_len, ok ? &sc : NULL, ok ? NULL : out.error,
-				      peak_rss_kb());
-	if (!line || weft_eval_journal_write(j, line) != 0)
+	const int64_t rss = peak_rss_kb();
+	char *line = weft_eval_record(it, &out, out.text, out.text_len, ok ? &sc : NULL, ok ? NULL : out.error, rss);
+	if (!line || weft_eval_journal_write(j, line) != 0 ||
+	    weft_eval_log_add(log, it, &out, ok ? &sc : NULL, ok ? NULL : out.error, rss) != 0)
 		die("%s: %s", o.output, weft_errmsg());
 	t->done++;
 	t->failed += !ok;
@@ -425,23 +440,28 @@ static int cmd_run(void)
 		die("out of memory");
 	tally t = {.t0 = now_s(), .total = weft_eval_shard_items(set.n, o.shard_i, o.shard_n)};
 	int64_t skipped;
-	weft_eval_journal *j = open_run_file(header, &set, done, &skipped);
+	weft_eval_log log;
+	weft_eval_journal *j = open_run_file(header, &set, done, &skipped, &log);
 	t.total -= skipped;
 	for (int64_t i = 0; i < set.n; i++) {
 		if (!weft_eval_in_shard(i, o.shard_i, o.shard_n) || done[i])
 			continue;
-		run_one(r, &set, &set.items[i], j, &t);
+		run_one(r, &set, &set.items[i], j, &log, &t);
 		progress(&t, 0);
 	}
 	progress(&t, 1);
-	if (weft_eval_journal_close(j) != 0)
-		die("%s: %s", o.output, weft_errmsg());
+	weft_eval_journal_finish(j); /* the last records sync while the summary is computed */
 	free(header);
 	free(done);
 	weft_eval_runner_free(r);
 	weft_eval_stages_free(&o.run);
 	weft_eval_set_free(&set);
-	return write_summary(o.output) ? EXIT_ITEMS_FAILED : 0;
+	int failed;
+	char *s = summary_of(&log, &failed);
+	if (weft_eval_journal_close(j) != 0) /* the run file on disk before its summary */
+		die("%s: %s", o.output, weft_errmsg());
+	put_summary(s);
+	return failed ? EXIT_ITEMS_FAILED : 0;
 }
 
 /* ---- score ---- */

@@ -187,6 +187,20 @@ $RUN -n 24 "$TMP/long.jsonl" -o "$TMP/torn.jsonl" --summary "$TMP/torn.sum" --re
 	fail resume_torn_record "status $rc"
 expect_error resume_other_config "made with another configuration" $RUN -n 8 "$TMP/long.jsonl" -o "$TMP/torn.jsonl" --resume
 
+# ---- a run's own summary (its records kept in memory, as they read back) =
+# the summary of its run file read back: failed items, resumed runs, and
+# categories whose invalid UTF-8 the records repair ----
+printf 'index\timage\tquestion\tA\tB\tanswer\tcategory\n1\t\tIs it red?\tyes\tno\tA\tcol\351ur\n2\t\tWhy \377?\tyes\tno\tB\t\303\251t\303\251\n' >"$TMP/u.tsv"
+$RUN -n 4 "$TMP/u.tsv" -o "$TMP/u.jsonl" --summary "$TMP/u.sum" 2>"$TMP/null"
+ok=1
+for r in full killed torn bad u; do
+	"$E" summary "$TMP/$r.jsonl" >"$TMP/reread.sum" 2>"$TMP/err" && cmp -s "$TMP/$r.sum" "$TMP/reread.sum" ||
+		{ ok=0; fail summary_in_memory "$r: $(diff "$TMP/$r.sum" "$TMP/reread.sum" | head -c 300) $(head -c 200 "$TMP/err")"; }
+done
+[ "$(jq -r '.categories | keys | join(",")' "$TMP/u.sum")" = "$(printf 'col\357\277\275ur,\303\251t\303\251')" ] ||
+	{ ok=0; fail summary_in_memory "categories $(jq -c .categories "$TMP/u.sum")"; }
+[ $ok = 1 ] && pass summary_in_memory
+
 # ---- shards + merge = unsharded ----
 for s in 1 2 3; do $RUN $D/weft.jsonl --shard $s/3 -o "$TMP/shard$s.jsonl" --summary "$TMP/shard$s.sum"; done
 "$E" merge "$TMP/shard2.jsonl" "$TMP/shard3.jsonl" "$TMP/shard1.jsonl" -o "$TMP/merged.jsonl" --summary "$TMP/merged.sum"; rc=$?
