@@ -3,8 +3,9 @@
 #      tiny LLaVA fixture (tests/data/vlm, -c 4096: its prompts exceed the
 #      fixture's 256-token context): harness overhead = 1 - (the pipeline's
 #      own time: tokenize + encode + prefill + decode, summed from the
-#      records) / the process's wall time (model loading, reading, scoring,
-#      writing records and the summary are the harness); items/s.
+#      records) / the process's wall time, fork to exit (bench_walltime;
+#      starting, loading the models, reading, scoring, writing records and
+#      the summary, exiting are the harness); items/s.
 #   2. SmolLM2-135M (the cache's Q4_1) on the same sample with its images
 #      and placeholders removed (text only): items/s.
 #   3. 1000 generated items (tiny LLaVA, the fixture images in turn): the
@@ -24,22 +25,24 @@ command -v jq >/dev/null || { echo "eval bench: needs jq"; exit 0; }
 tmp=$(mktemp -d) || exit 2
 trap 'rm -rf "$tmp"' EXIT
 
+# the process's wall time, fork to exit (bench_walltime; `date` before and
+# after counted one date process's exit and the next one's start)
+WALL=${WEFT_BENCHBIN:-build/bench}/bench_walltime
+[ -x "$WALL" ] || { echo "eval bench: $WALL not built (make bench builds it)"; exit 0; }
 median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "nan"; else if (NR % 2) print v[(NR + 1) / 2];
 	else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-now() { date +%s.%N; }
 
 # bench LABEL BENCH MODEL-ARGS...: REPS runs; prints overhead and items/s
 bench() {
 	label=$1 data=$2; shift 2
 	: >"$tmp/ovh"; : >"$tmp/ips"
 	r=0; while [ $r -lt "$REPS" ]; do
-		t0=$(now)
-		"$E" run "$@" -t "$THREADS" "$data" -o "$tmp/run.jsonl" --summary "$tmp/sum.json" || return
-		t1=$(now)
+		$WALL "$tmp/wall" "$E" run "$@" -t "$THREADS" "$data" -o "$tmp/run.jsonl" --summary "$tmp/sum.json" || return
+		wall=$(cat "$tmp/wall")
 		pipe=$(tail -n +2 "$tmp/run.jsonl" | jq -s 'map(.time | .tokenize_ms + .encode_ms + .prefill_ms + .decode_ms) | add / 1000')
 		n=$(jq .done "$tmp/sum.json")
-		echo "$t0 $t1 $pipe" | awk '{ printf "%.3f\n", 100 * (1 - $3 / ($2 - $1)) }' >>"$tmp/ovh"
-		echo "$t0 $t1 $n" | awk '{ printf "%.2f\n", $3 / ($2 - $1) }' >>"$tmp/ips"
+		echo "$wall $pipe" | awk '{ printf "%.3f\n", 100 * (1 - $2 / $1) }' >>"$tmp/ovh"
+		echo "$wall $n" | awk '{ printf "%.2f\n", $2 / $1 }' >>"$tmp/ips"
 		r=$((r + 1))
 	done
 	printf '  %-34s harness overhead %6.2f %% (best %.2f %%)   %8.1f items/s (best %.1f)   %s items, %s threads\n' \
