@@ -4,6 +4,7 @@
  * prompt's KV cache against one uninterrupted forward pass.  The expected
  * prompts below are the layouts the readers document (lmms-eval's for
  * MMMU, VLMEvalKit's for its TSV), written out by hand. */
+#include <inttypes.h>
 #include <jansson.h>
 #include <math.h>
 #include <unistd.h>
@@ -274,6 +275,54 @@ static void run_file(void)
 	weft_eval_set_free(&s);
 }
 
+/* weft_eval_log_add (a run's records kept in memory) gives the values
+ * weft_eval_log_read reads back from the record line written for the same
+ * arguments: timings rounded as printed, 1e-7 and 1e9 included. */
+static void log_in_memory(const weft_eval_set *s, const weft_eval_item *it, const char *line, const weft_eval_out *out,
+			  const weft_score *sc, const char *error)
+{
+	weft_eval_config c = {.kind = "score", .set = s, .metric = -1, .shard_n = 1, .preds = "p"};
+	weft_score_opts so = {0};
+	c.score = &so;
+	char *h = weft_eval_header(&c);
+	char path[] = "/tmp/weft-test-evlog-XXXXXX";
+	const int fd = mkstemp(path);
+	FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+	if (!h || !f) {
+		FAILF("header or temporary file");
+		free(h);
+		return;
+	}
+	fputs(h, f);
+	fputs(line, f);
+	fclose(f);
+	weft_eval_log rd, mem;
+	CHECK_EQ_INT(weft_eval_log_read(&rd, path), 0);
+	CHECK_EQ_INT(weft_eval_log_init(&mem, path, h), 0);
+	CHECK_EQ_INT(weft_eval_log_add(&mem, it, out, sc, error, 4242), 0);
+	if (rd.n == 1 && mem.n == 1) {
+		const weft_eval_rec *a = &rd.recs[0], *b = &mem.recs[0];
+		CHECK(strcmp(rd.header, mem.header) == 0 && strcmp(rd.config_id, mem.config_id) == 0);
+		CHECK(a->index == b->index && a->failed == b->failed && a->timed == b->timed);
+		CHECK(strcmp(a->id, b->id) == 0 && strcmp(a->category, b->category) == 0);
+		CHECK(a->gen_tokens == b->gen_tokens && a->prompt_tokens == b->prompt_tokens &&
+		      a->visual_in == b->visual_in && a->visual_kept == b->visual_kept && a->kv_bytes == b->kv_bytes &&
+		      a->rss_kb == b->rss_kb);
+		const double va[] = {a->score,     a->tokenize_ms, a->encode_ms, a->prefill_ms,
+				     a->ttft_ms,   a->decode_ms,   a->total_ms};
+		const double vb[] = {b->score,     b->tokenize_ms, b->encode_ms, b->prefill_ms,
+				     b->ttft_ms,   b->decode_ms,   b->total_ms};
+		for (int i = 0; i < 7; i++)
+			if (memcmp(&va[i], &vb[i], sizeof va[i]) != 0)
+				FAILF("item %" PRId64 ": value %d read back %.17g, kept %.17g", it->index, i, va[i], vb[i]);
+	} else
+		FAILF("records read %" PRId64 ", kept %" PRId64, rd.n, mem.n);
+	weft_eval_log_free(&rd);
+	weft_eval_log_free(&mem);
+	unlink(path);
+	free(h);
+}
+
 /* The record is written without jansson; it must be the bytes json_dumps
  * writes for the same values (what it was before, and what reading back
  * expects): control characters, quotes, backslashes, DEL, invalid UTF-8,
@@ -359,6 +408,8 @@ static void record_bytes(void)
 		if (!line || !want || strcmp(line, want) != 0)
 			FAILF("item %d: record\n  %s  differs from jansson's\n  %s", k, line ? line : "(null)",
 			      want ? want : "(null)");
+		if (line)
+			log_in_memory(&s, it, line, failed ? NULL : &out, failed ? NULL : &sc, failed ? "bad" : NULL);
 		free(line);
 		free(want);
 #undef TXT
