@@ -35,8 +35,10 @@ int ev_py_isspace(uint32_t c);
 /* Decode one UTF-8 sequence at s (< end): the code point, *k its length
  * (an invalid byte decodes as itself, length 1). */
 uint32_t ev_utf8_next(const char *s, const char *end, int *k);
-/* Python 3's str.lower() (Unicode simple lower case, through PCRE2; the
- * context-dependent final sigma and U+0130 are not special-cased).
+/* Python 3's str.lower(): the simple lower case of Python's own Unicode
+ * database (wt_uni_lower, the tokenizer's table made from str.lower), and
+ * U+0130 as i + U+0307; the context-dependent final sigma is not (capital
+ * sigma always becomes U+03C3).  Invalid UTF-8 becomes U+FFFD first.
  * malloc'ed, *out_len set; NULL on out of memory. */
 char *ev_py_lower(const char *s, size_t n, size_t *out_len);
 /* Python 3's str.strip() (Unicode whitespace): the span [*b, *e). */

@@ -2,15 +2,13 @@
  * few Python string operations the official scoring scripts use, with
  * Python 3's semantics (Unicode whitespace, lower case), plus SHA-256. */
 #define _GNU_SOURCE /* memmem */
-#define PCRE2_CODE_UNIT_WIDTH 8
-#include <pcre2.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "eval_int.h"
+#include "tokenizer_int.h"
 #include "util.h"
 
 /* ---- growable strings ---- */
@@ -202,15 +200,17 @@ char *ev_utf8_sanitize(const char *s, size_t n, size_t *out_len)
 
 /* ---- lower case ---- */
 
-static pcre2_code *lower_re;
-static pthread_once_t lower_once = PTHREAD_ONCE_INIT;
-
-static void lower_init(void)
+static size_t utf8_put(char *o, uint32_t c)
 {
-	int err;
-	PCRE2_SIZE off;
-	lower_re = pcre2_compile((PCRE2_SPTR) "(?s).+", PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_UCP | PCRE2_NO_UTF_CHECK,
-				 &err, &off, NULL);
+	if (c < 0x80)
+		return o[0] = (char)c, 1;
+	if (c < 0x800)
+		return o[0] = (char)(0xc0 | c >> 6), o[1] = (char)(0x80 | (c & 63)), 2;
+	if (c < 0x10000)
+		return o[0] = (char)(0xe0 | c >> 12), o[1] = (char)(0x80 | (c >> 6 & 63)), o[2] = (char)(0x80 | (c & 63)), 3;
+	o[0] = (char)(0xf0 | c >> 18), o[1] = (char)(0x80 | (c >> 12 & 63));
+	o[2] = (char)(0x80 | (c >> 6 & 63)), o[3] = (char)(0x80 | (c & 63));
+	return 4;
 }
 
 char *ev_py_lower(const char *s, size_t n, size_t *out_len)
@@ -228,29 +228,30 @@ char *ev_py_lower(const char *s, size_t n, size_t *out_len)
 	*out_len = n;
 	if (ascii || n == 0)
 		return o;
-	/* Unicode: PCRE2's \L case forcing (its Unicode tables); the input is
-	 * made valid UTF-8 first */
-	pthread_once(&lower_once, lower_init);
+	/* Unicode: the input made valid UTF-8 first, then code point by code
+	 * point (a lower-case letter takes at most 3 / 2 of its upper case's
+	 * bytes: 2 -> 3 for U+023A, and U+0130) */
 	size_t vlen;
-	char *v = ev_utf8_sanitize(s, n, &vlen);
-	if (!v || !lower_re) {
+	char *v = ev_utf8_sanitize(s, n, &vlen), *u = v ? weft_malloc(vlen + vlen / 2 + 1) : NULL;
+	if (!u) {
 		free(v);
 		return o; /* cannot happen short of memory: ASCII-lowered */
 	}
-	PCRE2_SIZE cap = vlen * 3 + 16;
-	char *u = weft_malloc(cap);
-	pcre2_match_data *md = pcre2_match_data_create(1, NULL);
-	int rc = u && md ? pcre2_substitute(lower_re, (PCRE2_SPTR)v, vlen, 0, PCRE2_SUBSTITUTE_EXTENDED, md, NULL,
-					   (PCRE2_SPTR) "\\L$0", PCRE2_ZERO_TERMINATED, (PCRE2_UCHAR *)u, &cap)
-			 : -1;
-	pcre2_match_data_free(md);
-	free(v);
-	if (rc < 0) {
-		free(u);
-		return o;
+	size_t k = 0;
+	for (const char *p = v, *end = v + vlen; p < end;) {
+		int len;
+		const uint32_t c = ev_utf8_next(p, end, &len);
+		p += len;
+		if (c == 0x130) { /* SpecialCasing.txt's one unconditional lower case: i + U+0307 */
+			memcpy(u + k, "i\xcc\x87", 3);
+			k += 3;
+		} else
+			k += utf8_put(u + k, wt_uni_lower(c));
 	}
+	u[k] = 0;
+	free(v);
 	free(o);
-	*out_len = cap;
+	*out_len = k;
 	return u;
 }
 
@@ -347,17 +348,7 @@ void ev_sha256_hex(const void *data, size_t len, char out[65])
 static void put_utf8(ev_wstr *w, uint32_t c)
 {
 	char b[4];
-	int n;
-	if (c < 0x80)
-		b[0] = (char)c, n = 1;
-	else if (c < 0x800)
-		b[0] = (char)(0xc0 | c >> 6), b[1] = (char)(0x80 | (c & 63)), n = 2;
-	else if (c < 0x10000)
-		b[0] = (char)(0xe0 | c >> 12), b[1] = (char)(0x80 | (c >> 6 & 63)), b[2] = (char)(0x80 | (c & 63)), n = 3;
-	else
-		b[0] = (char)(0xf0 | c >> 18), b[1] = (char)(0x80 | (c >> 12 & 63)), b[2] = (char)(0x80 | (c >> 6 & 63)),
-		b[3] = (char)(0x80 | (c & 63)), n = 4;
-	ev_wstr_addn(w, b, (size_t)n);
+	ev_wstr_addn(w, b, utf8_put(b, c));
 }
 
 /* One string literal at *p ('...' or "...", with Python's escapes). */

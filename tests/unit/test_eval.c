@@ -457,6 +457,81 @@ static double logprob(const float *l, int n, int t)
 
 /* Likelihood scoring from the prompt's cache equals the log-probabilities
  * of prompt + option run in one forward pass. */
+static size_t put_cp(char *o, uint32_t c)
+{
+	if (c < 0x80)
+		return o[0] = (char)c, 1;
+	if (c < 0x800)
+		return o[0] = (char)(0xc0 | c >> 6), o[1] = (char)(0x80 | (c & 63)), 2;
+	if (c < 0x10000)
+		return o[0] = (char)(0xe0 | c >> 12), o[1] = (char)(0x80 | (c >> 6 & 63)), o[2] = (char)(0x80 | (c & 63)), 3;
+	o[0] = (char)(0xf0 | c >> 18), o[1] = (char)(0x80 | (c >> 12 & 63));
+	o[2] = (char)(0x80 | (c >> 6 & 63)), o[3] = (char)(0x80 | (c & 63));
+	return 4;
+}
+
+/* ev_py_lower (the scoring rules' lower case) against Python's str.lower()
+ * for every code point from U+0080 (tests/data/eval/py-lower.txt, written
+ * by scripts/gen-py-lower.py from Python itself: the ones that change),
+ * 4096 consecutive code points a string; then invalid UTF-8 (U+FFFD) and
+ * a mixed string. */
+static void py_lower(void)
+{
+	FILE *f = fopen(D "py-lower.txt", "r");
+	uint32_t *map = calloc(0x110000 * 2, sizeof *map); /* [c][0..1]: its lower case, 0 = itself */
+	if (!f || !map) {
+		FAILF(D "py-lower.txt: %s", f ? "out of memory" : "cannot open");
+		free(map);
+		if (f)
+			fclose(f);
+		return;
+	}
+	char line[128];
+	int n_map = 0;
+	while (fgets(line, sizeof line, f)) {
+		unsigned c, a, b = 0;
+		if (line[0] != '#' && sscanf(line, "%x: %x %x", &c, &a, &b) >= 2 && c < 0x110000)
+			map[2 * c] = a, map[2 * c + 1] = b, n_map++;
+	}
+	fclose(f);
+	CHECK(n_map > 1000);
+	enum { CHUNK = 4096 };
+	char *in = malloc(CHUNK * 4), *want = malloc(CHUNK * 8);
+	for (uint32_t c0 = 0x80; in && want && c0 < 0x110000 && !t_failed; c0 += CHUNK) {
+		size_t ni = 0, nw = 0;
+		for (uint32_t c = c0; c < c0 + CHUNK && c < 0x110000; c++) {
+			if (c >= 0xd800 && c < 0xe000)
+				continue;
+			ni += put_cp(in + ni, c);
+			nw += put_cp(want + nw, map[2 * c] ? map[2 * c] : c);
+			if (map[2 * c + 1])
+				nw += put_cp(want + nw, map[2 * c + 1]);
+		}
+		size_t nl;
+		char *low = ev_py_lower(in, ni, &nl);
+		if (!low || nl != nw || memcmp(low, want, nw) != 0) {
+			size_t k = 0;
+			while (low && k < nl && k < nw && low[k] == want[k])
+				k++;
+			FAILF("U+%04X..: lower case differs from Python's at byte %zu of %zu", (unsigned)c0, k, nw);
+		}
+		free(low);
+	}
+	free(in);
+	free(want);
+	free(map);
+	/* invalid bytes become U+FFFD; ASCII, Latin-1, U+0130, Roman numerals (PCRE2 left these alone) */
+	static const char mixed[] = "AbC \xff\xc3\x80 \xc4\xb0 \xe2\x85\xab \xce\xa3";
+	static const char mixed_lo[] = "abc \xef\xbf\xbd\xc3\xa0 i\xcc\x87 \xe2\x85\xbb \xcf\x83";
+	size_t nl;
+	char *low = ev_py_lower(mixed, sizeof mixed - 1, &nl);
+	CHECK(low && nl == sizeof mixed_lo - 1 && memcmp(low, mixed_lo, nl) == 0 && low[nl] == 0);
+	free(low);
+	low = ev_py_lower("", 0, &nl);
+	CHECK(low && nl == 0 && low[0] == 0);
+	free(low);
+}
+
 static void likelihood_reuse(void)
 {
 	const char *model = "tests/data/vlm/tiny-llava-llm-f32.gguf";
@@ -527,6 +602,7 @@ int main(void)
 	RUN(reader_errors);
 	RUN(run_file);
 	RUN(record_bytes);
+	RUN(py_lower);
 	RUN(bootstrap);
 	RUN(likelihood_reuse);
 	TEST_MAIN_END();
