@@ -152,7 +152,7 @@ static void put_int(ev_wstr *w, int64_t v)
 /* jansson's jsonp_dtostr: %.*g, ".0" when it reads as an integer, no '+'
  * or leading zeros in the exponent (values are finite: json_real refuses
  * others) */
-static void put_real(ev_wstr *w, double v, int precision)
+static void put_real(ev_wstr *w, double v, int precision, double *back)
 {
 	char b[64];
 	int k = snprintf(b, sizeof b - 3, "%.*g", precision, v);
@@ -174,6 +174,8 @@ static void put_real(ev_wstr *w, double v, int precision)
 			k -= (int)(end - start);
 		}
 	}
+	if (back) /* the value as the text reads back (jansson: strtod) */
+		*back = strtod(b, NULL);
 	ev_wstr_addn(w, b, (size_t)k);
 }
 
@@ -184,8 +186,9 @@ static void put_key(ev_wstr *w, const char *k)
 	ev_wstr_addn(w, "\":", 2);
 }
 
-char *weft_eval_record(const weft_eval_item *it, const weft_eval_out *out, const char *prediction, size_t len,
-		       const weft_score *sc, const char *error, int64_t rss_kb)
+/* The record line; back[7], if given, gets its timings as they read back. */
+static char *record(const weft_eval_item *it, const weft_eval_out *out, const char *prediction, size_t len,
+		    const weft_score *sc, const char *error, int64_t rss_kb, double *back)
 {
 	const int failed = error != NULL, ok = !failed && sc;
 	ev_wstr w = {0};
@@ -227,7 +230,7 @@ char *weft_eval_record(const weft_eval_item *it, const weft_eval_out *out, const
 		ev_wstr_addn(&w, "]", 1);
 	}
 	put_key(&w, "score");
-	put_real(&w, ok ? sc->score : 0.0, 17);
+	put_real(&w, ok ? sc->score : 0.0, 17, NULL);
 	put_key(&w, "error");
 	if (failed)
 		put_text(&w, error, strlen(error));
@@ -250,7 +253,7 @@ char *weft_eval_record(const weft_eval_item *it, const weft_eval_out *out, const
 			for (int i = 0; i < out->n_options; i++) {
 				if (i)
 					ev_wstr_addn(&w, ",", 1);
-				put_real(&w, out->option_ll[i], 17);
+				put_real(&w, out->option_ll[i], 17, NULL);
 			}
 			ev_wstr_addn(&w, "]", 1);
 		}
@@ -273,7 +276,7 @@ char *weft_eval_record(const weft_eval_item *it, const weft_eval_out *out, const
 				ev_wstr_addn(&w, ",", 1);
 			put_str(&w, tk[i], strlen(tk[i]));
 			ev_wstr_addn(&w, ":", 1);
-			put_real(&w, tv[i], 9);
+			put_real(&w, tv[i], 9, back ? &back[i] : NULL);
 		}
 		ev_wstr_add(&w, ",\"rss_kb\":");
 		put_int(&w, rss_kb);
@@ -281,6 +284,12 @@ char *weft_eval_record(const weft_eval_item *it, const weft_eval_out *out, const
 	}
 	ev_wstr_add(&w, "}\n");
 	return ev_wstr_take(&w);
+}
+
+char *weft_eval_record(const weft_eval_item *it, const weft_eval_out *out, const char *prediction, size_t len,
+		       const weft_score *sc, const char *error, int64_t rss_kb)
+{
+	return record(it, out, prediction, len, sc, error, rss_kb, NULL);
 }
 
 /* ---- reading a run file ---- */
@@ -437,21 +446,15 @@ static char *text_as_written(const char *s)
 	return k == n ? weft_strndup(s, n) : ev_utf8_sanitize(s, n, &k);
 }
 
-/* A real as its record reads back: put_real's %.*g text, parsed. */
-static double real_as_written(double v, int precision)
-{
-	char b[40];
-	snprintf(b, sizeof b, "%.*g", precision, v);
-	return strtod(b, NULL);
-}
-
-/* What parse_record would read from weft_eval_record's line for the same
- * arguments (test eval.log_in_memory holds the two equal). */
-int weft_eval_log_add(weft_eval_log *log, const weft_eval_item *it, const weft_eval_out *out, const weft_score *sc,
-		      const char *error, int64_t rss_kb)
+/* What parse_record reads from the line record() writes: the timings as
+ * put_real printed them (test eval.record_bytes holds the two equal). */
+char *weft_eval_record_kept(weft_eval_log *log, const weft_eval_item *it, const weft_eval_out *out,
+			    const char *prediction, size_t len, const weft_score *sc, const char *error, int64_t rss_kb)
 {
 	if (weft_grow(&log->recs, &log->cap, (size_t)log->n + 1, sizeof *log->recs) != 0)
-		return -1;
+		return NULL;
+	double tv[7];
+	char *line = record(it, out, prediction, len, sc, error, rss_kb, tv);
 	weft_eval_rec *r = &log->recs[log->n];
 	memset(r, 0, sizeof *r);
 	const int failed = error != NULL;
@@ -464,23 +467,20 @@ int weft_eval_log_add(weft_eval_log *log, const weft_eval_item *it, const weft_e
 		r->visual_in = out->visual_in;
 		r->visual_kept = out->visual_kept;
 		r->kv_bytes = out->kv_bytes;
-		r->tokenize_ms = real_as_written(out->tokenize_ms, 9);
-		r->encode_ms = real_as_written(out->encode_ms, 9);
-		r->prefill_ms = real_as_written(out->prefill_ms, 9);
-		r->ttft_ms = real_as_written(out->ttft_ms, 9);
-		r->decode_ms = real_as_written(out->decode_ms, 9);
-		r->total_ms = real_as_written(out->total_ms, 9);
+		r->tokenize_ms = tv[0], r->encode_ms = tv[1], r->prefill_ms = tv[2];
+		r->ttft_ms = tv[3], r->decode_ms = tv[4], r->total_ms = tv[6]; /* tv[5]: decode_tps */
 		r->rss_kb = rss_kb;
 	}
 	r->id = text_as_written(it->id);
 	r->category = text_as_written(it->category);
-	if (!r->id || !r->category) {
+	if (!line || !r->id || !r->category) {
 		free(r->id);
 		free(r->category);
-		return -1;
+		free(line);
+		return NULL;
 	}
 	log->n++;
-	return 0;
+	return line;
 }
 
 void weft_eval_log_free(weft_eval_log *log)

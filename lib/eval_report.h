@@ -80,11 +80,12 @@ typedef struct weft_eval_log {
 int weft_eval_log_read(weft_eval_log *log, const char *path);
 void weft_eval_log_free(weft_eval_log *log);
 /* A run file being written, kept in memory (its summary then needs no
- * reading back): log_init with its header line, then log_add with the
- * arguments of each weft_eval_record written; recs get no line.  0 / -1. */
+ * reading back): log_init with its header line (0 / -1), then each record
+ * made by record_kept: weft_eval_record's line, and its record appended to
+ * log as the line reads back (no line kept; NULL + error). */
 int weft_eval_log_init(weft_eval_log *log, const char *path, const char *header);
-int weft_eval_log_add(weft_eval_log *log, const weft_eval_item *it, const weft_eval_out *out, const weft_score *sc,
-		      const char *error, int64_t rss_kb);
+char *weft_eval_record_kept(weft_eval_log *log, const weft_eval_item *it, const weft_eval_out *out,
+			    const char *prediction, size_t len, const weft_score *sc, const char *error, int64_t rss_kb);
 
 /* Whether item index belongs to shard i of n. */
 static inline int weft_eval_in_shard(int64_t index, int i, int n) { return n <= 1 || index % n == i; }

@@ -404,9 +404,9 @@ static void run_one(weft_eval_runner *r, const weft_eval_set *set, const weft_ev
 				   : weft_metric_score(it, out.text, out.text_len, &o.score, &sc)) != 0)
 		die("%s", weft_errmsg());
 	const int64_t rss = peak_rss_kb();
-	char *line = weft_eval_record(it, &out, out.text, out.text_len, ok ? &sc : NULL, ok ? NULL : out.error, rss);
-	if (!line || weft_eval_journal_write(j, line) != 0 ||
-	    weft_eval_log_add(log, it, &out, ok ? &sc : NULL, ok ? NULL : out.error, rss) != 0)
+	char *line = weft_eval_record_kept(log, it, &out, out.text, out.text_len, ok ? &sc : NULL,
+					   ok ? NULL : out.error, rss);
+	if (!line || weft_eval_journal_write(j, line) != 0)
 		die("%s: %s", o.output, weft_errmsg());
 	t->done++;
 	t->failed += !ok;

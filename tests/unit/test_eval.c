@@ -275,11 +275,11 @@ static void run_file(void)
 	weft_eval_set_free(&s);
 }
 
-/* weft_eval_log_add (a run's records kept in memory) gives the values
- * weft_eval_log_read reads back from the record line written for the same
- * arguments: timings rounded as printed, 1e-7 and 1e9 included. */
+/* weft_eval_record_kept (a run's records kept in memory) writes the line
+ * weft_eval_record writes and keeps the values weft_eval_log_read reads
+ * back from it: timings rounded as printed, 1e-7 and 1e9 included. */
 static void log_in_memory(const weft_eval_set *s, const weft_eval_item *it, const char *line, const weft_eval_out *out,
-			  const weft_score *sc, const char *error)
+			  const char *pred, size_t len, const weft_score *sc, const char *error)
 {
 	weft_eval_config c = {.kind = "score", .set = s, .metric = -1, .shard_n = 1, .preds = "p"};
 	weft_score_opts so = {0};
@@ -299,7 +299,9 @@ static void log_in_memory(const weft_eval_set *s, const weft_eval_item *it, cons
 	weft_eval_log rd, mem;
 	CHECK_EQ_INT(weft_eval_log_read(&rd, path), 0);
 	CHECK_EQ_INT(weft_eval_log_init(&mem, path, h), 0);
-	CHECK_EQ_INT(weft_eval_log_add(&mem, it, out, sc, error, 4242), 0);
+	char *kept = weft_eval_record_kept(&mem, it, out, pred, len, sc, error, 4242);
+	CHECK(kept && strcmp(kept, line) == 0);
+	free(kept);
 	if (rd.n == 1 && mem.n == 1) {
 		const weft_eval_rec *a = &rd.recs[0], *b = &mem.recs[0];
 		CHECK(strcmp(rd.header, mem.header) == 0 && strcmp(rd.config_id, mem.config_id) == 0);
@@ -409,7 +411,8 @@ static void record_bytes(void)
 			FAILF("item %d: record\n  %s  differs from jansson's\n  %s", k, line ? line : "(null)",
 			      want ? want : "(null)");
 		if (line)
-			log_in_memory(&s, it, line, failed ? NULL : &out, failed ? NULL : &sc, failed ? "bad" : NULL);
+			log_in_memory(&s, it, line, failed ? NULL : &out, pred, sizeof pred - 1, failed ? NULL : &sc,
+				      failed ? "bad \"x\"\n" : NULL);
 		free(line);
 		free(want);
 #undef TXT
