@@ -104,13 +104,15 @@ typedef struct resp {
 	size_t n;
 	char *low;     /* its lower case (made when a rule needs it) */
 	size_t nlow;
+	char *opt_low[WEFT_EVAL_MAX_CHOICES]; /* the options' lower case (content rule) */
+	size_t n_opt_low[WEFT_EVAL_MAX_CHOICES];
 } resp;
 
 /* response.strip(c) for each c in turn, then padded with spaces. */
 static int resp_init(resp *r, const char *s, size_t n)
 {
 	size_t b = 0, e = n;
-	r->low = NULL;
+	memset(r, 0, sizeof *r);
 	for (const char *c = ",.!?;:'"; *c; c++) {
 		while (b < e && s[b] == *c)
 			b++;
@@ -139,6 +141,8 @@ static void resp_free(resp *r)
 {
 	free(r->s);
 	free(r->low);
+	for (int i = 0; i < WEFT_EVAL_MAX_CHOICES; i++)
+		free(r->opt_low[i]);
 }
 
 /* Candidates whose "<pre>X<post>" occurs. */
@@ -164,30 +168,24 @@ static int find_content(resp *r, char *const *choices, int n, int *cand)
 	if (resp_lower(r) != 0)
 		return -1;
 	for (int i = 0; i < n; i++) {
-		size_t nl;
-		char *l = ev_py_lower(choices[i], strlen(choices[i]), &nl);
-		if (!l)
+		if (!r->opt_low[i] && !(r->opt_low[i] = ev_py_lower(choices[i], strlen(choices[i]), &r->n_opt_low[i])))
 			return -1;
-		if (ev_mem_has(r->low, r->nlow, l, nl))
+		if (ev_mem_has(r->low, r->nlow, r->opt_low[i], r->n_opt_low[i]))
 			cand[k++] = i;
-		free(l);
 	}
 	return k;
 }
 
 /* candidates[argmax(rfind positions)]: brack "(X)", letter " X ", or the
- * option text (lower-cased) when content. */
-static int last_candidate(const resp *r, const int *cand, int k, int content, int brack, char *const *choices)
+ * option text (lower-cased by find_content) when content. */
+static int last_candidate(const resp *r, const int *cand, int k, int content, int brack)
 {
 	int best = cand[0];
 	int64_t best_pos = 0;
 	for (int j = 0; j < k; j++) {
 		int64_t pos;
 		if (content) {
-			size_t nl;
-			char *l = ev_py_lower(choices[cand[j]], strlen(choices[cand[j]]), &nl);
-			pos = l ? ev_mem_rfind(r->low, r->nlow, l, nl) : -1;
-			free(l);
+			pos = ev_mem_rfind(r->low, r->nlow, r->opt_low[cand[j]], r->n_opt_low[cand[j]]);
 		} else {
 			const char pat[3] = {brack ? '(' : ' ', (char)('A' + cand[j]), brack ? ')' : ' '};
 			pos = ev_mem_rfind(r->s, r->n, pat, 3);
@@ -226,7 +224,7 @@ static int parse(const char *s, size_t n, char *const *choices, int nc, int lmms
 		k = 0;
 		*rule = "none";
 	}
-	out = k == 0 ? -1 : k == 1 ? cand[0] : last_candidate(&r, cand, k, content, brack, choices);
+	out = k == 0 ? -1 : k == 1 ? cand[0] : last_candidate(&r, cand, k, content, brack);
 out:
 	resp_free(&r);
 	return k < 0 ? -2 : out;
