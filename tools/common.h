@@ -14,15 +14,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "device.h"
 #include "gguf.h"
 #include "model.h"
 #include "stream.h"
 #include "tokenizer.h"
 #include "util.h"
-#if WEFT_CUDA
-#include "cuda/cuda_int.h"
-#include "model_cuda_int.h"
-#endif
 
 static const char *prog = "weft";
 static char *out_tmp;      /* temporary output file, removed on failure */
@@ -356,17 +353,13 @@ static inline int device_apply(int dev)
 {
 	if (dev < 0)
 		return dev;
-#if WEFT_CUDA
-	char why[256];
-	int n = weft_cuda_device_count(why, sizeof why);
+	char why[320];
+	int n = weft_device_count(why, sizeof why);
 	if (n == 0)
-		die("--device %s: no usable CUDA device (%s)", device_arg(dev), why);
+		die("--device %s: %s", device_arg(dev), why);
 	if (dev >= n)
 		die("--device %s: this machine has %d CUDA device%s", device_arg(dev), n, n == 1 ? "" : "s");
 	return dev;
-#else
-	die("--device %s: this weft was built without CUDA (build it with make CUDA=1)", device_arg(dev));
-#endif
 }
 
 /* What -v reports: "cpu", or "cuda:N (the GPU's name)". */
@@ -375,11 +368,11 @@ static inline const char *device_label(int dev)
 	static char s[300];
 	if (dev < 0)
 		return "cpu";
-#if WEFT_CUDA
-	snprintf(s, sizeof s, "cuda:%d (%s)", dev, weft_cuda_device_name());
-#else
-	snprintf(s, sizeof s, "cuda:%d", dev);
-#endif
+	const char *name = weft_device_name();
+	if (*name)
+		snprintf(s, sizeof s, "cuda:%d (%s)", dev, name);
+	else
+		snprintf(s, sizeof s, "cuda:%d", dev);
 	return s;
 }
 
@@ -396,32 +389,22 @@ static inline void device_refuse(int dev, int n, const int *set, const char *con
  * nothing for the CPU. */
 static inline void device_attach(int dev, const weft_model *m, weft_kv *kv, const char *model_path)
 {
-	if (dev < 0)
-		return;
-#if WEFT_CUDA
-	if (weft_model_cuda_attach(m, kv, dev) != 0)
+	if (dev >= 0 && weft_device_attach(m, kv, dev) != 0)
 		die("%s: --device %s: %s", model_path, device_arg(dev), weft_errmsg());
-#endif
 }
 
 /* Copy the device cache back into kv (before writing it); nothing for
  * the CPU. */
 static inline void device_download(int dev, weft_kv *kv)
 {
-	if (dev < 0)
-		return;
-#if WEFT_CUDA
-	if (weft_model_cuda_download(kv) != 0)
+	if (dev >= 0 && weft_device_download(kv) != 0)
 		die("--device %s: %s", device_arg(dev), weft_errmsg());
-#endif
 }
 
 static inline void device_detach(int dev)
 {
-#if WEFT_CUDA
 	if (dev >= 0)
-		weft_model_cuda_detach();
-#endif
+		weft_device_detach();
 }
 
 /* With llama.cpp numerics, every matrix of the model must be of a weight
