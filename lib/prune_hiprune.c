@@ -8,6 +8,7 @@
  * registers: the rest of the budget by the same attention at the output
  * (feature) layer, among the tokens not chosen yet.  Rounding is Python's
  * round() (half to even). */
+#include <inttypes.h>
 #include <math.h>
 #include <stdlib.h>
 
@@ -23,7 +24,15 @@ int prune_hiprune_select(const prune_unit *u, int64_t budget, const prune_params
 	int rc = -1;
 	if (!shallow || !deep || !chosen || !top)
 		goto out;
-	if (prune_attn_recv(u, (int)prune_param(p, "object_layer") - 1, shallow) != 0 ||
+	const int ol = (int)prune_param(p, "object_layer");
+	for (int ti = 0; ti < u->n_tiles; ti++) /* in the parameter's terms, not gather's 0-based layer */
+		if (u->tiles[ti].n_sal_layers > 0 && (ol < 1 || ol > u->tiles[ti].n_sal_layers)) {
+			weft_error("object_layer=%d: the encoder has %" PRId64 " blocks of attention (1..%" PRId64
+				   "; the default 9 is CLIP-L's, give -P object_layer=N)",
+				   ol, u->tiles[ti].n_sal_layers, u->tiles[ti].n_sal_layers);
+			goto out;
+		}
+	if (prune_attn_recv(u, ol - 1, shallow) != 0 ||
 	    prune_attn_recv(u, (int)prune_param(p, "layer"), deep) != 0)
 		goto out;
 	int64_t k_anchor = (int64_t)rint((double)budget * prune_param(p, "alpha") / 5.0);

@@ -256,7 +256,7 @@ static void errors(void)
 		{{.method = "vispruner", .keep = 4, .params = "important=2"}, 0, 1, "out of range"},
 		{{.method = "cls", .keep = 4, .params = "layer=7"}, 0, 1, "encoder layer 7 asked, the frame has 3 layers"},
 		{{.method = "visionzip", .keep = 64}, 0, 1, NULL}, /* has keys: fine */
-		{{.method = "hiprune", .keep = 8}, 0, 1, "encoder layer 8 asked"},
+		{{.method = "hiprune", .keep = 8}, 0, 1, "object_layer=9: the encoder has 3 blocks of attention (1..3; the default 9 is CLIP-L's"},
 		{{.method = "cdpruner", .keep = 8}, 0, 1, "run prune-tokens with -m MODEL.gguf"},
 		{{.method = "fastv", .keep = 8}, 0, 1, "inside the LLM"},
 		{{.method = "cls", .keep = 8}, 0, 4, "from another vision model"},
