@@ -15,8 +15,10 @@ lettered four-option multiple choice).
    the LLM frozen: the letter has to come from the LLM.
 2. The whole VLM asked openly: the same images, "What garment is this?
    Answer with its name.", scored by exact match with the gold garment
-   (10-way, no options), and the same with the four options named in the
-   question but no letters.
+   (10-way, no options); the same with the four options named in the
+   question but no letters; and the open question with the four option
+   names scored by likelihood (eval-interleaved --mc-score likelihood,
+   SEED-Bench-2's protocol: nothing generated).
 3. The encoder's features alone (with --features, the training cache's
    feats-{train,val}-*.npy written by train-demo-projector.py): a ridge
    probe on the mean and max of the patch features of the Fashion-MNIST
@@ -45,7 +47,7 @@ def cache_dir():
     return subprocess.check_output([os.path.join(HERE, "cache-dir")], text=True).strip()
 
 
-def run(items, bench_dir, args, mmproj):
+def run(items, bench_dir, args, mmproj, extra=()):
     """eval-interleaved run over items (written next to the benchmark so
     image paths resolve); the records."""
     fd, path = tempfile.mkstemp(suffix=".jsonl", prefix=".ceiling-", dir=bench_dir)
@@ -58,6 +60,7 @@ def run(items, bench_dir, args, mmproj):
                "-t", str(args.threads), path, "-o", out]
         if mmproj:
             cmd[4:4] = ["--mmproj", mmproj]
+        cmd[4:4] = list(extra)
         rc = subprocess.run(cmd, stdout=subprocess.DEVNULL).returncode  # the summary
         if rc not in (0, 3):
             sys.exit("demo-garment-ceiling: eval-interleaved failed (status %d)" % rc)
@@ -180,6 +183,14 @@ def main():
               for it in garment]
         right, n = name_score(run(qi, bench_dir, args, args.mmproj), qi)
         print("2. the VLM, %-28s %2d/%d = %5.1f %%" % (name + ":", right, n, 100 * right / n))
+    # the four options' names scored by likelihood after the open question
+    # (SEED-Bench-2's protocol: no letters, nothing generated)
+    ql = [{"id": it["id"], "images": it["images"], "choices": it["choices"], "answer": it["answer"],
+           "question": "<image 1>\nWhat garment is this? Answer with its name."} for it in garment]
+    recs = run(ql, bench_dir, args, args.mmproj, ("--mc-score", "likelihood"))
+    right = sum(r["score"] == 1.0 for r in recs)
+    print("2. the VLM, %-28s %2d/%d = %5.1f %%" % ("open, options by likelihood:", right, len(recs),
+                                                  100 * right / len(recs)))
     try:
         probe(args.features or os.path.join(cdir, "demo-train"))
     except ImportError:
