@@ -281,16 +281,32 @@ static void read_log(weft_eval_log *log, const char *path)
 
 /* The summary of the run file at path, to --summary (atomically) or
  * stdout; returns whether any item failed. */
-static char *summary_of(weft_eval_log *log, int *failed)
+/* The first item that failed in this process ("id: why"), for the line
+ * a run that had failures ends with. */
+static char first_failure[400];
+
+/* The summary of log (freed); *failed / *n: its failed items / items. */
+static char *summary_of(weft_eval_log *log, int64_t *failed, int64_t *n)
 {
 	char *s = weft_eval_summary(log, &o.boot);
 	if (!s)
 		die("%s: %s", log->path, weft_errmsg());
 	*failed = 0;
 	for (int64_t i = 0; i < log->n; i++)
-		*failed |= log->recs[i].failed;
+		*failed += log->recs[i].failed;
+	*n = log->n;
 	weft_eval_log_free(log);
 	return s;
+}
+
+/* Exit status 3 comes with one line saying so. */
+static int items_failed(const char *path, int64_t failed, int64_t n)
+{
+	if (!failed)
+		return 0;
+	fprintf(stderr, "%s: %s: %" PRId64 " of %" PRId64 " items failed; their records say why%s%s%s\n", prog, path,
+		failed, n, first_failure[0] ? " (first: " : "", first_failure, first_failure[0] ? ")" : "");
+	return EXIT_ITEMS_FAILED;
 }
 
 static void put_summary(char *s)
@@ -301,13 +317,13 @@ static void put_summary(char *s)
 	free(s);
 }
 
-static int write_summary(const char *path)
+static int write_summary(const char *path, int report)
 {
 	weft_eval_log log;
-	int failed;
+	int64_t failed, n;
 	read_log(&log, path);
-	put_summary(summary_of(&log, &failed));
-	return failed;
+	put_summary(summary_of(&log, &failed, &n));
+	return report ? items_failed(path, failed, n) : 0;
 }
 
 static int64_t peak_rss_kb(void)
@@ -408,6 +424,8 @@ static void run_one(weft_eval_runner *r, const weft_eval_set *set, const weft_ev
 					   ok ? NULL : out.error, rss);
 	if (!line || weft_eval_journal_write(j, line) != 0)
 		die("%s: %s", o.output, weft_errmsg());
+	if (!ok && !first_failure[0])
+		snprintf(first_failure, sizeof first_failure, "%s: %s", it->id, out.error ? out.error : "failed");
 	t->done++;
 	t->failed += !ok;
 	t->score += ok ? sc.score : 0;
@@ -456,12 +474,12 @@ static int cmd_run(void)
 	weft_eval_runner_free(r);
 	weft_eval_stages_free(&o.run);
 	weft_eval_set_free(&set);
-	int failed;
-	char *s = summary_of(&log, &failed);
+	int64_t failed, n;
+	char *s = summary_of(&log, &failed, &n);
 	if (weft_eval_journal_close(j) != 0) /* the run file on disk before its summary */
 		die("%s: %s", o.output, weft_errmsg());
 	put_summary(s);
-	return failed ? EXIT_ITEMS_FAILED : 0;
+	return items_failed(o.output, failed, n);
 }
 
 /* ---- score ---- */
@@ -490,6 +508,8 @@ static int cmd_score(void)
 		const weft_eval_item *it = &set.items[i];
 		weft_score sc = {0};
 		const char *err = it->error ? it->error : !preds[i] ? "no prediction" : NULL;
+		if (err && !first_failure[0])
+			snprintf(first_failure, sizeof first_failure, "%s: %s", it->id, err);
 		if (!err && weft_metric_score(it, preds[i], lens[i], &o.score, &sc) != 0)
 			die("%s", weft_errmsg());
 		char *line = weft_eval_record(it, NULL, preds[i], lens[i], err ? NULL : &sc, err, 0);
@@ -505,7 +525,7 @@ static int cmd_score(void)
 	free(lens);
 	free(header);
 	weft_eval_set_free(&set);
-	return write_summary(o.output) ? EXIT_ITEMS_FAILED : 0;
+	return write_summary(o.output, 1);
 }
 
 /* ---- summary, compare, merge, plot ---- */
@@ -516,7 +536,7 @@ static int cmd_summary(void)
 		die("summary: expected one RUN.jsonl, got %d", n_ops);
 	if (o.output && !o.summary)
 		o.summary = o.output;
-	write_summary(ops[0]);
+	write_summary(ops[0], 0);
 	return 0;
 }
 
@@ -560,7 +580,7 @@ static int cmd_merge(void)
 		weft_eval_log_free(&logs[i]);
 	free(logs);
 	free(pl);
-	return write_summary(o.output) ? EXIT_ITEMS_FAILED : 0;
+	return write_summary(o.output, 1);
 }
 
 static int cmd_plot(void)

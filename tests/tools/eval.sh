@@ -163,6 +163,10 @@ for want in "ok-1: ok" "2: malformed JSON" "count: <image 2> but the item has 1 
 done
 [ $ok = 1 ] && [ $rc -eq 3 ] && [ "$(jq .failed "$TMP/bad.sum")" = 9 ] && pass bad_items ||
 	{ [ $ok = 0 ] || fail bad_items "status $rc (expected 3), failed $(jq .failed "$TMP/bad.sum")"; }
+# status 3 comes with one line saying so, naming the first failure
+want="eval-interleaved: $TMP/bad.jsonl: 9 of 11 items failed; their records say why (first: 2: malformed JSON:"
+[ "$(wc -l <"$TMP/err")" -eq 1 ] && grep -qF -- "$want" "$TMP/err" && pass items_failed_line ||
+	fail items_failed_line "stderr: $(head -c 300 "$TMP/err")"
 
 # ---- resume: killed mid-way, then resumed = uninterrupted ----
 : >"$TMP/long.jsonl"
