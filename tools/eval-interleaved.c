@@ -279,8 +279,6 @@ static void read_log(weft_eval_log *log, const char *path)
 		die("%s: %s", path, weft_errmsg());
 }
 
-/* The summary of the run file at path, to --summary (atomically) or
- * stdout; returns whether any item failed. */
 /* The first item that failed in this process ("id: why"), for the line
  * a run that had failures ends with. */
 static char first_failure[400];
@@ -309,6 +307,7 @@ static int items_failed(const char *path, int64_t failed, int64_t n)
 	return EXIT_ITEMS_FAILED;
 }
 
+/* Summary text s (freed) to --summary (atomically) or stdout. */
 static void put_summary(char *s)
 {
 	FILE *f = out_open(o.summary, 0, 0);
@@ -317,6 +316,8 @@ static void put_summary(char *s)
 	free(s);
 }
 
+/* The summary of the run file at path, to --summary (atomically) or
+ * stdout; with report, items_failed's status and line. */
 static int write_summary(const char *path, int report)
 {
 	weft_eval_log log;
