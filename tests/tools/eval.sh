@@ -262,6 +262,16 @@ expect_error output_dir "is a directory" $RUN $D/weft.jsonl -o "$TMP"
 expect_error no_template "choose one with --template" "$E" run -m $LM $D/weft.jsonl -o "$TMP/x.jsonl"
 expect_error bad_mmproj "does not match" "$E" run -m tests/data/llm/tiny-llama256-q4_k_m.gguf --mmproj "$LP" --template vicuna $D/weft.jsonl -o "$TMP/x.jsonl"
 expect_error not_a_run "not an eval-interleaved run file" "$E" summary $D/weft.jsonl
+# a full disk, for the run file, the summary and standard output
+if [ -w /dev/full ]; then
+	expect_error full_run "/dev/full: No space left on device" $RUN $D/weft.jsonl -o /dev/full
+	expect_error full_summary "/dev/full: write error: No space left on device" \
+		$RUN $D/weft.jsonl -o "$TMP/full-ok.jsonl" --summary /dev/full
+	expect_error full_stdout "<stdout>: write error: No space left on device" \
+		sh -c "\"$E\" summary \"$TMP/full-ok.jsonl\" >/dev/full"
+else
+	skip full_disk "/dev/full not writable here"
+fi
 [ ! -e "$TMP/x.jsonl" ] && pass no_partial_output || fail no_partial_output "a run file was left"
 "$E" frobnicate >"$TMP/out" 2>"$TMP/err"; rc=$?
 [ $rc -eq 2 ] && grep -q "unknown subcommand 'frobnicate'" "$TMP/err" && pass unknown_subcommand || fail unknown_subcommand "status $rc"
