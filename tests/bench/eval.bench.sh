@@ -6,6 +6,8 @@
 #      records) / the process's wall time, fork to exit (bench_walltime;
 #      starting, loading the models, reading, scoring, writing records and
 #      the summary, exiting are the harness); items/s.
+#      The same on the tiny Idefics3 fixture (SmolVLM's image splitting:
+#      more tiles per image).
 #   2. SmolLM2-135M (the cache's Q4_1) on the same sample with its images
 #      and placeholders removed (text only): items/s.
 #   3. 1000 generated items (tiny LLaVA, the fixture images in turn): the
@@ -19,6 +21,7 @@ REPS=${REPS:-5}
 : "${WEFT_BIN:=bin}"
 E="$WEFT_BIN/eval-interleaved"
 LM=tests/data/vlm/tiny-llava-llm-f32.gguf LP=tests/data/vlm/tiny-llava-mmproj-legacy.gguf
+IM=tests/data/vlm/tiny-idefics3-llm-f32.gguf IP=tests/data/vlm/tiny-idefics3-mmproj-f32.gguf
 sample=${WEFT_SHARED:-../shared}/data/mmmu-pro-sample/data.jsonl
 smol=$(scripts/cache-dir)/models/SmolLM2-135M-Instruct.Q4_1.gguf
 command -v jq >/dev/null || { echo "eval bench: needs jq"; exit 0; }
@@ -52,6 +55,7 @@ bench() {
 
 if [ -f "$sample" ]; then
 	bench "mmmu-pro-sample, tiny LLaVA" "$sample" -m $LM --mmproj $LP --template vicuna -c 4096
+	bench "mmmu-pro-sample, tiny Idefics3" "$sample" -m $IM --mmproj $IP --template smolvlm -c 8192
 	if [ -f "$smol" ]; then
 		jq -c 'with_entries(select(.key | startswith("image_") | not))
 			| .question |= gsub("<image [0-9]+>"; "") | .options |= map(gsub("<image [0-9]+>"; "(an image)"))' \
