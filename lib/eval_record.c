@@ -117,12 +117,18 @@ static void put_str(ev_wstr *w, const char *s, size_t n)
 	ev_wstr_addn(w, "\"", 1);
 }
 
-static void put_text(ev_wstr *w, const char *s, size_t n)
+/* ASCII but NUL: written as it is (no UTF-8 repair needed) */
+static int plain_ascii(const char *s, size_t n)
 {
 	size_t i = 0;
-	while (i < n && (unsigned char)s[i] - 1u < 0x7fu) /* ASCII but NUL: as it is */
+	while (i < n && (unsigned char)s[i] - 1u < 0x7fu)
 		i++;
-	if (i == n) {
+	return i == n;
+}
+
+static void put_text(ev_wstr *w, const char *s, size_t n)
+{
+	if (plain_ascii(s, n)) {
 		put_str(w, s, n);
 		return;
 	}
@@ -441,9 +447,7 @@ static char *text_as_written(const char *s)
 {
 	const size_t n = strlen(s);
 	size_t k;
-	for (k = 0; k < n && (unsigned char)s[k] < 0x80; k++)
-		;
-	return k == n ? weft_strndup(s, n) : ev_utf8_sanitize(s, n, &k);
+	return plain_ascii(s, n) ? weft_strndup(s, n) : ev_utf8_sanitize(s, n, &k);
 }
 
 /* What parse_record reads from the line record() writes: the timings as

@@ -200,19 +200,6 @@ char *ev_utf8_sanitize(const char *s, size_t n, size_t *out_len)
 
 /* ---- lower case ---- */
 
-static size_t utf8_put(char *o, uint32_t c)
-{
-	if (c < 0x80)
-		return o[0] = (char)c, 1;
-	if (c < 0x800)
-		return o[0] = (char)(0xc0 | c >> 6), o[1] = (char)(0x80 | (c & 63)), 2;
-	if (c < 0x10000)
-		return o[0] = (char)(0xe0 | c >> 12), o[1] = (char)(0x80 | (c >> 6 & 63)), o[2] = (char)(0x80 | (c & 63)), 3;
-	o[0] = (char)(0xf0 | c >> 18), o[1] = (char)(0x80 | (c >> 12 & 63));
-	o[2] = (char)(0x80 | (c >> 6 & 63)), o[3] = (char)(0x80 | (c & 63));
-	return 4;
-}
-
 char *ev_py_lower(const char *s, size_t n, size_t *out_len)
 {
 	char *o = weft_malloc(n + 1);
@@ -246,7 +233,7 @@ char *ev_py_lower(const char *s, size_t n, size_t *out_len)
 			memcpy(u + k, "i\xcc\x87", 3);
 			k += 3;
 		} else
-			k += utf8_put(u + k, wt_uni_lower(c));
+			k += wt_utf8_put(wt_uni_lower(c), (unsigned char *)u + k);
 	}
 	u[k] = 0;
 	free(v);
@@ -347,8 +334,8 @@ void ev_sha256_hex(const void *data, size_t len, char out[65])
 
 static void put_utf8(ev_wstr *w, uint32_t c)
 {
-	char b[4];
-	ev_wstr_addn(w, b, utf8_put(b, c));
+	unsigned char b[4];
+	ev_wstr_addn(w, (const char *)b, wt_utf8_put(c, b));
 }
 
 /* One string literal at *p ('...' or "...", with Python's escapes). */

@@ -18,6 +18,7 @@
 #include "model.h"
 #include "test.h"
 #include "textprompt.h"
+#include "tokenizer_int.h"
 #include "util.h"
 
 #define D "tests/data/eval/"
@@ -460,19 +461,6 @@ static double logprob(const float *l, int n, int t)
 
 /* Likelihood scoring from the prompt's cache equals the log-probabilities
  * of prompt + option run in one forward pass. */
-static size_t put_cp(char *o, uint32_t c)
-{
-	if (c < 0x80)
-		return o[0] = (char)c, 1;
-	if (c < 0x800)
-		return o[0] = (char)(0xc0 | c >> 6), o[1] = (char)(0x80 | (c & 63)), 2;
-	if (c < 0x10000)
-		return o[0] = (char)(0xe0 | c >> 12), o[1] = (char)(0x80 | (c >> 6 & 63)), o[2] = (char)(0x80 | (c & 63)), 3;
-	o[0] = (char)(0xf0 | c >> 18), o[1] = (char)(0x80 | (c >> 12 & 63));
-	o[2] = (char)(0x80 | (c >> 6 & 63)), o[3] = (char)(0x80 | (c & 63));
-	return 4;
-}
-
 /* ev_py_lower (the scoring rules' lower case) against Python's str.lower()
  * for every code point from U+0080 (tests/data/eval/py-lower.txt, written
  * by scripts/gen-py-lower.py from Python itself: the ones that change),
@@ -505,10 +493,10 @@ static void py_lower(void)
 		for (uint32_t c = c0; c < c0 + CHUNK && c < 0x110000; c++) {
 			if (c >= 0xd800 && c < 0xe000)
 				continue;
-			ni += put_cp(in + ni, c);
-			nw += put_cp(want + nw, map[2 * c] ? map[2 * c] : c);
+			ni += wt_utf8_put(c, (unsigned char *)in + ni);
+			nw += wt_utf8_put(map[2 * c] ? map[2 * c] : c, (unsigned char *)want + nw);
 			if (map[2 * c + 1])
-				nw += put_cp(want + nw, map[2 * c + 1]);
+				nw += wt_utf8_put(map[2 * c + 1], (unsigned char *)want + nw);
 		}
 		size_t nl;
 		char *low = ev_py_lower(in, ni, &nl);
