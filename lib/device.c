@@ -8,6 +8,8 @@
 #if WEFT_CUDA
 #include "cuda/cuda_int.h"
 #include "model_cuda_int.h"
+#else
+#define NO_CUDA "this weft was built without CUDA (build it with make CUDA=1)"
 #endif
 
 int weft_device_count(char *why, size_t why_len)
@@ -20,7 +22,7 @@ int weft_device_count(char *why, size_t why_len)
 	return n;
 #else
 	if (why_len)
-		snprintf(why, why_len, "this weft was built without CUDA (build it with make CUDA=1)");
+		snprintf(why, why_len, NO_CUDA);
 	return 0;
 #endif
 }
@@ -41,7 +43,7 @@ int weft_device_attach(const weft_model *m, weft_kv *kv, int dev)
 	return weft_model_cuda_attach(m, kv, dev);
 #else
 	(void)m, (void)kv, (void)dev;
-	weft_error("this weft was built without CUDA (build it with make CUDA=1)");
+	weft_error(NO_CUDA);
 	return -1;
 #endif
 }
@@ -52,7 +54,7 @@ int weft_device_download(weft_kv *kv)
 	return weft_model_cuda_download(kv);
 #else
 	(void)kv;
-	weft_error("this weft was built without CUDA (build it with make CUDA=1)");
+	weft_error(NO_CUDA);
 	return -1;
 #endif
 }
