@@ -9,8 +9,9 @@ r"""Accuracy of a VLM on the demo benchmark through weft's real pipeline
                        [--limit N] [--every K] [--answers FILE.jsonl] [--peer DIR]
                        [--questions data/demo/questions.tsv]
 
-Scoring (data/README.md): "exact" - the first word of the answer
-(lower-cased, letters and digits) equals the expected answer; "mc" - the
+Scoring (data/README.md): "exact" - the answer's first words (lower-cased,
+letters, digits and hyphens; as many words as the expected answer has:
+"ankle boot", "T-shirt") equal the expected answer; "mc" - the
 first letter A-D standing alone at the start equals the expected letter.
 Prints accuracy per category (and for questions worded as no training item
 was), the mean time per stage, and with --answers writes every item's
@@ -37,17 +38,16 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 
 
-def first_word(text):
-    m = re.search(r"[a-z0-9]+", text.lower())
-    return m.group(0) if m else ""
+def first_words(text, n=1):
+    return " ".join(re.findall(r"[a-z0-9][a-z0-9-]*", text.lower())[:n])
 
 
 def extract(item, text):
-    """The answer a reply gives: its option letter (mc) or first word."""
+    """The answer a reply gives: its option letter (mc) or first words."""
     if item["metric"] == "mc":
         m = re.match(r"^\W*([A-Z])(?![a-z])", text.strip())
         return m.group(1) if m else ""
-    return first_word(text)
+    return first_words(text, len(item["answer"].split()))
 
 
 def score(item, text):

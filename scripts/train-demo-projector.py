@@ -5,6 +5,8 @@ stage-1 style, on the demo benchmark's training split.
 
     train-demo-projector.py [--steps 600] [--image-size 112] [--feature-layer K]
                             [--out data/demo-vlm/projector.safetensors]
+                            [--run NAME] [--init RUN] [--extra SPLIT:K]
+                            [--eval-cats CAT,...] [--export-only]
 
 Needs (see data/README.md): the venv (scripts/venv torch transformers
 accelerate onnx scikit-image pillow), bin/tokenize (make), the LLM
@@ -37,7 +39,13 @@ train splits (scripts/gen-demo-bench.py --split val, then --split train).
    similar length batched together), seed 0; checkpoints every 100 steps
    in the cache: an interrupted run resumes.
  - Every 200 steps: loss and greedy exact-match accuracy on 40 val items
-   (transformers, bfloat16: a monitor, not the benchmark).
+   (transformers, bfloat16: a monitor, not the benchmark; --eval-cats
+   limits them to some categories).
+ - Fine-tuning (how the committed projector was made, data/README.md):
+   --init RUN starts a new run from RUN's checkpoint (projector and
+   standardization, a fresh optimizer); --extra SPLIT:K takes K items of
+   every batch from $WEFT_CACHE/demo-bench/SPLIT (e.g. the garment-only
+   items of gen-demo-bench.py --only garment), with its own features.
 Output: F16 weights (F32 biases) in safetensors with metadata
 weft.image_size, weft.feature_layer, weft.hidden, weft.steps, weft.seed.
 """
@@ -293,10 +301,11 @@ def evaluate(lm, proj, items, segs_of, ans_ids, feats, fidx, mu, sd, emb, eos, i
                 cur = emb[torch.tensor([t])].unsqueeze(0)
             text = "".join(id2piece(i) for i in ids).strip()
             want = it["answer"]
-            got = text.split()[0].strip(".,!?:;()").lower() if text.split() else ""
             if it["metric"] == "mc":
-                got = got[:1].upper()
-            ok += got == (want if it["metric"] == "mc" else want.lower())
+                got = text.split()[0].strip(".,!?:;()")[:1].upper() if text.split() else ""
+                ok += got == want
+            else:  # eval-interleaved's exact: lower case, punctuation stripped at both ends
+                ok += text.lower().strip(" .,!?;:'\"") == want.lower()
     return ok / len(items), float(np.mean(losses))
 
 
@@ -320,6 +329,12 @@ def main():
                     help="write --out from the run's last checkpoint and stop (no training)")
     ap.add_argument("--pool", type=int, default=9600, help="training items used (first N of the split)")
     ap.add_argument("--limit", type=int, default=0, help="debug: first N train and val items only")
+    ap.add_argument("--init", default=None,
+                    help="start from this run's checkpoint (projector and standardization; a fresh optimizer)")
+    ap.add_argument("--extra", default=None,
+                    help="SPLIT:K - K items of every batch from the cache's demo-bench/SPLIT (e.g. train-garment:4)")
+    ap.add_argument("--warmup", type=int, default=50)
+    ap.add_argument("--eval-cats", default=None, help="comma-separated categories of the val items monitored")
     args = ap.parse_args()
     import torch
     torch.set_num_threads(args.threads)
@@ -353,6 +368,13 @@ def main():
         tr_items = tr_items[:args.pool]
         tag = "-%d" % len(tr_items)
     ftr, itr = features(enc, os.path.join(bench, "train"), tr_items, S, K, cdir, "train" + tag, log_f)
+    ex_items, ex_k = [], 0
+    if args.extra:
+        ex_name, ex_k = args.extra.split(":")
+        ex_k = int(ex_k)
+        ex_items = read_split(os.path.join(bench, ex_name))
+        fex, iex = features(enc, os.path.join(bench, ex_name), ex_items, S, K, cdir,
+                            "%s-%d" % (ex_name, len(ex_items)), log_f)
     fva, iva = features(enc, os.path.join(bench, "val"), va_items, S, K, cdir, "val" + tag, log_f)
     log(log_f, "features: train %s, val %s" % (ftr.shape, fva.shape))
 
@@ -360,10 +382,12 @@ def main():
     # a fifth of the prompts with SmolLM2's default system message
     tr_keys = [("1:" if rng.random() < 0.2 else "0:") + it["question"] for it in tr_items]
     va_keys = ["0:" + it["question"] for it in va_items]
-    fu = sorted({"X:" + q for it in tr_items for q, _ in follow_ups(it)})
-    segs = tokenize_prompts(args.model, sorted(set(tr_keys + va_keys)) + fu, os.path.join(cdir, "prompts.json"), SYSTEM)
-    ans = answer_ids(args.model, [it["answer"] for it in tr_items + va_items] +
-                     [a for it in tr_items for _, a in follow_ups(it)])
+    ex_keys = [("1:" if rng.random() < 0.2 else "0:") + it["question"] for it in ex_items]
+    fu = sorted({"X:" + q for it in tr_items + ex_items for q, _ in follow_ups(it)})
+    segs = tokenize_prompts(args.model, sorted(set(tr_keys + va_keys + ex_keys)) + fu,
+                            os.path.join(cdir, "prompts.json"), SYSTEM)
+    ans = answer_ids(args.model, [it["answer"] for it in tr_items + va_items + ex_items] +
+                     [a for it in tr_items + ex_items for _, a in follow_ups(it)])
     log(log_f, "prompts tokenized: %d; answers: %d" % (len(segs), len(ans)))
 
     lm, proj = build(args, cdir, log_f)
@@ -390,7 +414,7 @@ def main():
     sd = torch.from_numpy(np.asarray(ftr[: min(len(ftr), 4000)], np.float32).reshape(-1, 384).std(0)) + 1e-3
 
     opt = torch.optim.AdamW(proj.parameters(), lr=args.lr, weight_decay=0.0)
-    warm = 50
+    warm = args.warmup
 
     def lr_at(s):
         if s < warm:
@@ -410,8 +434,15 @@ def main():
         mu, sd = st["mu"], st["sd"]
         torch.set_rng_state(st["torch_rng"])
         log(log_f, "resumed from step %d" % step)
+    elif args.init:
+        st = torch.load(os.path.join(cdir, "%s-ckpt.pt" % args.init), weights_only=False)
+        proj.load_state_dict(st["proj"])
+        mu, sd = st["mu"], st["sd"]
+        log(log_f, "initialized from %s's step %d" % (args.init, st["step"]))
     va_rng = random.Random(7)
-    va_sel = va_rng.sample(range(len(va_items)), min(args.n_eval, len(va_items)))
+    va_ok = [i for i in range(len(va_items))
+             if not args.eval_cats or va_items[i]["category"] in args.eval_cats.split(",")]
+    va_sel = va_rng.sample(va_ok, min(args.n_eval, len(va_ok)))
     va_eval = [(va_items[i], va_keys[i]) for i in va_sel]
     tr_pairs = list(zip(tr_items, tr_keys))
     # batches of similar length (little padding): within each run of 8
@@ -421,16 +452,30 @@ def main():
             sum(len(segs["X:" + q]) + 3 for q, _ in follow_ups(tr_items[i]))
     batches = []
     brng = random.Random(args.seed + 2)
-    G = 8 * args.batch
-    for g0 in range(0, len(order) - args.batch + 1, G):
+    nb = args.batch - ex_k
+    G = 8 * nb
+    for g0 in range(0, len(order) - nb + 1, G):
         grp = sorted(order[g0:g0 + G], key=n_tok)
-        cuts = [grp[j:j + args.batch] for j in range(0, len(grp) - args.batch + 1, args.batch)]
+        cuts = [grp[j:j + nb] for j in range(0, len(grp) - nb + 1, nb)]
         brng.shuffle(cuts)
         batches += cuts
+    ex_order = list(range(len(ex_items)))
+    random.Random(args.seed + 3).shuffle(ex_order)
+    if ex_k:  # one feature table for both: the extra split's rows after the training split's
+        ftr = np.concatenate([np.asarray(ftr), np.asarray(fex)])
+        n0 = len(itr)
+        itr = dict(itr)
+        for pth, i in iex.items():
+            assert pth not in itr or np.array_equal(ftr[itr[pth]], ftr[n0 + i]), pth
+            itr.setdefault(pth, n0 + i)
     t_last = time.time()
     run_loss = []
     while step < args.steps:
         batch = [tr_pairs[i] for i in batches[step % len(batches)]]
+        if ex_k:  # the extra split's items, in a fixed shuffled order, with their own features
+            j0 = (step * ex_k) % len(ex_order)
+            batch += [(ex_items[ex_order[(j0 + j) % len(ex_order)]], ex_keys[ex_order[(j0 + j) % len(ex_order)]])
+                      for j in range(ex_k)]
         for g in opt.param_groups:
             g["lr"] = lr_at(step)
         X, L, M = make_batch(batch, segs, ans, ftr, itr, mu, sd, emb, proj, eos, multi_turn=True)
