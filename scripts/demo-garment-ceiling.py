@@ -96,8 +96,7 @@ STEM = re.compile(r"\n(Options:|Is it |Choose one:|Which one:)")
 
 def lettered(it):
     """The item's question with its options lettered instead of named."""
-    return STEM.split(it["question"])[0] + opts(it["choices"], "\n%s. %s").replace("\n\n", "\n") + \
-        "\nAnswer with the option's letter."
+    return STEM.split(it["question"])[0] + "\n" + opts(it["choices"], "%s. %s") + "\nAnswer with the option's letter."
 
 
 def opts(ch, fmt):
@@ -187,30 +186,24 @@ def main():
         print("1. LLM alone, told the answer, %-24s %2d/%d = %5.1f %%  (letters picked: %s)"
               % (name + ":", right, n, 100 * right / n,
                  ", ".join("%s %d" % kv for kv in sorted(picks.items()))))
-    recs = run(garment, bench_dir, args, args.mmproj)
-    right = sum(r["score"] == 1.0 for r in recs)
-    print("2. the VLM, %-28s %2d/%d = %5.1f %%" % ("the benchmark's items:", right, len(recs),
-                                                  100 * right / len(recs)))
+    def vlm(name, right, n):
+        print("2. the VLM, %-28s %2d/%d = %5.1f %%" % (name + ":", right, n, 100 * right / n))
+
+    def scored(recs):
+        return sum(r["score"] == 1.0 for r in recs), len(recs)
+
+    vlm("the benchmark's items", *scored(run(garment, bench_dir, args, args.mmproj)))
     ql = [{"id": it["id"], "images": it["images"], "choices": it["choices"], "answer": it["letter"],
            "question": lettered(it)} for it in garment]
-    recs = run(ql, bench_dir, args, args.mmproj)
-    right = sum(r["score"] == 1.0 for r in recs)
-    print("2. the VLM, %-28s %2d/%d = %5.1f %%" % ("options lettered (MMMU rule):", right, len(recs),
-                                                  100 * right / len(recs)))
-    base = {"images": None, "metric": "exact"}
-    for name, q in (("open, 10-way", "<image 1>\nWhat garment is this? Answer with its name."),):
-        qi = [dict(base, id=it["id"], images=it["images"], answer=it["gold"], gold=it["gold"], question=q)
-              for it in garment]
-        right, n = name_score(run(qi, bench_dir, args, args.mmproj), qi)
-        print("2. the VLM, %-28s %2d/%d = %5.1f %%" % (name + ":", right, n, 100 * right / n))
+    vlm("options lettered (MMMU rule)", *scored(run(ql, bench_dir, args, args.mmproj)))
+    qi = [{"id": it["id"], "images": it["images"], "metric": "exact", "answer": it["gold"], "gold": it["gold"],
+           "question": "<image 1>\nWhat garment is this? Answer with its name."} for it in garment]
+    vlm("open, 10-way", *name_score(run(qi, bench_dir, args, args.mmproj), qi))
     # the four options' names scored by likelihood after the open question
     # (SEED-Bench-2's protocol: no letters, nothing generated)
     ql = [{"id": it["id"], "images": it["images"], "choices": it["choices"], "answer": it["letter"],
            "question": "<image 1>\nWhat garment is this? Answer with its name."} for it in garment]
-    recs = run(ql, bench_dir, args, args.mmproj, ("--mc-score", "likelihood"))
-    right = sum(r["score"] == 1.0 for r in recs)
-    print("2. the VLM, %-28s %2d/%d = %5.1f %%" % ("open, options by likelihood:", right, len(recs),
-                                                  100 * right / len(recs)))
+    vlm("open, options by likelihood", *scored(run(ql, bench_dir, args, args.mmproj, ("--mc-score", "likelihood"))))
     try:
         probe(args.features or os.path.join(cdir, "demo-train"))
     except ImportError:

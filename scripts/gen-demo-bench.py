@@ -417,8 +417,8 @@ class Gen:
             self.facts = {"garment": lab}
             q, w = self.template("garment")
             _, ch, _ = self.mc(GARMENTS[lab], GARMENTS)
-            fmt = self.hint(GARMENT_OPTS)  # one draw, as the lettered hint took
-            text = fmt.format(o=", ".join(ch), a=", ".join(article(c) for c in ch[:-1]) + " or " + article(ch[-1]))
+            fmt = r.choice(GARMENT_OPTS)  # one draw, as the lettered hint took
+            text = fmt.format(o=", ".join(ch), a=either(ch))
             return q + text, [(im, src)], GARMENTS[lab], "exact", ch, w
         if cat == "multi_count":
             s = r.choice(SHAPES)
@@ -523,9 +523,10 @@ def extras(cat, f, r):
     return out
 
 
-def article(name):
-    """'a coat', 'an ankle boot'."""
-    return ("an " if name[0] in "aeiou" else "a ") + name
+def either(names):
+    """'a coat, a sneaker, an ankle boot or a sandal'."""
+    a = [("an " if n[0] in "aeiou" else "a ") + n for n in names]
+    return ", ".join(a[:-1]) + " or " + a[-1]
 
 
 def png_bytes(im):

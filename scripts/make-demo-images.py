@@ -55,8 +55,7 @@ def main():
         ("star.png", star_col, "What color is the star in <image 1>?"),
         ("circles.png", "circle", "What shape is shown in <image 1>?"),
         ("sneaker.png", g[7], "What is this piece of clothing? <image 1>"),
-        ("sneaker.png", g[7], "<image 1> What kind of clothing is shown? Is it %s?" %
-         (", ".join(gb.article(c) for c in choices[:-1]) + " or " + gb.article(choices[-1]))),
+        ("sneaker.png", g[7], "<image 1> What kind of clothing is shown? Is it %s?" % gb.either(choices)),
     ]
     with open(os.path.join(out, "questions.tsv"), "w") as f:
         f.write("# images\texpected\tquestion  (scripts/make-demo-images.py; scripts/demo, tests/tools/demo.sh)\n")

@@ -473,9 +473,8 @@ def main():
     while step < args.steps:
         batch = [tr_pairs[i] for i in batches[step % len(batches)]]
         if ex_k:  # the extra split's items, in a fixed shuffled order, with their own features
-            j0 = (step * ex_k) % len(ex_order)
-            batch += [(ex_items[ex_order[(j0 + j) % len(ex_order)]], ex_keys[ex_order[(j0 + j) % len(ex_order)]])
-                      for j in range(ex_k)]
+            ks = [ex_order[(step * ex_k + j) % len(ex_order)] for j in range(ex_k)]
+            batch += [(ex_items[k], ex_keys[k]) for k in ks]
         for g in opt.param_groups:
             g["lr"] = lr_at(step)
         X, L, M = make_batch(batch, segs, ans, ftr, itr, mu, sd, emb, proj, eos, multi_turn=True)
