@@ -53,7 +53,7 @@ def main():
         ("star.png", "star", "What shape is shown in <image 1>?"),
         ("star.png", star_col, "What colour is the star in <image 1>?"),
         ("star.png", star_col, "What color is the star in <image 1>?"),
-        ("circles.png", "circle", "What shape is shown in <image 1>?"),
+        ("circles.png", "circle", "What shape are the objects in <image 1>?"),
         ("sneaker.png", g[7], "What is this piece of clothing? <image 1>"),
         ("sneaker.png", g[7], "<image 1> What kind of clothing is shown? Is it %s?" % gb.either(choices)),
     ]
