@@ -77,5 +77,16 @@ int weft_kvm_run_snapkv(kvm_run *r)
 			kvm_note(r, "a head holds %d rows, not more than the window (%d): kept whole", r->kv->len[i], (int)w);
 			break;
 		}
+	/* the window's rows always stay: a budget under the window keeps only
+	 * window rows, and the first rows (the attention sink) go */
+	for (int i = 0; r->image_ratio < 0 && i < r->kv->n_layer * r->kv->n_head_kv; i++) {
+		const int64_t T = r->kv->len[i], n = kvm_n_kept(r, T, r->ratio);
+		if (T > (int64_t)w && n < (int64_t)w) {
+			kvm_note(r, "a head keeps %lld of its %lld rows, fewer than the window (%d): only window rows stay, "
+				    "the first rows (the attention sink) go; a window under the budget keeps them",
+				 (long long)n, (long long)T, (int)w);
+			break;
+		}
+	}
 	return kvm_evict(r, kvm_score_snapkv, NULL);
 }
