@@ -102,6 +102,8 @@ int weft_kvm_run_adakv(kvm_run *r)
 	}
 	if (r->check_only)
 		return 0;
+	if (score == kvm_score_snapkv)
+		kvm_snapkv_notes(r);
 	weft_kv *kv = r->kv;
 	const int H = kv->n_head_kv;
 	int64_t stride = 1;

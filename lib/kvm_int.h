@@ -65,6 +65,9 @@ int kvm_score_streamingllm(kvm_run *r, int l, float *sc, int64_t stride);
 int kvm_score_knorm(kvm_run *r, int l, float *sc, int64_t stride);
 int kvm_score_observed(kvm_run *r, int l, float *sc, int64_t stride);
 int kvm_score_snapkv(kvm_run *r, int l, float *sc, int64_t stride);
+/* The notes of the methods that keep snapkv's window (snapkv, adakv with
+ * its scorer): a head not longer than the window, a budget under it. */
+void kvm_snapkv_notes(kvm_run *r);
 int kvm_score_tova(kvm_run *r, int l, float *sc, int64_t stride);
 int kvm_score_expected_attention(kvm_run *r, int l, float *sc, int64_t stride);
 int kvm_score_keydiff(kvm_run *r, int l, float *sc, int64_t stride);

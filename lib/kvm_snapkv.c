@@ -65,13 +65,11 @@ int kvm_score_snapkv(kvm_run *r, int l, float *sc, int64_t stride)
 	return 0;
 }
 
-int weft_kvm_run_snapkv(kvm_run *r)
+void kvm_snapkv_notes(kvm_run *r)
 {
-	double w, k;
-	if (kvm_par(r, "window", 64, 1, 1 << 16, &w) != 0 || kvm_par(r, "kernel", 5, 1, 1001, &k) != 0)
-		return -1;
-	if (r->check_only)
-		return 0;
+	double w;
+	if (r->check_only || kvm_par(r, "window", 64, 1, 1 << 16, &w) != 0)
+		return;
 	for (int i = 0; i < r->kv->n_layer * r->kv->n_head_kv; i++)
 		if (r->kv->len[i] <= (int64_t)w) {
 			kvm_note(r, "a head holds %d rows, not more than the window (%d): kept whole", r->kv->len[i], (int)w);
@@ -82,11 +80,21 @@ int weft_kvm_run_snapkv(kvm_run *r)
 	for (int i = 0; r->image_ratio < 0 && i < r->kv->n_layer * r->kv->n_head_kv; i++) {
 		const int64_t T = r->kv->len[i], n = kvm_n_kept(r, T, r->ratio);
 		if (T > (int64_t)w && n < (int64_t)w) {
-			kvm_note(r, "a head keeps %lld of its %lld rows, fewer than the window (%d): only window rows stay, "
+			kvm_note(r, "the budget (%lld of a head's %lld rows) is under the window (%d): only window rows stay, "
 				    "the first rows (the attention sink) go; a window under the budget keeps them",
 				 (long long)n, (long long)T, (int)w);
 			break;
 		}
 	}
+}
+
+int weft_kvm_run_snapkv(kvm_run *r)
+{
+	double w, k;
+	if (kvm_par(r, "window", 64, 1, 1 << 16, &w) != 0 || kvm_par(r, "kernel", 5, 1, 1001, &k) != 0)
+		return -1;
+	if (r->check_only)
+		return 0;
+	kvm_snapkv_notes(r);
 	return kvm_evict(r, kvm_score_snapkv, NULL);
 }

@@ -91,12 +91,15 @@ cmp -s "$TMP/one.wst" "$TMP/two.wst" && pass compose_chain || fail compose_chain
 grep -q "kvcompress: note: knorm: budget 100000 rows per head is not smaller than the cache: passed through" "$TMP/err" &&
 	[ "$(gen "$TMP/b.wst")" = "$base" ] && pass budget_passthrough || fail budget_passthrough "$(cat "$TMP/err")"
 
-# snapkv: a budget under the window (a quarter of the rows, under 64) keeps
-# only window rows: a note says so; a window of 32 under that budget does not
-"$K" -m "$TM" --method snapkv --ratio 0.75 "$TMP/c.wst" 2>"$TMP/err" >"$TMP/s.wst"
-grep -q "kvcompress: note: snapkv: a head keeps [0-9]* of its [0-9]* rows, fewer than the window (64): only window rows stay" "$TMP/err" &&
-	"$K" -m "$TM" --method snapkv:window=32 --ratio 0.75 "$TMP/c.wst" 2>"$TMP/err" >"$TMP/s.wst" && [ ! -s "$TMP/err" ] &&
-	pass snapkv_window_note || fail snapkv_window_note "$(cat "$TMP/err")"
+# snapkv and adakv (its scorer snapkv): a budget under the window (a quarter
+# of the rows, under 64) keeps only window rows: a note says so; a window of
+# 32 under that budget does not
+for m in snapkv adakv; do
+	"$K" -m "$TM" --method $m --ratio 0.75 "$TMP/c.wst" 2>"$TMP/err" >"$TMP/s.wst"
+	grep -q "kvcompress: note: $m: the budget ([0-9]* of a head's [0-9]* rows) is under the window (64): only window rows stay" "$TMP/err" &&
+		"$K" -m "$TM" --method $m:window=32 --ratio 0.75 "$TMP/c.wst" 2>"$TMP/err" >"$TMP/s.wst" && [ ! -s "$TMP/err" ] &&
+		pass "${m}_window_note" || fail "${m}_window_note" "$(cat "$TMP/err")"
+done
 
 # a cache whose rows include image positions (history -1): separate budgets
 # (the tiny VLM's LLM with one image tile of random embeddings)
